@@ -1,0 +1,12 @@
+//! A WebSocket client engine for the BEAM, exposing Gun's API.
+//!
+//! Three layers, each testable alone:
+//! - [`protocol`]: sans-IO RFC 6455 / HTTP/1.1 (frames, masking, UTF-8, handshake).
+//! - [`connection`]: tokio tasks that own the sockets and timers and report [`connection::EventSink`] events.
+//! - `nif`: the thin Erlang layer that decodes terms and turns events into `gun_*` messages.
+
+pub mod connection;
+// The NIF layer calls into the BEAM (enif_*), which a test binary cannot link.
+#[cfg(not(test))]
+mod nif;
+pub mod protocol;

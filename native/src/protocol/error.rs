@@ -1,0 +1,100 @@
+//! Errors raised while reading frames from the server.
+
+use crate::protocol::close_code;
+
+/// A violation of RFC 6455 by the peer (or of our configured limits); the
+/// connection must be failed with [`ProtocolError::close_code`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ProtocolError {
+    #[error("reserved bits set without a negotiated extension")]
+    ReservedBits,
+    #[error("reserved opcode {0:#x}")]
+    ReservedOpcode(u8),
+    #[error("frame from the server is masked")]
+    MaskedServerFrame,
+    #[error("control frame payload of {0} bytes exceeds 125 bytes")]
+    ControlFrameTooLong(u64),
+    #[error("control frame is fragmented")]
+    FragmentedControlFrame,
+    #[error("continuation frame without a message in progress")]
+    UnexpectedContinuation,
+    #[error("new data frame while a fragmented message is in progress")]
+    ExpectedContinuation,
+    #[error("64-bit payload length has its most significant bit set")]
+    PayloadLengthTooLarge,
+    #[error("frame payload of {size} bytes exceeds the limit of {max} bytes")]
+    FrameTooLarge { size: u64, max: u64 },
+    #[error("invalid UTF-8 in a text message or close reason")]
+    InvalidUtf8,
+    #[error("invalid close code {0}")]
+    InvalidCloseCode(u16),
+    #[error("close frame payload of a single byte")]
+    InvalidClosePayload,
+}
+
+impl ProtocolError {
+    /// RFC 6455 close code to send: 1002 for framing errors, 1007 for bad UTF-8 (text or close reason), 1009 for FrameTooLarge.
+    pub fn close_code(&self) -> u16 {
+        match self {
+            Self::InvalidUtf8 => close_code::INVALID_PAYLOAD,
+            Self::FrameTooLarge { .. } => close_code::MESSAGE_TOO_BIG,
+            Self::ReservedBits
+            | Self::ReservedOpcode(_)
+            | Self::MaskedServerFrame
+            | Self::ControlFrameTooLong(_)
+            | Self::FragmentedControlFrame
+            | Self::UnexpectedContinuation
+            | Self::ExpectedContinuation
+            | Self::PayloadLengthTooLarge
+            | Self::InvalidCloseCode(_)
+            | Self::InvalidClosePayload => close_code::PROTOCOL_ERROR,
+        }
+    }
+
+    /// The reason atom name Gun/Cowboy use: "badframe" (1002), "badencoding" (1007), "badsize" (1009).
+    pub fn reason(&self) -> &'static str {
+        match self.close_code() {
+            close_code::INVALID_PAYLOAD => "badencoding",
+            close_code::MESSAGE_TOO_BIG => "badsize",
+            _ => "badframe",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn framing_errors_map_to_protocol_error() {
+        let framing = [
+            ProtocolError::ReservedBits,
+            ProtocolError::ReservedOpcode(3),
+            ProtocolError::MaskedServerFrame,
+            ProtocolError::ControlFrameTooLong(126),
+            ProtocolError::FragmentedControlFrame,
+            ProtocolError::UnexpectedContinuation,
+            ProtocolError::ExpectedContinuation,
+            ProtocolError::PayloadLengthTooLarge,
+            ProtocolError::InvalidCloseCode(1005),
+            ProtocolError::InvalidClosePayload,
+        ];
+        for e in framing {
+            assert_eq!(e.close_code(), 1002, "{e:?}");
+            assert_eq!(e.reason(), "badframe", "{e:?}");
+        }
+    }
+
+    #[test]
+    fn encoding_and_size_errors() {
+        assert_eq!(ProtocolError::InvalidUtf8.close_code(), 1007);
+        assert_eq!(ProtocolError::InvalidUtf8.reason(), "badencoding");
+        let too_large = ProtocolError::FrameTooLarge { size: 11, max: 10 };
+        assert_eq!(too_large.close_code(), 1009);
+        assert_eq!(too_large.reason(), "badsize");
+        assert_eq!(
+            too_large.to_string(),
+            "frame payload of 11 bytes exceeds the limit of 10 bytes"
+        );
+    }
+}

@@ -1,0 +1,811 @@
+//! Reassembles the server's frame stream into whole messages.
+
+use crate::protocol::close_code;
+use crate::protocol::frame::{FrameHeader, OpCode};
+use crate::protocol::utf8::Utf8Validator;
+use crate::protocol::ProtocolError;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Message {
+    /// Already UTF-8 validated.
+    Text(Vec<u8>),
+    Binary(Vec<u8>),
+    Close(Option<(u16, Vec<u8>)>),
+    Ping(Vec<u8>),
+    Pong(Vec<u8>),
+}
+
+/// Cap on up-front allocation for a frame: the announced length is
+/// attacker-controlled and may be far larger than what ever arrives.
+const PREALLOC_LIMIT: u64 = 1 << 20;
+
+const MAX_CONTROL_PAYLOAD: u64 = 125;
+
+/// The data message being assembled, possibly across several frames.
+#[derive(Debug)]
+struct PartialMessage {
+    payload: Vec<u8>,
+    /// `Some` for text messages only.
+    utf8: Option<Utf8Validator>,
+}
+
+impl PartialMessage {
+    fn append(&mut self, chunk: &[u8]) -> Result<(), ProtocolError> {
+        if let Some(utf8) = &mut self.utf8 {
+            utf8.feed(chunk)?;
+        }
+        self.payload.extend_from_slice(chunk);
+        Ok(())
+    }
+
+    fn finish(self) -> Result<Message, ProtocolError> {
+        match self.utf8 {
+            Some(mut utf8) => {
+                utf8.finish()?;
+                Ok(Message::Text(self.payload))
+            }
+            None => Ok(Message::Binary(self.payload)),
+        }
+    }
+}
+
+/// The frame whose payload is being received.
+#[derive(Debug, Clone, Copy)]
+struct CurrentFrame {
+    header: FrameHeader,
+    remaining: u64,
+}
+
+#[derive(Debug)]
+pub struct MessageReader {
+    buf: Vec<u8>,
+    /// Bytes of `buf` before `pos` are consumed.
+    pos: usize,
+    max_frame_size: Option<u64>,
+    frame: Option<CurrentFrame>,
+    message: Option<PartialMessage>,
+    /// Payload of the control frame in progress; control frames may sit
+    /// between the fragments of a data message, so it is kept apart.
+    control: Vec<u8>,
+    failed: Option<ProtocolError>,
+}
+
+impl MessageReader {
+    /// max_frame_size: None = unlimited; a frame whose payload_len exceeds it is FrameTooLarge (checked from the header, before its payload arrives).
+    pub fn new(max_frame_size: Option<u64>) -> Self {
+        Self {
+            buf: Vec::new(),
+            pos: 0,
+            max_frame_size,
+            frame: None,
+            message: None,
+            control: Vec::new(),
+            failed: None,
+        }
+    }
+
+    /// Append bytes read from the socket (keep an internal Vec<u8> buffer with a read offset; compact cheaply; don't copy the whole buffer per frame).
+    pub fn feed(&mut self, data: &[u8]) {
+        // Shift the unconsumed tail down only once it is no bigger than the
+        // consumed head, so each byte is moved O(1) times amortised.
+        if self.pos > 0 && self.pos >= self.buf.len() - self.pos {
+            self.buf.drain(..self.pos);
+            self.pos = 0;
+        }
+        self.buf.extend_from_slice(data);
+    }
+
+    /// Next complete message or control frame, Ok(None) when more bytes are needed. After an Err the reader is dead (keep returning the same Err).
+    pub fn next_message(&mut self) -> Result<Option<Message>, ProtocolError> {
+        if let Some(e) = &self.failed {
+            return Err(e.clone());
+        }
+        let result = self.advance();
+        if let Err(e) = &result {
+            self.failed = Some(e.clone());
+        }
+        result
+    }
+
+    /// Bytes buffered but not yet consumed (for tests and for diagnostics).
+    pub fn buffered(&self) -> usize {
+        self.buf.len() - self.pos
+    }
+
+    fn advance(&mut self) -> Result<Option<Message>, ProtocolError> {
+        loop {
+            let mut frame = match self.frame.take() {
+                Some(frame) => frame,
+                None => match self.start_frame()? {
+                    Some(frame) => frame,
+                    None => return Ok(None),
+                },
+            };
+            let available = &self.buf[self.pos..];
+            let take = usize::try_from(frame.remaining)
+                .map_or(available.len(), |r| r.min(available.len()));
+            let chunk = &available[..take];
+            if frame.header.opcode.is_control() {
+                self.control.extend_from_slice(chunk);
+            } else if let Some(message) = &mut self.message {
+                // Text is validated per chunk so bad UTF-8 fails the
+                // connection before the rest of the message arrives.
+                message.append(chunk)?;
+            }
+            self.pos += take;
+            frame.remaining -= take as u64;
+            if frame.remaining > 0 {
+                self.frame = Some(frame);
+                return Ok(None);
+            }
+            if let Some(message) = self.finish_frame(frame.header)? {
+                return Ok(Some(message));
+            }
+        }
+    }
+
+    /// Parses and checks the next header, setting up where its payload goes.
+    fn start_frame(&mut self) -> Result<Option<CurrentFrame>, ProtocolError> {
+        let Some((header, header_len)) = FrameHeader::parse(&self.buf[self.pos..])? else {
+            return Ok(None);
+        };
+        self.check(&header)?;
+        self.pos += header_len;
+        let available = (self.buf.len() - self.pos) as u64;
+        // Reserving what is announced (bounded) lets a frame that is already
+        // fully buffered be copied out exactly once with no reallocation.
+        let reserve = header.payload_len.min(PREALLOC_LIMIT.max(available)) as usize;
+        match header.opcode {
+            OpCode::Close | OpCode::Ping | OpCode::Pong => {
+                self.control = Vec::with_capacity(reserve);
+            }
+            OpCode::Text | OpCode::Binary => {
+                self.message = Some(PartialMessage {
+                    payload: Vec::with_capacity(reserve),
+                    utf8: (header.opcode == OpCode::Text).then(Utf8Validator::new),
+                });
+            }
+            OpCode::Continuation => {
+                if let Some(message) = &mut self.message {
+                    message.payload.reserve(reserve);
+                }
+            }
+        }
+        Ok(Some(CurrentFrame {
+            header,
+            remaining: header.payload_len,
+        }))
+    }
+
+    fn check(&self, header: &FrameHeader) -> Result<(), ProtocolError> {
+        if header.rsv != 0 {
+            // No extension is ever negotiated, so no RSV bit has a meaning.
+            return Err(ProtocolError::ReservedBits);
+        }
+        if header.mask.is_some() {
+            return Err(ProtocolError::MaskedServerFrame);
+        }
+        if header.opcode.is_control() {
+            if !header.fin {
+                return Err(ProtocolError::FragmentedControlFrame);
+            }
+            if header.payload_len > MAX_CONTROL_PAYLOAD {
+                return Err(ProtocolError::ControlFrameTooLong(header.payload_len));
+            }
+        } else if header.opcode == OpCode::Continuation {
+            if self.message.is_none() {
+                return Err(ProtocolError::UnexpectedContinuation);
+            }
+        } else if self.message.is_some() {
+            return Err(ProtocolError::ExpectedContinuation);
+        }
+        if let Some(max) = self.max_frame_size {
+            if header.payload_len > max {
+                return Err(ProtocolError::FrameTooLarge {
+                    size: header.payload_len,
+                    max,
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// Called once a frame's payload is complete; returns a message when the
+    /// frame completes one.
+    fn finish_frame(&mut self, header: FrameHeader) -> Result<Option<Message>, ProtocolError> {
+        let message = match header.opcode {
+            OpCode::Ping => Message::Ping(std::mem::take(&mut self.control)),
+            OpCode::Pong => Message::Pong(std::mem::take(&mut self.control)),
+            OpCode::Close => parse_close(std::mem::take(&mut self.control))?,
+            OpCode::Text | OpCode::Binary | OpCode::Continuation => {
+                if !header.fin {
+                    return Ok(None);
+                }
+                match self.message.take() {
+                    Some(message) => message.finish()?,
+                    // check() guarantees a message for continuations and
+                    // start_frame() creates one for text/binary.
+                    None => return Err(ProtocolError::UnexpectedContinuation),
+                }
+            }
+        };
+        Ok(Some(message))
+    }
+}
+
+fn parse_close(mut payload: Vec<u8>) -> Result<Message, ProtocolError> {
+    match payload.as_slice() {
+        [] => Ok(Message::Close(None)),
+        [_] => Err(ProtocolError::InvalidClosePayload),
+        [hi, lo, reason @ ..] => {
+            let code = u16::from_be_bytes([*hi, *lo]);
+            if !close_code::is_valid_received(code) {
+                return Err(ProtocolError::InvalidCloseCode(code));
+            }
+            if std::str::from_utf8(reason).is_err() {
+                return Err(ProtocolError::InvalidUtf8);
+            }
+            // Reuse the allocation rather than copying the reason out.
+            payload.drain(..2);
+            Ok(Message::Close(Some((code, payload))))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::frame::close_payload;
+    use proptest::prelude::*;
+
+    fn frame(opcode: OpCode, fin: bool, payload: &[u8]) -> Vec<u8> {
+        let mut out = Vec::new();
+        FrameHeader {
+            fin,
+            rsv: 0,
+            opcode,
+            mask: None,
+            payload_len: payload.len() as u64,
+        }
+        .encode(&mut out);
+        out.extend_from_slice(payload);
+        out
+    }
+
+    fn header_only(header: FrameHeader) -> Vec<u8> {
+        let mut out = Vec::new();
+        header.encode(&mut out);
+        out
+    }
+
+    /// Drains every message currently available; stops at the first error.
+    fn drain(reader: &mut MessageReader) -> Result<Vec<Message>, ProtocolError> {
+        let mut messages = Vec::new();
+        while let Some(m) = reader.next_message()? {
+            messages.push(m);
+        }
+        Ok(messages)
+    }
+
+    fn read_all(stream: &[u8]) -> Result<Vec<Message>, ProtocolError> {
+        let mut reader = MessageReader::new(None);
+        reader.feed(stream);
+        drain(&mut reader)
+    }
+
+    fn read_in_chunks(stream: &[u8], sizes: &[usize]) -> Result<Vec<Message>, ProtocolError> {
+        let mut reader = MessageReader::new(None);
+        let mut messages = Vec::new();
+        let mut sizes = sizes.iter().cycle();
+        let mut rest = stream;
+        while !rest.is_empty() {
+            let n = sizes.next().copied().unwrap_or(1).clamp(1, rest.len());
+            reader.feed(&rest[..n]);
+            rest = &rest[n..];
+            messages.extend(drain(&mut reader)?);
+        }
+        assert_eq!(reader.buffered(), 0);
+        Ok(messages)
+    }
+
+    /// Feeding the stream whole, in two pieces split at every byte, and one
+    /// byte at a time must all give `expected`.
+    fn assert_reads(stream: &[u8], expected: &[Message]) {
+        assert_eq!(read_all(stream).as_deref(), Ok(expected));
+        assert_eq!(read_in_chunks(stream, &[1]).as_deref(), Ok(expected));
+        for split in 1..stream.len() {
+            let mut reader = MessageReader::new(None);
+            reader.feed(&stream[..split]);
+            let mut got = drain(&mut reader).expect("first half");
+            reader.feed(&stream[split..]);
+            got.extend(drain(&mut reader).expect("second half"));
+            assert_eq!(got, expected, "split at {split}");
+            assert_eq!(reader.buffered(), 0);
+        }
+    }
+
+    fn assert_fails(stream: &[u8], expected: ProtocolError) {
+        assert_eq!(read_all(stream), Err(expected.clone()), "whole");
+        assert_eq!(read_in_chunks(stream, &[1]), Err(expected), "byte by byte");
+    }
+
+    #[test]
+    fn single_frame_messages() {
+        let long = vec![0x5a; 70_000];
+        let cases = [
+            (
+                frame(OpCode::Text, true, "héllo".as_bytes()),
+                Message::Text("héllo".into()),
+            ),
+            (frame(OpCode::Text, true, b""), Message::Text(Vec::new())),
+            (
+                frame(OpCode::Binary, true, &[0, 1, 255]),
+                Message::Binary(vec![0, 1, 255]),
+            ),
+            (
+                frame(OpCode::Binary, true, &long[..300]),
+                Message::Binary(long[..300].to_vec()),
+            ),
+            (
+                frame(OpCode::Ping, true, b"ping"),
+                Message::Ping(b"ping".to_vec()),
+            ),
+            (frame(OpCode::Pong, true, b""), Message::Pong(Vec::new())),
+            (frame(OpCode::Close, true, b""), Message::Close(None)),
+        ];
+        for (stream, expected) in cases {
+            assert_reads(&stream, &[expected]);
+        }
+        let big = frame(OpCode::Binary, true, &long);
+        assert_eq!(read_all(&big), Ok(vec![Message::Binary(long.clone())]));
+        assert_eq!(
+            read_in_chunks(&big, &[1, 7, 4096]),
+            Ok(vec![Message::Binary(long)])
+        );
+    }
+
+    #[test]
+    fn single_frame_payload_is_allocated_once() {
+        let payload = vec![7u8; 5000];
+        let mut reader = MessageReader::new(None);
+        reader.feed(&frame(OpCode::Binary, true, &payload));
+        match reader.next_message() {
+            Ok(Some(Message::Binary(got))) => {
+                assert_eq!(got, payload);
+                assert_eq!(got.capacity(), payload.len());
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+
+    #[test]
+    fn several_messages_in_one_feed() {
+        let mut stream = frame(OpCode::Text, true, b"a");
+        stream.extend(frame(OpCode::Ping, true, b"p"));
+        stream.extend(frame(OpCode::Binary, true, b"b"));
+        stream.extend(frame(
+            OpCode::Close,
+            true,
+            &close_payload(Some(1000), b"bye"),
+        ));
+        assert_reads(
+            &stream,
+            &[
+                Message::Text(b"a".to_vec()),
+                Message::Ping(b"p".to_vec()),
+                Message::Binary(b"b".to_vec()),
+                Message::Close(Some((1000, b"bye".to_vec()))),
+            ],
+        );
+    }
+
+    #[test]
+    fn fragmented_text_with_interleaved_controls() {
+        let text = "κόσμε über".as_bytes();
+        // Fragment boundaries cut through multi-byte characters.
+        let mut stream = frame(OpCode::Text, false, &text[..1]);
+        stream.extend(frame(OpCode::Ping, true, b"1"));
+        stream.extend(frame(OpCode::Continuation, false, &text[1..6]));
+        stream.extend(frame(OpCode::Continuation, false, b""));
+        stream.extend(frame(OpCode::Pong, true, b"2"));
+        stream.extend(frame(OpCode::Ping, true, b""));
+        stream.extend(frame(OpCode::Continuation, true, &text[6..]));
+        assert_reads(
+            &stream,
+            &[
+                Message::Ping(b"1".to_vec()),
+                Message::Pong(b"2".to_vec()),
+                Message::Ping(Vec::new()),
+                Message::Text(text.to_vec()),
+            ],
+        );
+    }
+
+    #[test]
+    fn fragmented_binary_with_interleaved_close() {
+        let mut stream = frame(OpCode::Binary, false, b"ab");
+        stream.extend(frame(OpCode::Close, true, &close_payload(Some(1001), b"")));
+        stream.extend(frame(OpCode::Continuation, true, b"cd"));
+        stream.extend(frame(OpCode::Binary, false, b""));
+        stream.extend(frame(OpCode::Continuation, true, b""));
+        assert_reads(
+            &stream,
+            &[
+                Message::Close(Some((1001, Vec::new()))),
+                Message::Binary(b"abcd".to_vec()),
+                Message::Binary(Vec::new()),
+            ],
+        );
+    }
+
+    #[test]
+    fn header_errors() {
+        let with = |rsv: u8, opcode: OpCode, fin: bool, mask: Option<[u8; 4]>, len: u64| {
+            header_only(FrameHeader {
+                fin,
+                rsv,
+                opcode,
+                mask,
+                payload_len: len,
+            })
+        };
+        for rsv in 1..8 {
+            assert_fails(
+                &with(rsv, OpCode::Text, true, None, 0),
+                ProtocolError::ReservedBits,
+            );
+        }
+        assert_fails(
+            &with(0, OpCode::Binary, true, Some([1, 2, 3, 4]), 0),
+            ProtocolError::MaskedServerFrame,
+        );
+        for op in [OpCode::Ping, OpCode::Pong, OpCode::Close] {
+            assert_fails(
+                &with(0, op, false, None, 0),
+                ProtocolError::FragmentedControlFrame,
+            );
+            assert_fails(
+                &with(0, op, true, None, 126),
+                ProtocolError::ControlFrameTooLong(126),
+            );
+            assert_fails(
+                &with(0, op, true, None, 1 << 40),
+                ProtocolError::ControlFrameTooLong(1 << 40),
+            );
+        }
+        assert_reads(
+            &frame(OpCode::Ping, true, &[1; 125]),
+            &[Message::Ping(vec![1; 125])],
+        );
+        assert_fails(&[0x83, 0x00], ProtocolError::ReservedOpcode(3));
+        assert_fails(&[0x8B, 0x00], ProtocolError::ReservedOpcode(0xB));
+        let mut too_long = vec![0x82, 127];
+        too_long.extend_from_slice(&u64::MAX.to_be_bytes());
+        assert_fails(&too_long, ProtocolError::PayloadLengthTooLarge);
+    }
+
+    #[test]
+    fn continuation_errors() {
+        assert_fails(
+            &frame(OpCode::Continuation, true, b"x"),
+            ProtocolError::UnexpectedContinuation,
+        );
+        assert_fails(
+            &frame(OpCode::Continuation, false, b""),
+            ProtocolError::UnexpectedContinuation,
+        );
+        // A completed message does not leave a message in progress.
+        let mut stream = frame(OpCode::Binary, true, b"x");
+        stream.extend(frame(OpCode::Continuation, true, b"y"));
+        assert_fails(&stream, ProtocolError::UnexpectedContinuation);
+
+        for second in [OpCode::Text, OpCode::Binary] {
+            let mut stream = frame(OpCode::Text, false, b"x");
+            stream.extend(frame(second, true, b"y"));
+            assert_fails(&stream, ProtocolError::ExpectedContinuation);
+        }
+    }
+
+    #[test]
+    fn messages_before_an_error_are_delivered() {
+        let mut stream = frame(OpCode::Text, true, b"ok");
+        stream.extend(frame(OpCode::Continuation, true, b""));
+        let mut reader = MessageReader::new(None);
+        reader.feed(&stream);
+        assert_eq!(
+            reader.next_message(),
+            Ok(Some(Message::Text(b"ok".to_vec())))
+        );
+        assert_eq!(
+            reader.next_message(),
+            Err(ProtocolError::UnexpectedContinuation)
+        );
+    }
+
+    #[test]
+    fn reader_is_dead_after_an_error() {
+        let mut reader = MessageReader::new(None);
+        reader.feed(&frame(OpCode::Continuation, true, b""));
+        assert_eq!(
+            reader.next_message(),
+            Err(ProtocolError::UnexpectedContinuation)
+        );
+        reader.feed(&frame(OpCode::Text, true, b"fine"));
+        assert_eq!(
+            reader.next_message(),
+            Err(ProtocolError::UnexpectedContinuation)
+        );
+        assert_eq!(
+            reader.next_message(),
+            Err(ProtocolError::UnexpectedContinuation)
+        );
+    }
+
+    #[test]
+    fn frame_too_large_from_header_alone() {
+        for opcode in [OpCode::Text, OpCode::Binary, OpCode::Ping] {
+            let mut reader = MessageReader::new(Some(10));
+            reader.feed(&header_only(FrameHeader {
+                fin: true,
+                rsv: 0,
+                opcode,
+                mask: None,
+                payload_len: 11,
+            }));
+            assert_eq!(
+                reader.next_message(),
+                Err(ProtocolError::FrameTooLarge { size: 11, max: 10 })
+            );
+        }
+        let mut reader = MessageReader::new(Some(10));
+        reader.feed(&frame(OpCode::Binary, true, &[0; 10]));
+        assert_eq!(
+            reader.next_message(),
+            Ok(Some(Message::Binary(vec![0; 10])))
+        );
+
+        // The limit is per frame: a longer message in small frames passes.
+        let mut reader = MessageReader::new(Some(4));
+        reader.feed(&frame(OpCode::Binary, false, b"abcd"));
+        reader.feed(&frame(OpCode::Continuation, true, b"efgh"));
+        assert_eq!(
+            reader.next_message(),
+            Ok(Some(Message::Binary(b"abcdefgh".to_vec())))
+        );
+
+        let mut reader = MessageReader::new(Some(4));
+        reader.feed(&frame(OpCode::Binary, false, b"abcd"));
+        reader.feed(&header_only(FrameHeader {
+            fin: true,
+            rsv: 0,
+            opcode: OpCode::Continuation,
+            mask: None,
+            payload_len: 1 << 40,
+        }));
+        assert_eq!(
+            reader.next_message(),
+            Err(ProtocolError::FrameTooLarge {
+                size: 1 << 40,
+                max: 4
+            })
+        );
+    }
+
+    #[test]
+    fn invalid_utf8_fails_fast_within_a_frame() {
+        let mut stream = header_only(FrameHeader {
+            fin: true,
+            rsv: 0,
+            opcode: OpCode::Text,
+            mask: None,
+            payload_len: 1000,
+        });
+        stream.extend_from_slice(b"ab\xed\xa0");
+        let mut reader = MessageReader::new(None);
+        reader.feed(&stream);
+        assert_eq!(reader.next_message(), Err(ProtocolError::InvalidUtf8));
+    }
+
+    #[test]
+    fn invalid_utf8_fails_fast_across_fragments() {
+        let bytes =
+            b"\xce\xba\xe1\xbd\xb9\xcf\x83\xce\xbc\xce\xb5\xed\xa0\x80\x65\x64\x69\x74\x65\x64";
+        let mut reader = MessageReader::new(None);
+        reader.feed(&frame(OpCode::Text, false, &bytes[..12]));
+        assert_eq!(reader.next_message(), Ok(None));
+        // The surrogate's second byte arrives in a non-final fragment.
+        reader.feed(&frame(OpCode::Continuation, false, &bytes[12..14]));
+        assert_eq!(reader.next_message(), Err(ProtocolError::InvalidUtf8));
+    }
+
+    #[test]
+    fn truncated_utf8_fails_at_fin() {
+        let mut stream = frame(OpCode::Text, false, b"\xe2\x82");
+        assert_eq!(read_all(&stream), Ok(Vec::new()));
+        stream.extend(frame(OpCode::Continuation, true, b""));
+        assert_fails(&stream, ProtocolError::InvalidUtf8);
+        assert_fails(
+            &frame(OpCode::Text, true, b"ok\xc3"),
+            ProtocolError::InvalidUtf8,
+        );
+    }
+
+    #[test]
+    fn binary_is_not_utf8_checked() {
+        assert_reads(
+            &frame(OpCode::Binary, true, b"\xff\xfe"),
+            &[Message::Binary(b"\xff\xfe".to_vec())],
+        );
+    }
+
+    #[test]
+    fn close_payload_cases() {
+        assert_reads(&frame(OpCode::Close, true, b""), &[Message::Close(None)]);
+        assert_fails(
+            &frame(OpCode::Close, true, b"\x03"),
+            ProtocolError::InvalidClosePayload,
+        );
+        for code in [0, 999, 1004, 1005, 1006, 1015, 1016, 2999, 5000, u16::MAX] {
+            assert_fails(
+                &frame(OpCode::Close, true, &close_payload(Some(code), b"")),
+                ProtocolError::InvalidCloseCode(code),
+            );
+        }
+        for code in [1000, 1003, 1007, 1014, 3000, 4999] {
+            assert_reads(
+                &frame(
+                    OpCode::Close,
+                    true,
+                    &close_payload(Some(code), "déjà".as_bytes()),
+                ),
+                &[Message::Close(Some((code, "déjà".as_bytes().to_vec())))],
+            );
+        }
+        assert_fails(
+            &frame(OpCode::Close, true, &close_payload(Some(1000), b"\xff")),
+            ProtocolError::InvalidUtf8,
+        );
+        assert_fails(
+            &frame(OpCode::Close, true, &close_payload(Some(1000), b"\xe2\x82")),
+            ProtocolError::InvalidUtf8,
+        );
+    }
+
+    #[test]
+    fn buffered_counts_unconsumed_bytes() {
+        let mut reader = MessageReader::new(None);
+        assert_eq!(reader.buffered(), 0);
+        let stream = frame(OpCode::Binary, true, b"hello");
+        reader.feed(&stream[..1]);
+        assert_eq!(reader.next_message(), Ok(None));
+        assert_eq!(reader.buffered(), 1);
+        reader.feed(&stream[1..4]);
+        assert_eq!(reader.next_message(), Ok(None));
+        // The header is consumed and the payload streamed out as it arrives.
+        assert_eq!(reader.buffered(), 0);
+        reader.feed(&stream[4..]);
+        reader.feed(&frame(OpCode::Ping, true, b"x")[..1]);
+        assert_eq!(
+            reader.next_message(),
+            Ok(Some(Message::Binary(b"hello".to_vec())))
+        );
+        assert_eq!(reader.buffered(), 1);
+    }
+
+    #[test]
+    fn buffer_is_compacted() {
+        let mut reader = MessageReader::new(None);
+        let stream = frame(OpCode::Binary, true, &[1; 100]);
+        for _ in 0..1000 {
+            reader.feed(&stream);
+            assert_eq!(
+                reader.next_message(),
+                Ok(Some(Message::Binary(vec![1; 100])))
+            );
+        }
+        assert!(
+            reader.buf.capacity() < 4 * stream.len(),
+            "{}",
+            reader.buf.capacity()
+        );
+    }
+
+    /// One data message (fragmented, with control frames in between) or
+    /// one control frame: the frames to send and what the reader must return.
+    #[derive(Debug, Clone)]
+    struct Case {
+        frames: Vec<u8>,
+        expected: Vec<Message>,
+    }
+
+    fn control_message() -> impl Strategy<Value = Message> {
+        let payload = || proptest::collection::vec(any::<u8>(), 0..=125);
+        prop_oneof![
+            payload().prop_map(Message::Ping),
+            payload().prop_map(Message::Pong),
+            Just(Message::Close(None)),
+            (
+                prop::sample::select(vec![
+                    1000u16, 1001, 1002, 1003, 1007, 1011, 1014, 3000, 4999
+                ]),
+                "\\PC{0,30}"
+            )
+                .prop_map(|(code, reason)| Message::Close(Some((code, reason.into_bytes())))),
+        ]
+    }
+
+    fn control_frame(message: &Message) -> Vec<u8> {
+        match message {
+            Message::Ping(p) => frame(OpCode::Ping, true, p),
+            Message::Pong(p) => frame(OpCode::Pong, true, p),
+            Message::Close(None) => frame(OpCode::Close, true, b""),
+            Message::Close(Some((code, reason))) => {
+                frame(OpCode::Close, true, &close_payload(Some(*code), reason))
+            }
+            Message::Text(_) | Message::Binary(_) => unreachable!("not a control message"),
+        }
+    }
+
+    fn data_case() -> impl Strategy<Value = Case> {
+        let payload = prop_oneof![
+            "\\PC{0,40}".prop_map(|s| (true, s.into_bytes())),
+            proptest::collection::vec(any::<u8>(), 0..200).prop_map(|b| (false, b)),
+        ];
+        (
+            payload,
+            proptest::collection::vec(any::<prop::sample::Index>(), 0..4),
+            proptest::collection::vec(proptest::option::of(control_message()), 0..4),
+        )
+            .prop_map(|((text, payload), cuts, controls)| {
+                let mut points: Vec<usize> =
+                    cuts.iter().map(|c| c.index(payload.len() + 1)).collect();
+                points.sort_unstable();
+                points.push(payload.len());
+                let mut frames = Vec::new();
+                let mut expected = Vec::new();
+                let mut start = 0;
+                for (i, end) in points.iter().copied().enumerate() {
+                    let opcode = match (i, text) {
+                        (0, true) => OpCode::Text,
+                        (0, false) => OpCode::Binary,
+                        _ => OpCode::Continuation,
+                    };
+                    frames.extend(frame(opcode, i + 1 == points.len(), &payload[start..end]));
+                    start = end;
+                    if i + 1 < points.len() {
+                        if let Some(Some(control)) = controls.get(i) {
+                            frames.extend(control_frame(control));
+                            expected.push(control.clone());
+                        }
+                    }
+                }
+                expected.push(if text {
+                    Message::Text(payload)
+                } else {
+                    Message::Binary(payload)
+                });
+                Case { frames, expected }
+            })
+    }
+
+    fn any_case() -> impl Strategy<Value = Case> {
+        prop_oneof![
+            data_case(),
+            control_message().prop_map(|m| Case {
+                frames: control_frame(&m),
+                expected: vec![m],
+            }),
+        ]
+    }
+
+    proptest! {
+        #[test]
+        fn random_streams_round_trip(cases in proptest::collection::vec(any_case(), 0..8),
+                                     sizes in proptest::collection::vec(1usize..64, 1..16)) {
+            let stream: Vec<u8> = cases.iter().flat_map(|c| c.frames.iter().copied()).collect();
+            let expected: Vec<Message> = cases.into_iter().flat_map(|c| c.expected).collect();
+            prop_assert_eq!(read_in_chunks(&stream, &sizes), Ok(expected.clone()));
+            prop_assert_eq!(read_all(&stream), Ok(expected));
+        }
+    }
+}
