@@ -1,0 +1,81 @@
+//! What a connection was opened with. Defaults are Gun's.
+
+use std::time::Duration;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transport {
+    Tcp,
+    Tls,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HttpVersion {
+    Http10,
+    Http11,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WsConfig {
+    /// Ping interval while upgraded; `None` is `infinity`.
+    pub keepalive: Option<Duration>,
+    pub silence_pings: bool,
+    /// How long to wait for the server's close after ours; `None` is `infinity`.
+    pub closing_timeout: Option<Duration>,
+    /// `None` is `infinity`.
+    pub max_frame_size: Option<u64>,
+    pub compress: bool,
+}
+
+impl Default for WsConfig {
+    fn default() -> Self {
+        WsConfig {
+            keepalive: Some(Duration::from_millis(5000)),
+            silence_pings: true,
+            closing_timeout: Some(Duration::from_millis(15000)),
+            max_frame_size: None,
+            compress: false,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConnConfig {
+    /// Host name or IP literal, as used for the lookup and the `host` header.
+    pub host: String,
+    pub port: u16,
+    pub transport: Transport,
+    pub retry: u32,
+    pub retry_timeout: Duration,
+    /// `None` is `infinity`.
+    pub connect_timeout: Option<Duration>,
+    pub http_version: HttpVersion,
+    pub nodelay: bool,
+    pub ws: WsConfig,
+}
+
+impl ConnConfig {
+    pub fn new(host: String, port: u16) -> Self {
+        ConnConfig {
+            host,
+            port,
+            transport: if port == 443 {
+                Transport::Tls
+            } else {
+                Transport::Tcp
+            },
+            retry: 5,
+            retry_timeout: Duration::from_millis(5000),
+            connect_timeout: None,
+            http_version: HttpVersion::Http11,
+            nodelay: true,
+            ws: WsConfig::default(),
+        }
+    }
+
+    pub fn default_port(&self) -> bool {
+        matches!(
+            (self.transport, self.port),
+            (Transport::Tcp, 80) | (Transport::Tls, 443)
+        )
+    }
+}

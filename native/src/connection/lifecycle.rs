@@ -1,0 +1,148 @@
+//! The life of a connection: connect, serve, lose it, retry, end.
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::net::TcpStream;
+use tokio::sync::mpsc::UnboundedReceiver;
+
+use super::command::{Command, Upgrade};
+use super::config::{ConnConfig, HttpVersion};
+use super::event::{EventSink, Exit, Protocol, Reason, BADSTATE_HTTP10, BADSTATE_WS_SEND};
+use super::{http, transport, LiveInfo};
+
+/// How a connected session ended.
+pub(super) enum Outcome {
+    /// The connection is gone (gun_down already sent); retry per `retry`.
+    Lost(Reason),
+    /// The connection must end for good.
+    Stop(Exit),
+}
+
+pub(super) struct Conn<K: EventSink> {
+    pub(super) cfg: Arc<ConnConfig>,
+    pub(super) cmds: UnboundedReceiver<Command<K::Stream>>,
+    pub(super) sink: K,
+    live: Arc<Mutex<LiveInfo>>,
+    /// Upgrades asked for that no connection has taken yet.
+    pub(super) queued: VecDeque<Upgrade<K::Stream>>,
+}
+
+impl<K: EventSink> Conn<K> {
+    pub(super) fn new(
+        cfg: ConnConfig,
+        cmds: UnboundedReceiver<Command<K::Stream>>,
+        sink: K,
+        live: Arc<Mutex<LiveInfo>>,
+    ) -> Self {
+        Conn {
+            cfg: Arc::new(cfg),
+            cmds,
+            sink,
+            live,
+            queued: VecDeque::new(),
+        }
+    }
+
+    pub(super) async fn run(mut self) {
+        let exit = self.lifecycle().await;
+        self.sink.exit(&exit);
+    }
+
+    async fn lifecycle(&mut self) -> Exit {
+        let mut retries_left = self.cfg.retry;
+        loop {
+            let reason = match self.connect().await {
+                Ok(socket) => {
+                    retries_left = self.cfg.retry;
+                    let sock = socket.local_addr().ok();
+                    self.set_live(|live| {
+                        live.sock = sock;
+                        live.protocol = Protocol::Http;
+                    });
+                    self.sink.up();
+                    match http::serve(self, socket).await {
+                        Outcome::Lost(reason) => reason,
+                        Outcome::Stop(exit) => return exit,
+                    }
+                }
+                Err(Outcome::Lost(reason)) => reason,
+                Err(Outcome::Stop(exit)) => return exit,
+            };
+            self.set_live(|live| live.sock = None);
+            if retries_left == 0 {
+                return Exit::Shutdown(reason);
+            }
+            retries_left -= 1;
+            if let Some(exit) = self.wait(self.cfg.retry_timeout).await {
+                return exit;
+            }
+        }
+    }
+
+    /// Connects while still answering the API.
+    async fn connect(&mut self) -> Result<TcpStream, Outcome> {
+        let cfg = self.cfg.clone();
+        let connecting = async move { transport::connect(&cfg).await };
+        tokio::pin!(connecting);
+        loop {
+            tokio::select! {
+                result = &mut connecting => return result.map_err(Outcome::Lost),
+                command = self.cmds.recv() => {
+                    if let Some(exit) = self.offline_command(command) {
+                        return Err(Outcome::Stop(exit));
+                    }
+                }
+            }
+        }
+    }
+
+    /// Waits out `retry_timeout` while still answering the API.
+    async fn wait(&mut self, delay: Duration) -> Option<Exit> {
+        let sleep = tokio::time::sleep(delay);
+        tokio::pin!(sleep);
+        loop {
+            tokio::select! {
+                _ = &mut sleep => return None,
+                command = self.cmds.recv() => {
+                    if let Some(exit) = self.offline_command(command) {
+                        return Some(exit);
+                    }
+                }
+            }
+        }
+    }
+
+    /// A command while there is no connection to act on; `Some` ends it.
+    pub(super) fn offline_command(&mut self, command: Option<Command<K::Stream>>) -> Option<Exit> {
+        match command {
+            None | Some(Command::Close) | Some(Command::Shutdown) => Some(Exit::Normal),
+            Some(Command::OwnerDown) => Some(Exit::Shutdown(Reason::OwnerGone)),
+            Some(Command::WsSend(_)) => {
+                self.sink.conn_error(&Reason::BadState(BADSTATE_WS_SEND));
+                None
+            }
+            Some(Command::WsUpgrade(upgrade)) => {
+                self.queue_upgrade(upgrade);
+                None
+            }
+        }
+    }
+
+    pub(super) fn queue_upgrade(&mut self, upgrade: Upgrade<K::Stream>) {
+        if self.cfg.http_version == HttpVersion::Http10 {
+            self.sink
+                .stream_error(&upgrade.stream, &Reason::BadState(BADSTATE_HTTP10));
+        } else {
+            self.queued.push_back(upgrade);
+        }
+    }
+
+    pub(super) fn set_live(&self, update: impl FnOnce(&mut LiveInfo)) {
+        match self.live.lock() {
+            Ok(mut live) => update(&mut live),
+            Err(poisoned) => update(&mut poisoned.into_inner()),
+        }
+    }
+}

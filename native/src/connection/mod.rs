@@ -1,0 +1,60 @@
+//! Connections on tokio: each one is a task that owns its socket and its
+//! timers, takes [`Command`]s from a queue and reports to an [`EventSink`].
+
+mod command;
+mod config;
+mod event;
+mod http;
+mod lifecycle;
+mod posix;
+pub mod runtime;
+mod transport;
+mod websocket;
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+
+use tokio::sync::mpsc;
+
+pub use command::{Command, OutFrame, Upgrade};
+pub use config::{ConnConfig, HttpVersion, Transport, WsConfig};
+pub use event::{EventSink, Exit, Protocol, Reason, BADSTATE_HTTP10, BADSTATE_WS_SEND};
+
+/// What `gun:info/1` reports that changes while the connection lives.
+#[derive(Debug, Clone, Copy)]
+pub struct LiveInfo {
+    pub sock: Option<SocketAddr>,
+    pub protocol: Protocol,
+}
+
+/// The API's side of a connection: a queue into its task.
+pub struct Handle<S> {
+    commands: mpsc::UnboundedSender<Command<S>>,
+    live: Arc<Mutex<LiveInfo>>,
+}
+
+impl<S> Handle<S> {
+    /// Queues a command; `false` when the connection is already over.
+    pub fn send(&self, command: Command<S>) -> bool {
+        self.commands.send(command).is_ok()
+    }
+
+    pub fn live_info(&self) -> LiveInfo {
+        match self.live.lock() {
+            Ok(live) => *live,
+            Err(poisoned) => *poisoned.into_inner(),
+        }
+    }
+}
+
+/// Starts the connection's task on the shared runtime.
+pub fn spawn<K: EventSink>(config: ConnConfig, sink: K) -> Handle<K::Stream> {
+    let (commands, queue) = mpsc::unbounded_channel();
+    let live = Arc::new(Mutex::new(LiveInfo {
+        sock: None,
+        protocol: Protocol::Http,
+    }));
+    let conn = lifecycle::Conn::new(config, queue, sink, live.clone());
+    runtime::handle().spawn(conn.run());
+    Handle { commands, live }
+}

@@ -1,0 +1,39 @@
+//! Opening the socket.
+
+use tokio::net::{lookup_host, TcpStream};
+use tokio::time::timeout;
+
+use super::config::{ConnConfig, Transport};
+use super::event::Reason;
+use super::posix;
+
+pub async fn connect(cfg: &ConnConfig) -> Result<TcpStream, Reason> {
+    match cfg.connect_timeout {
+        Some(limit) => timeout(limit, connect_any(cfg))
+            .await
+            .unwrap_or(Err(Reason::Timeout)),
+        None => connect_any(cfg).await,
+    }
+}
+
+/// Tries every address the name resolves to, as gen_tcp does.
+async fn connect_any(cfg: &ConnConfig) -> Result<TcpStream, Reason> {
+    if cfg.transport == Transport::Tls {
+        return Err(Reason::Connect("eprotonosupport"));
+    }
+    let addrs = lookup_host((cfg.host.as_str(), cfg.port))
+        .await
+        .map_err(|_| Reason::Connect("nxdomain"))?;
+    let mut last = Reason::Connect("nxdomain");
+    for addr in addrs {
+        match TcpStream::connect(addr).await {
+            Ok(socket) => {
+                // Nagle only delays small frames; a failure to turn it off is harmless.
+                let _ = socket.set_nodelay(cfg.nodelay);
+                return Ok(socket);
+            }
+            Err(e) => last = Reason::Connect(posix::name(&e)),
+        }
+    }
+    Err(last)
+}

@@ -1,0 +1,298 @@
+//! An upgraded connection: frames both ways, pings, keepalive, and the
+//! close handshake.
+
+use std::future::pending;
+use std::io;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::tcp::{ReadHalf, WriteHalf};
+use tokio::net::TcpStream;
+use tokio::time::{interval_at, sleep_until, Instant, Interval, MissedTickBehavior};
+
+use crate::protocol::close_code;
+use crate::protocol::frame::{close_payload, encode_masked, OpCode};
+use crate::protocol::message::{Message, MessageReader};
+
+use super::command::{Command, OutFrame, Upgrade};
+use super::config::WsConfig;
+use super::event::{EventSink, Exit, Protocol, Reason};
+use super::lifecycle::{Conn, Outcome};
+use super::posix;
+
+const READ_CHUNK: usize = 64 * 1024;
+const BADSTATE_UPGRADED: &str = "Connection is already upgraded to Websocket.";
+
+/// We sent a close frame and wait for the server's.
+struct Closing {
+    exit: Exit,
+    deadline: Option<Instant>,
+}
+
+/// Why the upgraded session is over.
+enum End {
+    /// The server answered our close, or the wait for it is over.
+    OurCloseDone,
+    /// The server sent a close frame; ours (its echo) is queued.
+    PeerClosed,
+    /// The server broke the protocol; our close with the code is queued.
+    Failed(Reason),
+    /// The socket is gone.
+    Lost(Reason),
+    /// Stop at once, silently.
+    Stop(Exit),
+}
+
+enum Wake {
+    Shutdown,
+    OwnerDown,
+    Close,
+    Read(io::Result<usize>),
+    Written(io::Result<usize>),
+    Keepalive,
+    Deadline,
+}
+
+struct Session {
+    cfg: WsConfig,
+    reader: MessageReader,
+    /// Encoded frames not yet written; `written` bytes of it already are.
+    out: Vec<u8>,
+    written: usize,
+    closing: Option<Closing>,
+}
+
+impl Session {
+    fn queue(&mut self, opcode: OpCode, payload: &[u8]) {
+        if self.written == self.out.len() {
+            self.out.clear();
+            self.written = 0;
+        }
+        encode_masked(&mut self.out, opcode, true, payload, rand::random());
+    }
+
+    fn queue_close(&mut self, code: Option<u16>, reason: &[u8]) {
+        self.queue(OpCode::Close, &close_payload(code, reason));
+    }
+
+    fn start_closing(&mut self, exit: Exit, code: Option<u16>) {
+        match &mut self.closing {
+            Some(closing) => closing.exit = exit,
+            None => {
+                self.queue_close(code, b"");
+                self.closing = Some(Closing {
+                    exit,
+                    deadline: self.cfg.closing_timeout.map(|t| Instant::now() + t),
+                });
+            }
+        }
+    }
+
+    /// Queues the user's frames; nothing after a close is sent.
+    fn send(&mut self, frames: Vec<OutFrame>) {
+        for frame in frames {
+            if self.closing.is_some() {
+                return;
+            }
+            match frame {
+                OutFrame::Text(payload) => self.queue(OpCode::Text, &payload),
+                OutFrame::Binary(payload) => self.queue(OpCode::Binary, &payload),
+                OutFrame::Ping(payload) => self.queue(OpCode::Ping, &payload),
+                OutFrame::Pong(payload) => self.queue(OpCode::Pong, &payload),
+                OutFrame::Close(code, reason) => {
+                    self.queue_close(code, &reason);
+                    self.closing = Some(Closing {
+                        exit: Exit::Normal,
+                        deadline: self.cfg.closing_timeout.map(|t| Instant::now() + t),
+                    });
+                }
+            }
+        }
+    }
+
+    /// Delivers every complete message buffered; answers pings and closes.
+    fn deliver<K: EventSink>(&mut self, sink: &mut K) -> Option<End> {
+        loop {
+            match self.reader.next_message() {
+                Ok(None) => return None,
+                Ok(Some(Message::Ping(payload))) => {
+                    self.queue(OpCode::Pong, &payload);
+                    if !self.cfg.silence_pings {
+                        sink.ws_frame(Message::Ping(payload));
+                    }
+                }
+                Ok(Some(Message::Pong(payload))) => {
+                    if !self.cfg.silence_pings {
+                        sink.ws_frame(Message::Pong(payload));
+                    }
+                }
+                Ok(Some(Message::Close(close))) => {
+                    let code = close.as_ref().map(|(code, _)| *code);
+                    sink.ws_frame(Message::Close(close));
+                    if self.closing.is_some() {
+                        return Some(End::OurCloseDone);
+                    }
+                    self.queue_close(code, b"");
+                    return Some(End::PeerClosed);
+                }
+                Ok(Some(message)) => sink.ws_frame(message),
+                Err(e) => {
+                    if self.closing.is_none() {
+                        self.queue_close(Some(e.close_code()), b"");
+                    }
+                    return Some(End::Failed(Reason::Protocol(e)));
+                }
+            }
+        }
+    }
+}
+
+pub(super) async fn serve<K: EventSink>(
+    conn: &mut Conn<K>,
+    mut socket: TcpStream,
+    leftover: Vec<u8>,
+    upgrade: Upgrade<K::Stream>,
+) -> Outcome {
+    conn.set_live(|live| live.protocol = Protocol::Ws);
+    let stream = upgrade.stream;
+    let mut session = Session {
+        reader: MessageReader::new(upgrade.ws.max_frame_size),
+        cfg: upgrade.ws,
+        out: Vec::new(),
+        written: 0,
+        closing: None,
+    };
+    session.reader.feed(&leftover);
+    drop(leftover);
+
+    let (mut rd, mut wr) = socket.split();
+    let mut keepalive = session.cfg.keepalive.map(|period| {
+        let mut timer = interval_at(Instant::now() + period, period);
+        timer.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        timer
+    });
+    let mut rbuf = Vec::with_capacity(READ_CHUNK);
+
+    let end = loop {
+        let delivered = session.deliver(&mut conn.sink);
+        conn.sink.flush();
+        if let Some(end) = delivered {
+            break end;
+        }
+        rbuf.clear();
+        rbuf.reserve(READ_CHUNK);
+        let deadline = session.closing.as_ref().and_then(|c| c.deadline);
+        let wake = tokio::select! {
+            command = conn.cmds.recv() => match command {
+                Some(Command::WsUpgrade(upgrade)) => {
+                    conn.sink.stream_error(&upgrade.stream, &Reason::BadState(BADSTATE_UPGRADED));
+                    continue;
+                }
+                Some(Command::WsSend(frames)) => {
+                    session.send(frames);
+                    continue;
+                }
+                Some(Command::Shutdown) => Wake::Shutdown,
+                Some(Command::OwnerDown) => Wake::OwnerDown,
+                Some(Command::Close) | None => Wake::Close,
+            },
+            read = rd.read_buf(&mut rbuf) => Wake::Read(read),
+            written = wr.write(&session.out[session.written..]),
+                if session.written < session.out.len() => Wake::Written(written),
+            _ = tick(&mut keepalive), if session.closing.is_none() => Wake::Keepalive,
+            _ = sleep_until_some(deadline), if deadline.is_some() => Wake::Deadline,
+        };
+        match wake {
+            Wake::Shutdown => session.start_closing(Exit::Normal, Some(close_code::GOING_AWAY)),
+            Wake::OwnerDown => session.start_closing(
+                Exit::Shutdown(Reason::OwnerGone),
+                Some(close_code::GOING_AWAY),
+            ),
+            Wake::Close => break End::Stop(Exit::Normal),
+            Wake::Read(Ok(0)) => break End::Lost(Reason::Closed),
+            Wake::Read(Ok(_)) => session.reader.feed(&rbuf),
+            Wake::Written(Ok(0)) => break End::Lost(Reason::Socket("epipe")),
+            Wake::Written(Ok(n)) => session.written += n,
+            Wake::Read(Err(e)) | Wake::Written(Err(e)) => {
+                break End::Lost(Reason::Socket(posix::name(&e)))
+            }
+            Wake::Keepalive => session.queue(OpCode::Ping, b""),
+            Wake::Deadline => break End::OurCloseDone,
+        }
+    };
+
+    let streams = [&stream];
+    let (outcome, down) = match (end, session.closing.take()) {
+        (End::Stop(exit), _) => return Outcome::Stop(exit),
+        // Whatever ended it, the close we started is over.
+        (_, Some(closing)) => (Outcome::Stop(closing.exit), Reason::Normal),
+        (End::OurCloseDone | End::PeerClosed, None) => {
+            (Outcome::Lost(Reason::Normal), Reason::Normal)
+        }
+        (End::Failed(reason) | End::Lost(reason), None) => {
+            conn.sink.stream_error(&stream, &reason);
+            (Outcome::Lost(reason.clone()), reason)
+        }
+    };
+    conn.sink.down(Protocol::Ws, &down, &streams);
+    conn.sink.flush();
+    let deadline = session.cfg.closing_timeout.map(|t| Instant::now() + t);
+    match linger(
+        conn,
+        &mut rd,
+        &mut wr,
+        &session.out[session.written..],
+        deadline,
+    )
+    .await
+    {
+        Some(exit) => Outcome::Stop(exit),
+        None => outcome,
+    }
+}
+
+/// Writes our last frames and lets the server close the TCP connection
+/// first (RFC 6455 §7.1.1), but no longer than `deadline`. The API is
+/// answered meanwhile as if the connection were already down.
+async fn linger<K: EventSink>(
+    conn: &mut Conn<K>,
+    rd: &mut ReadHalf<'_>,
+    wr: &mut WriteHalf<'_>,
+    mut out: &[u8],
+    deadline: Option<Instant>,
+) -> Option<Exit> {
+    let mut scratch = vec![0u8; 4096];
+    loop {
+        tokio::select! {
+            _ = sleep_until_some(deadline), if deadline.is_some() => return None,
+            command = conn.cmds.recv() => {
+                if let Some(exit) = conn.offline_command(command) {
+                    return Some(exit);
+                }
+            }
+            written = wr.write(out), if !out.is_empty() => match written {
+                Ok(n) if n > 0 => out = &out[n..],
+                _ => return None,
+            },
+            read = rd.read(&mut scratch), if out.is_empty() => match read {
+                Ok(n) if n > 0 => {}
+                _ => return None,
+            },
+        }
+    }
+}
+
+async fn tick(timer: &mut Option<Interval>) {
+    match timer {
+        Some(timer) => {
+            timer.tick().await;
+        }
+        None => pending().await,
+    }
+}
+
+async fn sleep_until_some(deadline: Option<Instant>) {
+    match deadline {
+        Some(deadline) => sleep_until(deadline).await,
+        None => pending().await,
+    }
+}

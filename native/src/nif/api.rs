@@ -1,0 +1,159 @@
+//! The NIF functions behind `gun_nif`. Each one decodes its arguments,
+//! queues a command and returns: none waits on the network.
+
+use std::sync::Arc;
+
+use rustler::types::tuple::make_tuple;
+use rustler::{Encoder, Env, LocalPid, NifResult, ResourceArc, Term};
+
+use crate::connection::{self, Command, Protocol, Transport, Upgrade};
+
+use super::atoms;
+use super::decode;
+use super::kept_term::KeptTerm;
+use super::messages::ErlangSink;
+use super::registry::{self, Conn};
+use super::resource::ConnResource;
+
+/// Above this many payload bytes, copying them could take a normal
+/// scheduler past its ~1 ms slice: `ws_send` hands over to the dirty one.
+const DIRTY_SEND_BYTES: usize = 1 << 20;
+
+/// Called by the process behind ConnPid, which becomes the connection.
+#[rustler::nif]
+fn open<'a>(
+    env: Env<'a>,
+    owner: LocalPid,
+    host: Term<'a>,
+    port: u16,
+    opts: Term<'a>,
+) -> NifResult<ResourceArc<ConnResource>> {
+    let conn_pid = env.pid();
+    let cfg = decode::conn_config(decode::host(host)?, port, opts)?;
+    let ws_defaults = cfg.ws.clone();
+    let transport = cfg.transport;
+    let handle = connection::spawn(cfg, ErlangSink::new(owner, conn_pid));
+    let conn = Arc::new(Conn {
+        handle,
+        ws_defaults,
+        owner,
+        origin_host: KeptTerm::new(host),
+        origin_port: port,
+        transport,
+    });
+    registry::insert(conn_pid, conn.clone());
+    let resource = ResourceArc::new(ConnResource { conn_pid, conn });
+    if resource.monitor(Some(env), &owner).is_none() {
+        resource.conn.handle.send(Command::OwnerDown);
+    }
+    Ok(resource)
+}
+
+#[rustler::nif]
+fn ws_upgrade<'a>(
+    conn_pid: LocalPid,
+    stream_ref: Term<'a>,
+    path: Term<'a>,
+    headers: Term<'a>,
+    ws_opts: Term<'a>,
+) -> NifResult<rustler::Atom> {
+    let path = decode::iodata(path)?.as_slice().to_vec();
+    let headers = decode::headers(headers)?;
+    if let Some(conn) = registry::lookup(&conn_pid) {
+        let ws = decode::ws_config(ws_opts, &conn.ws_defaults)?;
+        conn.handle.send(Command::WsUpgrade(Upgrade {
+            stream: KeptTerm::new(stream_ref),
+            path,
+            headers,
+            ws,
+        }));
+    }
+    Ok(atoms::ok())
+}
+
+#[rustler::nif]
+fn ws_send<'a>(conn_pid: LocalPid, frames: Term<'a>) -> NifResult<rustler::Atom> {
+    send_frames(conn_pid, frames, false)
+}
+
+#[rustler::nif(schedule = "DirtyCpu")]
+fn ws_send_dirty<'a>(conn_pid: LocalPid, frames: Term<'a>) -> NifResult<rustler::Atom> {
+    send_frames(conn_pid, frames, true)
+}
+
+fn send_frames(conn_pid: LocalPid, frames: Term, dirty: bool) -> NifResult<rustler::Atom> {
+    // Malformed frames are a badarg even when ConnPid is gone.
+    let frames = decode::frames(frames)?;
+    let bytes: usize = frames.iter().map(|f| f.payload_len()).sum();
+    if !dirty && bytes > DIRTY_SEND_BYTES {
+        return Ok(atoms::dirty());
+    }
+    if let Some(conn) = registry::lookup(&conn_pid) {
+        let frames = frames.iter().map(|f| f.to_out_frame()).collect();
+        conn.handle.send(Command::WsSend(frames));
+    }
+    Ok(atoms::ok())
+}
+
+#[rustler::nif]
+fn shutdown(conn_pid: LocalPid) -> rustler::Atom {
+    if let Some(conn) = registry::lookup(&conn_pid) {
+        conn.handle.send(Command::Shutdown);
+    }
+    atoms::ok()
+}
+
+#[rustler::nif]
+fn close(conn_pid: LocalPid) -> rustler::Atom {
+    if let Some(conn) = registry::lookup(&conn_pid) {
+        conn.handle.send(Command::Close);
+    }
+    atoms::ok()
+}
+
+#[rustler::nif]
+fn info(env: Env, conn_pid: LocalPid) -> NifResult<Term> {
+    let Some(conn) = registry::lookup(&conn_pid) else {
+        return Ok(atoms::undefined().encode(env));
+    };
+    let live = conn.handle.live_info();
+    let (sock_ip, sock_port) = match live.sock {
+        Some(addr) => (ip_term(env, addr.ip()), addr.port().encode(env)),
+        None => (
+            atoms::undefined().encode(env),
+            atoms::undefined().encode(env),
+        ),
+    };
+    let origin_host = conn.origin_host.load(env);
+    let transport = match conn.transport {
+        Transport::Tcp => atoms::tcp(),
+        Transport::Tls => atoms::tls(),
+    };
+    let protocol = match live.protocol {
+        Protocol::Http => atoms::http(),
+        Protocol::Ws => atoms::ws(),
+    };
+    Term::map_from_pairs(
+        env,
+        &[
+            (atoms::sock_ip().encode(env), sock_ip),
+            (atoms::sock_port().encode(env), sock_port),
+            (atoms::origin_host().encode(env), origin_host),
+            (
+                atoms::origin_port().encode(env),
+                conn.origin_port.encode(env),
+            ),
+            (atoms::transport().encode(env), transport.encode(env)),
+            (atoms::protocol().encode(env), protocol.encode(env)),
+            (atoms::owner().encode(env), conn.owner.encode(env)),
+        ],
+    )
+}
+
+fn ip_term(env: Env, ip: std::net::IpAddr) -> Term {
+    let parts: Vec<Term> = match ip {
+        std::net::IpAddr::V4(v4) => v4.octets().iter().map(|o| o.encode(env)).collect(),
+        std::net::IpAddr::V6(v6) => v6.segments().iter().map(|s| s.encode(env)).collect(),
+    };
+    make_tuple(env, &parts)
+}

@@ -1,0 +1,256 @@
+//! Erlang terms into the connection layer's types. The Erlang side has
+//! already checked the options (Gun's way, one clause per option), so a
+//! term that does not decode here is a `badarg`.
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::time::Duration;
+
+use rustler::types::tuple::get_tuple;
+use rustler::{Atom, Binary, Error, ListIterator, NifResult, Term};
+
+use crate::connection::{ConnConfig, HttpVersion, OutFrame, Transport, WsConfig};
+
+use super::atoms;
+
+/// RFC 6455 §5.5: control frame payloads are at most 125 bytes.
+const MAX_CONTROL_PAYLOAD: usize = 125;
+
+fn get<'a>(map: Term<'a>, key: Atom) -> Option<Term<'a>> {
+    map.map_get(key).ok()
+}
+
+fn millis(term: Term) -> NifResult<Duration> {
+    Ok(Duration::from_millis(term.decode::<u64>()?))
+}
+
+/// `infinity` is `None`.
+fn millis_or_infinity(term: Term) -> NifResult<Option<Duration>> {
+    if term.decode::<Atom>().ok() == Some(atoms::infinity()) {
+        Ok(None)
+    } else {
+        millis(term).map(Some)
+    }
+}
+
+/// The host as a name for the lookup and the `host` header.
+pub fn host(term: Term) -> NifResult<String> {
+    if let Ok(binary) = term.decode::<Binary>() {
+        return String::from_utf8(binary.as_slice().to_vec()).map_err(|_| Error::BadArg);
+    }
+    if let Ok(atom) = term.decode::<Atom>() {
+        return atom.to_term(term.get_env()).atom_to_string();
+    }
+    if term.is_tuple() {
+        return ip_address(term).map(|ip| ip.to_string());
+    }
+    let chars: Vec<u32> = term.decode()?;
+    chars
+        .into_iter()
+        .map(|c| char::from_u32(c).ok_or(Error::BadArg))
+        .collect()
+}
+
+fn ip_address(term: Term) -> NifResult<IpAddr> {
+    let parts = get_tuple(term)?;
+    match parts.len() {
+        4 => {
+            let o: Vec<u8> = parts.iter().map(|p| p.decode()).collect::<NifResult<_>>()?;
+            Ok(IpAddr::V4(Ipv4Addr::new(o[0], o[1], o[2], o[3])))
+        }
+        8 => {
+            let s: Vec<u16> = parts.iter().map(|p| p.decode()).collect::<NifResult<_>>()?;
+            Ok(IpAddr::V6(Ipv6Addr::new(
+                s[0], s[1], s[2], s[3], s[4], s[5], s[6], s[7],
+            )))
+        }
+        _ => Err(Error::BadArg),
+    }
+}
+
+pub fn conn_config(host: String, port: u16, opts: Term) -> NifResult<ConnConfig> {
+    let mut cfg = ConnConfig::new(host, port);
+    if let Some(t) = get(opts, atoms::transport()) {
+        let t: Atom = t.decode()?;
+        cfg.transport = if t == atoms::tcp() {
+            Transport::Tcp
+        } else {
+            Transport::Tls
+        };
+    }
+    if let Some(r) = get(opts, atoms::retry()) {
+        cfg.retry = r.decode()?;
+    }
+    if let Some(t) = get(opts, atoms::retry_timeout()) {
+        cfg.retry_timeout = millis(t)?;
+    }
+    if let Some(t) = get(opts, atoms::connect_timeout()) {
+        cfg.connect_timeout = millis_or_infinity(t)?;
+    }
+    if let Some(version) = get(opts, atoms::http_opts()).and_then(|h| get(h, atoms::version())) {
+        let version: Atom = version.decode()?;
+        if version.to_term(opts.get_env()).atom_to_string()? == "HTTP/1.0" {
+            cfg.http_version = HttpVersion::Http10;
+        }
+    }
+    if let Some(tcp_opts) = get(opts, atoms::tcp_opts()) {
+        cfg.nodelay = tcp_nodelay(tcp_opts)?.unwrap_or(cfg.nodelay);
+    }
+    if let Some(ws) = get(opts, atoms::ws_opts()) {
+        cfg.ws = ws_config(ws, &cfg.ws)?;
+    }
+    Ok(cfg)
+}
+
+/// The last `{nodelay, Bool}` in `tcp_opts`, as gen_tcp reads it.
+fn tcp_nodelay(list: Term) -> NifResult<Option<bool>> {
+    let mut nodelay = None;
+    for opt in list.decode::<ListIterator>()? {
+        if let Ok((key, value)) = opt.decode::<(Atom, bool)>() {
+            if key == atoms::nodelay() {
+                nodelay = Some(value);
+            }
+        }
+    }
+    Ok(nodelay)
+}
+
+pub fn ws_config(map: Term, base: &WsConfig) -> NifResult<WsConfig> {
+    let mut ws = base.clone();
+    if let Some(t) = get(map, atoms::keepalive()) {
+        ws.keepalive = millis_or_infinity(t)?;
+    }
+    if let Some(t) = get(map, atoms::silence_pings()) {
+        ws.silence_pings = t.decode()?;
+    }
+    if let Some(t) = get(map, atoms::closing_timeout()) {
+        ws.closing_timeout = millis_or_infinity(t)?;
+    }
+    if let Some(t) = get(map, atoms::max_frame_size()) {
+        ws.max_frame_size = if t.decode::<Atom>().ok() == Some(atoms::infinity()) {
+            None
+        } else {
+            Some(t.decode()?)
+        };
+    }
+    if let Some(t) = get(map, atoms::compress()) {
+        ws.compress = t.decode()?;
+    }
+    Ok(ws)
+}
+
+pub fn iodata<'a>(term: Term<'a>) -> NifResult<Binary<'a>> {
+    Binary::from_iolist(term)
+}
+
+pub fn headers(term: Term) -> NifResult<Vec<(Vec<u8>, Vec<u8>)>> {
+    term.decode::<ListIterator>()?
+        .map(|pair| {
+            let (name, value): (Term, Term) = pair.decode()?;
+            Ok((
+                iodata(name)?.as_slice().to_vec(),
+                iodata(value)?.as_slice().to_vec(),
+            ))
+        })
+        .collect()
+}
+
+/// A frame term before its payload is copied: binaries are only
+/// borrowed here, so the caller can size the work before doing it.
+pub struct FrameTerm<'a> {
+    kind: Kind,
+    /// `None` for the bare atoms `close`, `ping` and `pong`.
+    payload: Option<Binary<'a>>,
+}
+
+#[derive(Clone, Copy)]
+enum Kind {
+    Text,
+    Binary,
+    Ping,
+    Pong,
+    Close(Option<u16>),
+}
+
+impl FrameTerm<'_> {
+    pub fn payload_len(&self) -> usize {
+        self.payload.as_ref().map_or(0, |p| p.len())
+    }
+
+    pub fn to_out_frame(&self) -> OutFrame {
+        let payload = self
+            .payload
+            .as_ref()
+            .map_or_else(Vec::new, |p| p.as_slice().to_vec());
+        match self.kind {
+            Kind::Text => OutFrame::Text(payload),
+            Kind::Binary => OutFrame::Binary(payload),
+            Kind::Ping => OutFrame::Ping(payload),
+            Kind::Pong => OutFrame::Pong(payload),
+            Kind::Close(code) => OutFrame::Close(code, payload),
+        }
+    }
+}
+
+/// One frame or a list of frames; any malformed one is a `badarg` for all.
+pub fn frames<'a>(term: Term<'a>) -> NifResult<Vec<FrameTerm<'a>>> {
+    if term.is_list() {
+        term.decode::<ListIterator>()?.map(frame).collect()
+    } else {
+        Ok(vec![frame(term)?])
+    }
+}
+
+fn frame<'a>(term: Term<'a>) -> NifResult<FrameTerm<'a>> {
+    if let Ok(atom) = term.decode::<Atom>() {
+        let kind = control_kind(atom).ok_or(Error::BadArg)?;
+        return Ok(FrameTerm {
+            kind,
+            payload: None,
+        });
+    }
+    let parts = get_tuple(term)?;
+    let (kind, payload) = match parts.as_slice() {
+        [tag, payload] => {
+            let tag: Atom = tag.decode()?;
+            let kind = if tag == atoms::text() {
+                Kind::Text
+            } else if tag == atoms::binary() {
+                Kind::Binary
+            } else if tag == atoms::close() {
+                // cow_ws sends {close, Reason} as a normal closure.
+                Kind::Close(Some(1000))
+            } else {
+                control_kind(tag).ok_or(Error::BadArg)?
+            };
+            (kind, iodata(*payload)?)
+        }
+        [tag, code, payload] if tag.decode::<Atom>()? == atoms::close() => {
+            (Kind::Close(Some(code.decode()?)), iodata(*payload)?)
+        }
+        _ => return Err(Error::BadArg),
+    };
+    let control_len = match kind {
+        Kind::Text | Kind::Binary => 0,
+        Kind::Ping | Kind::Pong | Kind::Close(None) => payload.len(),
+        Kind::Close(Some(_)) => 2 + payload.len(),
+    };
+    if control_len > MAX_CONTROL_PAYLOAD {
+        return Err(Error::BadArg);
+    }
+    Ok(FrameTerm {
+        kind,
+        payload: Some(payload),
+    })
+}
+
+fn control_kind(atom: Atom) -> Option<Kind> {
+    if atom == atoms::close() {
+        Some(Kind::Close(None))
+    } else if atom == atoms::ping() {
+        Some(Kind::Ping)
+    } else if atom == atoms::pong() {
+        Some(Kind::Pong)
+    } else {
+        None
+    }
+}

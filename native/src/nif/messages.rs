@@ -1,0 +1,329 @@
+//! Every message the engine sends, built in this one place: the
+//! `gun_*` messages to the owner (shapes from the API contract) and the
+//! exit order to the process behind ConnPid.
+
+use rustler::types::tuple::make_tuple;
+use rustler::{Atom, Encoder, Env, LocalPid, NewBinary, OwnedEnv, Term};
+
+use crate::connection::{EventSink, Exit, Protocol, Reason};
+use crate::protocol::http_response::HttpError;
+use crate::protocol::message::Message;
+
+use super::atoms;
+use super::kept_term::KeptTerm;
+use super::registry;
+
+/// Messages built since the env was last cleared, and their payload
+/// bytes: the env keeps every term alive until it is cleared.
+const CLEAR_AFTER_MESSAGES: usize = 1024;
+const CLEAR_AFTER_BYTES: usize = 1 << 20;
+
+pub struct ErlangSink {
+    owner: LocalPid,
+    conn_pid: LocalPid,
+    env: OwnedEnv,
+    unflushed_messages: usize,
+    unflushed_bytes: usize,
+    exited: bool,
+}
+
+impl ErlangSink {
+    pub fn new(owner: LocalPid, conn_pid: LocalPid) -> Self {
+        ErlangSink {
+            owner,
+            conn_pid,
+            env: OwnedEnv::new(),
+            unflushed_messages: 0,
+            unflushed_bytes: 0,
+            exited: false,
+        }
+    }
+
+    fn send_to_owner<F>(&mut self, bytes: usize, build: F)
+    where
+        F: for<'a> FnOnce(Env<'a>, Term<'a>) -> Term<'a>,
+    {
+        let (owner, conn_pid) = (self.owner, self.conn_pid);
+        self.env.run(|env| {
+            let message = build(env, conn_pid.encode(env));
+            // The owner may be gone; its monitor ends the connection soon.
+            let _ = env.send(&owner, message);
+        });
+        self.unflushed_messages += 1;
+        self.unflushed_bytes += bytes;
+        if self.unflushed_messages >= CLEAR_AFTER_MESSAGES
+            || self.unflushed_bytes >= CLEAR_AFTER_BYTES
+        {
+            self.clear();
+        }
+    }
+
+    fn clear(&mut self) {
+        self.env.clear();
+        self.unflushed_messages = 0;
+        self.unflushed_bytes = 0;
+    }
+}
+
+impl Drop for ErlangSink {
+    /// A task that ends without `exit` panicked: the process behind
+    /// ConnPid must not wait forever for an order that never comes.
+    fn drop(&mut self) {
+        if !self.exited {
+            let reason = Exit::Shutdown(Reason::Socket("internal_error"));
+            send_exit(&mut self.env, self.conn_pid, &reason);
+        }
+    }
+}
+
+fn send_exit(env: &mut OwnedEnv, conn_pid: LocalPid, exit: &Exit) {
+    env.run(|env| {
+        let message = (atoms::gun_exit(), exit_term(env, exit)).encode(env);
+        let _ = env.send(&conn_pid, message);
+    });
+    env.clear();
+    registry::remove(&conn_pid);
+}
+
+impl EventSink for ErlangSink {
+    type Stream = KeptTerm;
+
+    fn up(&mut self) {
+        self.send_to_owner(0, |env, conn| {
+            make_tuple(
+                env,
+                &[atoms::gun_up().encode(env), conn, atoms::http().encode(env)],
+            )
+        });
+    }
+
+    fn down(&mut self, protocol: Protocol, reason: &Reason, killed: &[&KeptTerm]) {
+        self.send_to_owner(0, |env, conn| {
+            let killed: Vec<Term> = killed.iter().map(|s| s.load(env)).collect();
+            let unprocessed: Vec<Term> = Vec::new();
+            make_tuple(
+                env,
+                &[
+                    atoms::gun_down().encode(env),
+                    conn,
+                    protocol_term(env, protocol),
+                    reason_term(env, reason),
+                    killed.encode(env),
+                    unprocessed.encode(env),
+                ],
+            )
+        });
+    }
+
+    fn ws_upgrade(&mut self, _stream: &KeptTerm, headers: &[(Vec<u8>, Vec<u8>)]) {
+        self.send_to_owner(0, |env, conn| {
+            make_tuple(
+                env,
+                &[
+                    atoms::gun_ws_upgrade().encode(env),
+                    conn,
+                    atoms::ok().encode(env),
+                    headers_term(env, headers),
+                ],
+            )
+        });
+    }
+
+    fn inform(&mut self, stream: &KeptTerm, status: u16, headers: &[(Vec<u8>, Vec<u8>)]) {
+        self.send_to_owner(0, |env, conn| {
+            make_tuple(
+                env,
+                &[
+                    atoms::gun_inform().encode(env),
+                    conn,
+                    stream.load(env),
+                    status.encode(env),
+                    headers_term(env, headers),
+                ],
+            )
+        });
+    }
+
+    fn response(
+        &mut self,
+        stream: &KeptTerm,
+        fin: bool,
+        status: u16,
+        headers: &[(Vec<u8>, Vec<u8>)],
+    ) {
+        self.send_to_owner(0, |env, conn| {
+            make_tuple(
+                env,
+                &[
+                    atoms::gun_response().encode(env),
+                    conn,
+                    stream.load(env),
+                    fin_term(env, fin),
+                    status.encode(env),
+                    headers_term(env, headers),
+                ],
+            )
+        });
+    }
+
+    fn data(&mut self, stream: &KeptTerm, fin: bool, data: &[u8]) {
+        self.send_to_owner(data.len(), |env, conn| {
+            make_tuple(
+                env,
+                &[
+                    atoms::gun_data().encode(env),
+                    conn,
+                    stream.load(env),
+                    fin_term(env, fin),
+                    binary_term(env, data),
+                ],
+            )
+        });
+    }
+
+    fn stream_error(&mut self, stream: &KeptTerm, reason: &Reason) {
+        self.send_to_owner(0, |env, conn| {
+            make_tuple(
+                env,
+                &[
+                    atoms::gun_error().encode(env),
+                    conn,
+                    stream.load(env),
+                    reason_term(env, reason),
+                ],
+            )
+        });
+    }
+
+    fn conn_error(&mut self, reason: &Reason) {
+        self.send_to_owner(0, |env, conn| {
+            make_tuple(
+                env,
+                &[
+                    atoms::gun_error().encode(env),
+                    conn,
+                    reason_term(env, reason),
+                ],
+            )
+        });
+    }
+
+    fn ws_frame(&mut self, frame: Message) {
+        let bytes = match &frame {
+            Message::Text(p) | Message::Binary(p) | Message::Ping(p) | Message::Pong(p) => p.len(),
+            Message::Close(_) => 0,
+        };
+        self.send_to_owner(bytes, |env, conn| {
+            make_tuple(
+                env,
+                &[atoms::gun_ws().encode(env), conn, frame_term(env, &frame)],
+            )
+        });
+    }
+
+    fn flush(&mut self) {
+        if self.unflushed_messages > 0 {
+            self.clear();
+        }
+    }
+
+    fn exit(&mut self, exit: &Exit) {
+        self.exited = true;
+        send_exit(&mut self.env, self.conn_pid, exit);
+    }
+}
+
+fn frame_term<'a>(env: Env<'a>, frame: &Message) -> Term<'a> {
+    let tagged = |tag: Atom, payload: &[u8]| (tag, binary_term(env, payload)).encode(env);
+    match frame {
+        Message::Text(payload) => tagged(atoms::text(), payload),
+        Message::Binary(payload) => tagged(atoms::binary(), payload),
+        Message::Ping(payload) if payload.is_empty() => atoms::ping().encode(env),
+        Message::Ping(payload) => tagged(atoms::ping(), payload),
+        Message::Pong(payload) if payload.is_empty() => atoms::pong().encode(env),
+        Message::Pong(payload) => tagged(atoms::pong(), payload),
+        Message::Close(None) => atoms::close().encode(env),
+        Message::Close(Some((code, reason))) => {
+            (atoms::close(), *code, binary_term(env, reason)).encode(env)
+        }
+    }
+}
+
+fn reason_term<'a>(env: Env<'a>, reason: &Reason) -> Term<'a> {
+    let error = |why: Term<'a>| (atoms::error(), why).encode(env);
+    match reason {
+        Reason::Normal => atoms::normal().encode(env),
+        Reason::Closed => atoms::closed().encode(env),
+        Reason::Timeout => atoms::timeout().encode(env),
+        Reason::OwnerGone => atoms::owner_gone().encode(env),
+        Reason::Connect(posix) => atom_term(env, posix),
+        Reason::Socket(posix) => error(atom_term(env, posix)),
+        Reason::Protocol(e) => error(atom_term(env, e.reason())),
+        Reason::Handshake(e) => {
+            error((atoms::ws_upgrade(), atom_term(env, e.reason())).encode(env))
+        }
+        Reason::BadResponse(e) => {
+            error((atoms::bad_response(), atom_term(env, http_error_name(e))).encode(env))
+        }
+        Reason::BadState(text) => (atoms::badstate(), charlist(text)).encode(env),
+    }
+}
+
+fn http_error_name(error: &HttpError) -> &'static str {
+    match error {
+        HttpError::Malformed(_) => "malformed",
+        HttpError::TooManyHeaders => "too_many_headers",
+        HttpError::HeadTooLarge => "head_too_large",
+        HttpError::BadContentLength => "bad_content_length",
+        HttpError::BadChunk => "bad_chunk",
+    }
+}
+
+fn exit_term<'a>(env: Env<'a>, exit: &Exit) -> Term<'a> {
+    match exit {
+        Exit::Normal => atoms::normal().encode(env),
+        Exit::Shutdown(reason) => (atoms::shutdown(), reason_term(env, reason)).encode(env),
+    }
+}
+
+fn protocol_term<'a>(env: Env<'a>, protocol: Protocol) -> Term<'a> {
+    match protocol {
+        Protocol::Http => atoms::http().encode(env),
+        Protocol::Ws => atoms::ws().encode(env),
+    }
+}
+
+fn fin_term<'a>(env: Env<'a>, fin: bool) -> Term<'a> {
+    if fin {
+        atoms::fin().encode(env)
+    } else {
+        atoms::nofin().encode(env)
+    }
+}
+
+pub fn headers_term<'a>(env: Env<'a>, headers: &[(Vec<u8>, Vec<u8>)]) -> Term<'a> {
+    let pairs: Vec<Term> = headers
+        .iter()
+        .map(|(name, value)| (binary_term(env, name), binary_term(env, value)).encode(env))
+        .collect();
+    pairs.encode(env)
+}
+
+pub fn binary_term<'a>(env: Env<'a>, bytes: &[u8]) -> Term<'a> {
+    let mut binary = NewBinary::new(env, bytes.len());
+    binary.as_mut_slice().copy_from_slice(bytes);
+    binary.into()
+}
+
+/// Reason names are static ASCII identifiers, always valid atoms.
+pub fn atom_term<'a>(env: Env<'a>, name: &str) -> Term<'a> {
+    match Atom::from_str(env, name) {
+        Ok(atom) => atom.encode(env),
+        Err(_) => atoms::error().encode(env),
+    }
+}
+
+/// Gun's badstate texts are Erlang strings.
+fn charlist(text: &str) -> Vec<u32> {
+    text.chars().map(u32::from).collect()
+}

@@ -1,0 +1,20 @@
+//! The thin Erlang layer: terms in, commands to the connection tasks;
+//! events out, as the documented `gun_*` messages.
+
+mod api;
+mod atoms;
+mod decode;
+mod kept_term;
+mod messages;
+mod registry;
+mod resource;
+
+use rustler::{Env, Term};
+
+fn load(_env: Env, _info: Term) -> bool {
+    // Start the runtime now rather than inside the first gun:open/3.
+    crate::connection::runtime::handle();
+    true
+}
+
+rustler::init!("gun_nif", load = load);

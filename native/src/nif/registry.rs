@@ -1,0 +1,43 @@
+//! ConnPid → connection, so that `gun:ws_send(ConnPid, Frames)` reaches
+//! the connection's queue in one NIF call, with no process in between.
+
+use std::collections::HashMap;
+use std::sync::{Arc, LazyLock, Mutex, MutexGuard};
+
+use rustler::LocalPid;
+
+use crate::connection::{Handle, Transport, WsConfig};
+
+use super::kept_term::KeptTerm;
+
+pub struct Conn {
+    pub handle: Handle<KeptTerm>,
+    /// The `ws_opts` given to `gun:open/3`; `gun:ws_upgrade/4` overrides them.
+    pub ws_defaults: WsConfig,
+    pub owner: LocalPid,
+    pub origin_host: KeptTerm,
+    pub origin_port: u16,
+    pub transport: Transport,
+}
+
+static CONNECTIONS: LazyLock<Mutex<HashMap<LocalPid, Arc<Conn>>>> =
+    LazyLock::new(|| Mutex::new(HashMap::new()));
+
+fn table() -> MutexGuard<'static, HashMap<LocalPid, Arc<Conn>>> {
+    match CONNECTIONS.lock() {
+        Ok(table) => table,
+        Err(poisoned) => poisoned.into_inner(),
+    }
+}
+
+pub fn insert(conn_pid: LocalPid, conn: Arc<Conn>) {
+    table().insert(conn_pid, conn);
+}
+
+pub fn lookup(conn_pid: &LocalPid) -> Option<Arc<Conn>> {
+    table().get(conn_pid).cloned()
+}
+
+pub fn remove(conn_pid: &LocalPid) {
+    table().remove(conn_pid);
+}

@@ -1,0 +1,31 @@
+//! The native resource held by the process behind ConnPid. It ties the
+//! connection's life to that process and to the owner's.
+
+use std::sync::Arc;
+
+use rustler::{Env, LocalPid, Monitor, Resource};
+
+use crate::connection::Command;
+
+use super::registry::{self, Conn};
+
+pub struct ConnResource {
+    pub conn_pid: LocalPid,
+    pub conn: Arc<Conn>,
+}
+
+#[rustler::resource_impl]
+impl Resource for ConnResource {
+    /// Only the owner is monitored: the death of ConnPid frees this
+    /// resource, and `Drop` does the rest.
+    fn down<'a>(&'a self, _env: Env<'a>, _pid: LocalPid, _monitor: Monitor) {
+        self.conn.handle.send(Command::OwnerDown);
+    }
+}
+
+impl Drop for ConnResource {
+    fn drop(&mut self) {
+        self.conn.handle.send(Command::Close);
+        registry::remove(&self.conn_pid);
+    }
+}
