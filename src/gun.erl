@@ -1,0 +1,236 @@
+%% Gun's client API. Calls go straight to the native engine (gun_nif);
+%% messages come straight from it to the owner process.
+-module(gun).
+
+%% Connection.
+-export([open/2]).
+-export([open/3]).
+-export([info/1]).
+-export([shutdown/1]).
+-export([close/1]).
+
+%% Awaiting and flushing.
+-export([await_up/1]).
+-export([await_up/2]).
+-export([flush/1]).
+
+%% Websocket.
+-export([ws_upgrade/2]).
+-export([ws_upgrade/3]).
+-export([ws_upgrade/4]).
+-export([ws_send/2]).
+
+-type host() :: inet:hostname() | inet:ip_address() | binary().
+-type req_headers() :: [{iodata(), iodata()}].
+-type ws_opts() :: #{
+	compress => boolean(),
+	keepalive => non_neg_integer() | infinity,
+	silence_pings => boolean(),
+	closing_timeout => non_neg_integer() | infinity,
+	max_frame_size => non_neg_integer() | infinity
+}.
+-type http_opts() :: #{
+	version => 'HTTP/1.1' | 'HTTP/1.0',
+	keepalive => non_neg_integer() | infinity
+}.
+-type opts() :: #{
+	connect_timeout => non_neg_integer() | infinity,
+	http_opts => http_opts(),
+	protocols => [http],
+	retry => non_neg_integer(),
+	retry_timeout => non_neg_integer(),
+	trace => boolean(),
+	transport => tcp | tls | ssl,
+	tcp_opts => [gen_tcp:connect_option()],
+	tls_opts => list() | map(),
+	ws_opts => ws_opts()
+}.
+-type ws_frame() :: close | ping | pong
+	| {text | binary | close | ping | pong, iodata()}
+	| {close, non_neg_integer(), iodata()}.
+-export_type([host/0, req_headers/0, ws_opts/0, http_opts/0, opts/0, ws_frame/0]).
+
+-define(DEFAULT_AWAIT_TIMEOUT, 5000).
+
+%% Connection.
+
+-spec open(host(), inet:port_number()) -> {ok, pid()} | {error, any()}.
+open(Host, Port) ->
+	open(Host, Port, #{}).
+
+-spec open(host(), inet:port_number(), opts()) -> {ok, pid()} | {error, any()}.
+open(Host, Port, Opts) when is_integer(Port), Port > 0, Port =< 65535 ->
+	case check_host(Host) of
+		ok ->
+			case check_options(Opts) of
+				ok -> gun_conn:start(self(), Host, Port, Opts);
+				Error -> Error
+			end;
+		Error ->
+			Error
+	end;
+open(_Host, Port, _Opts) ->
+	{error, {port, Port}}.
+
+check_host(Host) when is_list(Host); is_atom(Host); is_binary(Host) ->
+	ok;
+check_host(Host) when tuple_size(Host) =:= 4; tuple_size(Host) =:= 8 ->
+	case inet:ntoa(Host) of
+		{error, einval} -> {error, {host, Host}};
+		_ -> ok
+	end;
+check_host(Host) ->
+	{error, {host, Host}}.
+
+check_options(Opts) when is_map(Opts) ->
+	do_check_options(maps:to_list(Opts));
+check_options(Opts) ->
+	{error, {options, Opts}}.
+
+do_check_options([]) ->
+	ok;
+do_check_options([{connect_timeout, infinity}|Opts]) ->
+	do_check_options(Opts);
+do_check_options([{connect_timeout, T}|Opts]) when is_integer(T), T >= 0 ->
+	do_check_options(Opts);
+do_check_options([{http_opts, HttpOpts}|Opts]) when is_map(HttpOpts) ->
+	case check_http_options(maps:to_list(HttpOpts)) of
+		ok -> do_check_options(Opts);
+		Error -> Error
+	end;
+do_check_options([Opt={protocols, L}|Opts]) when is_list(L) ->
+	case lists:usort(L) of
+		[http] -> do_check_options(Opts);
+		_ -> {error, {options, Opt}}
+	end;
+do_check_options([{retry, R}|Opts]) when is_integer(R), R >= 0 ->
+	do_check_options(Opts);
+do_check_options([{retry_timeout, T}|Opts]) when is_integer(T), T >= 0 ->
+	do_check_options(Opts);
+do_check_options([{trace, B}|Opts]) when is_boolean(B) ->
+	do_check_options(Opts);
+do_check_options([{transport, T}|Opts]) when T =:= tcp; T =:= tls; T =:= ssl ->
+	do_check_options(Opts);
+do_check_options([{tcp_opts, L}|Opts]) when is_list(L) ->
+	do_check_options(Opts);
+do_check_options([{tls_opts, L}|Opts]) when is_list(L); is_map(L) ->
+	do_check_options(Opts);
+do_check_options([{ws_opts, WsOpts}|Opts]) ->
+	case gun_ws:check_options(WsOpts) of
+		ok -> do_check_options(Opts);
+		Error -> Error
+	end;
+do_check_options([Opt|_]) ->
+	{error, {options, Opt}}.
+
+check_http_options([]) ->
+	ok;
+check_http_options([{version, V}|Opts]) when V =:= 'HTTP/1.1'; V =:= 'HTTP/1.0' ->
+	check_http_options(Opts);
+check_http_options([{keepalive, infinity}|Opts]) ->
+	check_http_options(Opts);
+check_http_options([{keepalive, K}|Opts]) when is_integer(K), K > 0 ->
+	check_http_options(Opts);
+check_http_options([Opt|_]) ->
+	{error, {options, {http, Opt}}}.
+
+-spec info(pid()) -> map().
+info(ConnPid) ->
+	case gun_nif:info(ConnPid) of
+		undefined -> exit({noproc, {?MODULE, info, [ConnPid]}});
+		Info -> Info
+	end.
+
+%% Graceful: an upgraded connection sends close 1001 and waits up to
+%% closing_timeout for the server's close.
+-spec shutdown(pid()) -> ok.
+shutdown(ConnPid) ->
+	gun_nif:shutdown(ConnPid).
+
+-spec close(pid()) -> ok.
+close(ConnPid) ->
+	gun_nif:close(ConnPid).
+
+%% Awaiting and flushing.
+
+-spec await_up(pid()) -> {ok, http} | {error, any()}.
+await_up(ConnPid) ->
+	await_up(ConnPid, ?DEFAULT_AWAIT_TIMEOUT).
+
+-spec await_up(pid(), timeout()) -> {ok, http} | {error, any()}.
+await_up(ConnPid, Timeout) ->
+	MRef = monitor(process, ConnPid),
+	Res = receive
+		{gun_up, ConnPid, Protocol} ->
+			{ok, Protocol};
+		{'DOWN', MRef, process, ConnPid, Reason} ->
+			{error, Reason}
+	after Timeout ->
+		{error, timeout}
+	end,
+	demonitor(MRef, [flush]),
+	Res.
+
+-spec flush(pid() | reference()) -> ok.
+flush(ConnPid) when is_pid(ConnPid) ->
+	flush_pid(ConnPid);
+flush(StreamRef) when is_reference(StreamRef) ->
+	flush_ref(StreamRef).
+
+flush_pid(ConnPid) ->
+	receive
+		{gun_up, ConnPid, _} -> flush_pid(ConnPid);
+		{gun_down, ConnPid, _, _, _, _} -> flush_pid(ConnPid);
+		{gun_ws_upgrade, ConnPid, _, _} -> flush_pid(ConnPid);
+		{gun_ws, ConnPid, _} -> flush_pid(ConnPid);
+		{gun_inform, ConnPid, _, _, _} -> flush_pid(ConnPid);
+		{gun_response, ConnPid, _, _, _, _} -> flush_pid(ConnPid);
+		{gun_data, ConnPid, _, _, _} -> flush_pid(ConnPid);
+		{gun_trailers, ConnPid, _, _} -> flush_pid(ConnPid);
+		{gun_error, ConnPid, _, _} -> flush_pid(ConnPid);
+		{gun_error, ConnPid, _} -> flush_pid(ConnPid);
+		{'DOWN', _, process, ConnPid, _} -> flush_pid(ConnPid)
+	after 0 ->
+		ok
+	end.
+
+flush_ref(StreamRef) ->
+	receive
+		{gun_inform, _, StreamRef, _, _} -> flush_ref(StreamRef);
+		{gun_response, _, StreamRef, _, _, _} -> flush_ref(StreamRef);
+		{gun_data, _, StreamRef, _, _} -> flush_ref(StreamRef);
+		{gun_trailers, _, StreamRef, _} -> flush_ref(StreamRef);
+		{gun_error, _, StreamRef, _} -> flush_ref(StreamRef)
+	after 0 ->
+		ok
+	end.
+
+%% Websocket.
+
+-spec ws_upgrade(pid(), iodata()) -> reference().
+ws_upgrade(ConnPid, Path) ->
+	ws_upgrade(ConnPid, Path, []).
+
+-spec ws_upgrade(pid(), iodata(), req_headers()) -> reference().
+ws_upgrade(ConnPid, Path, Headers) ->
+	do_ws_upgrade(ConnPid, Path, Headers, #{}).
+
+%% Unlike gun:open/3, bad options crash the caller here.
+-spec ws_upgrade(pid(), iodata(), req_headers(), ws_opts()) -> reference().
+ws_upgrade(ConnPid, Path, Headers, WsOpts) ->
+	ok = gun_ws:check_options(WsOpts),
+	do_ws_upgrade(ConnPid, Path, Headers, WsOpts).
+
+do_ws_upgrade(ConnPid, Path, Headers, WsOpts) ->
+	StreamRef = make_ref(),
+	ok = gun_nif:ws_upgrade(ConnPid, StreamRef, Path, Headers, WsOpts),
+	StreamRef.
+
+%% A malformed frame, or a control frame payload over 125 bytes, raises
+%% badarg here, in the caller.
+-spec ws_send(pid(), ws_frame() | [ws_frame()]) -> ok.
+ws_send(ConnPid, Frames) ->
+	case gun_nif:ws_send(ConnPid, Frames) of
+		ok -> ok;
+		dirty -> gun_nif:ws_send_dirty(ConnPid, Frames)
+	end.

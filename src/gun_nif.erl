@@ -1,0 +1,64 @@
+%% The native engine. Every function here is implemented in Rust
+%% (native/src/nif/); the Erlang bodies only run when the library
+%% failed to load.
+-module(gun_nif).
+
+-export([open/4]).
+-export([ws_upgrade/5]).
+-export([ws_send/2]).
+-export([ws_send_dirty/2]).
+-export([shutdown/1]).
+-export([close/1]).
+-export([info/1]).
+
+-on_load(load/0).
+
+-opaque conn() :: reference().
+-export_type([conn/0]).
+
+-spec load() -> ok | {error, {atom(), string()}}.
+load() ->
+	erlang:load_nif(filename:join(priv_dir(), "gun_nif"), 0).
+
+%% code:priv_dir/1 fails when the application is not in the code path as
+%% an application (for example when only the ebin directory was added).
+-spec priv_dir() -> file:filename().
+priv_dir() ->
+	case code:priv_dir(gun) of
+		{error, bad_name} ->
+			filename:join(filename:dirname(filename:dirname(code:which(?MODULE))), "priv");
+		Dir ->
+			Dir
+	end.
+
+%% Called by the connection process itself: the native side registers
+%% self() as ConnPid and monitors both it and Owner.
+-spec open(pid(), gun:host(), inet:port_number(), gun:opts()) -> conn().
+open(_Owner, _Host, _Port, _Opts) ->
+	erlang:nif_error(not_loaded).
+
+-spec ws_upgrade(pid(), reference(), iodata(), gun:req_headers(), gun:ws_opts()) -> ok.
+ws_upgrade(_ConnPid, _StreamRef, _Path, _Headers, _WsOpts) ->
+	erlang:nif_error(not_loaded).
+
+%% Returns dirty when the payloads are too large to copy within a
+%% normal scheduler's time slice; the caller then uses ws_send_dirty/2.
+-spec ws_send(pid(), gun:ws_frame() | [gun:ws_frame()]) -> ok | dirty.
+ws_send(_ConnPid, _Frames) ->
+	erlang:nif_error(not_loaded).
+
+-spec ws_send_dirty(pid(), gun:ws_frame() | [gun:ws_frame()]) -> ok.
+ws_send_dirty(_ConnPid, _Frames) ->
+	erlang:nif_error(not_loaded).
+
+-spec shutdown(pid()) -> ok.
+shutdown(_ConnPid) ->
+	erlang:nif_error(not_loaded).
+
+-spec close(pid()) -> ok.
+close(_ConnPid) ->
+	erlang:nif_error(not_loaded).
+
+-spec info(pid()) -> map() | undefined.
+info(_ConnPid) ->
+	erlang:nif_error(not_loaded).

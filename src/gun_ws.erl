@@ -1,0 +1,47 @@
+%% The Websocket side of the API: gun_ws:upgrade/2,3,4 (the guide's
+%% name for gun:ws_upgrade) and the checking of Websocket options.
+-module(gun_ws).
+
+-export([upgrade/2]).
+-export([upgrade/3]).
+-export([upgrade/4]).
+-export([check_options/1]).
+
+-spec upgrade(pid(), iodata()) -> reference().
+upgrade(ConnPid, Path) ->
+	gun:ws_upgrade(ConnPid, Path).
+
+-spec upgrade(pid(), iodata(), gun:req_headers()) -> reference().
+upgrade(ConnPid, Path, Headers) ->
+	gun:ws_upgrade(ConnPid, Path, Headers).
+
+-spec upgrade(pid(), iodata(), gun:req_headers(), gun:ws_opts()) -> reference().
+upgrade(ConnPid, Path, Headers, WsOpts) ->
+	gun:ws_upgrade(ConnPid, Path, Headers, WsOpts).
+
+-spec check_options(gun:ws_opts()) -> ok | {error, {options, {ws, any()}}}.
+check_options(Opts) when is_map(Opts) ->
+	do_check_options(maps:to_list(Opts));
+check_options(Opts) ->
+	{error, {options, {ws, Opts}}}.
+
+do_check_options([]) ->
+	ok;
+do_check_options([{closing_timeout, infinity}|Opts]) ->
+	do_check_options(Opts);
+do_check_options([{closing_timeout, T}|Opts]) when is_integer(T), T >= 0 ->
+	do_check_options(Opts);
+do_check_options([{compress, B}|Opts]) when is_boolean(B) ->
+	do_check_options(Opts);
+do_check_options([{keepalive, infinity}|Opts]) ->
+	do_check_options(Opts);
+do_check_options([{keepalive, K}|Opts]) when is_integer(K), K > 0 ->
+	do_check_options(Opts);
+do_check_options([{max_frame_size, infinity}|Opts]) ->
+	do_check_options(Opts);
+do_check_options([{max_frame_size, S}|Opts]) when is_integer(S), S >= 0 ->
+	do_check_options(Opts);
+do_check_options([{silence_pings, B}|Opts]) when is_boolean(B) ->
+	do_check_options(Opts);
+do_check_options([Opt|_]) ->
+	{error, {options, {ws, Opt}}}.
