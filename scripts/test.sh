@@ -1,0 +1,25 @@
+#!/bin/sh
+# Every test: style, the Rust core, the Erlang suites, the Elixir tests,
+# and the two throwaway projects that use this one as a dependency.
+set -eu
+cd "$(dirname "$0")/.."
+
+sh scripts/setup.sh
+
+echo "== cargo fmt / clippy"
+cargo fmt --all -- --check
+cargo clippy --workspace --all-targets --quiet -- -D warnings
+
+echo "== cargo test"
+cargo test --workspace --quiet
+
+echo "== rebar3 ct"
+rebar3 ct
+
+echo "== mix test"
+MIX_ENV=test mix test
+
+echo "== consumer projects"
+sh scripts/consumer_test.sh
+
+echo "All test stages passed."
