@@ -8,6 +8,8 @@ mod http;
 mod lifecycle;
 mod posix;
 pub mod runtime;
+#[cfg(test)]
+mod tests;
 mod transport;
 mod websocket;
 
