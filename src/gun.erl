@@ -51,6 +51,8 @@
 -export_type([host/0, req_headers/0, ws_opts/0, http_opts/0, opts/0, ws_frame/0]).
 
 -define(DEFAULT_AWAIT_TIMEOUT, 5000).
+%% gun:close/1 waits this long for a pid that may not be a connection.
+-define(CLOSE_TIMEOUT, 5000).
 
 %% Connection.
 
@@ -145,11 +147,20 @@ info(ConnPid) ->
 %% closing_timeout for the server's close.
 -spec shutdown(pid()) -> ok.
 shutdown(ConnPid) ->
-	gun_nif:shutdown(ConnPid).
+	ConnPid ! '$gun_shutdown',
+	ok.
 
+%% Immediate, and synchronous like Gun's: ConnPid is dead on return.
 -spec close(pid()) -> ok.
 close(ConnPid) ->
-	gun_nif:close(ConnPid).
+	MRef = monitor(process, ConnPid),
+	ConnPid ! '$gun_close',
+	receive
+		{'DOWN', MRef, process, ConnPid, _} -> ok
+	after ?CLOSE_TIMEOUT ->
+		demonitor(MRef, [flush]),
+		ok
+	end.
 
 %% Awaiting and flushing.
 

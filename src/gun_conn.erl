@@ -19,13 +19,23 @@ init(Parent, Owner, Host, Port, Opts) ->
 	proc_lib:init_ack(Parent, {ok, self()}),
 	erlang:hibernate(?MODULE, idle, [Conn]).
 
-%% Nothing but the engine's exit order is expected; anything else is
-%% dropped so a stray message cannot grow the mailbox.
+%% gun:close/1 and gun:shutdown/1 come through here rather than straight
+%% to the engine: a message from the caller is handled after any monitor
+%% the caller set up before, so that monitor sees the real exit reason
+%% (the engine's exit order comes from another thread, with no such
+%% ordering). Anything else is dropped so a stray message cannot grow
+%% the mailbox.
 -spec idle(gun_nif:conn()) -> no_return().
 idle(Conn) ->
 	receive
 		{'$gun_exit', Reason} ->
 			exit(Reason);
+		'$gun_close' ->
+			ok = gun_nif:close(self()),
+			erlang:hibernate(?MODULE, idle, [Conn]);
+		'$gun_shutdown' ->
+			ok = gun_nif:shutdown(self()),
+			erlang:hibernate(?MODULE, idle, [Conn]);
 		_ ->
 			erlang:hibernate(?MODULE, idle, [Conn])
 	end.

@@ -3,7 +3,6 @@
 //! stays usable (keep-alive).
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
 
 use crate::protocol::handshake::{self, UpgradeRequest};
 use crate::protocol::http_response::{
@@ -13,6 +12,7 @@ use crate::protocol::http_response::{
 use super::command::{Command, Upgrade};
 use super::event::{EventSink, Exit, Protocol, Reason};
 use super::lifecycle::{Conn, Outcome};
+use super::socket::Socket;
 use super::{posix, websocket};
 
 const READ_CHUNK: usize = 16 * 1024;
@@ -42,7 +42,7 @@ enum Exchange<S> {
     End(Outcome),
 }
 
-pub(super) async fn serve<K: EventSink>(conn: &mut Conn<K>, mut socket: TcpStream) -> Outcome {
+pub(super) async fn serve<K: EventSink>(conn: &mut Conn<K>, mut socket: Socket) -> Outcome {
     let mut buf = Vec::with_capacity(READ_CHUNK);
     loop {
         let Some(upgrade) = conn.queued.pop_front() else {
@@ -70,7 +70,7 @@ pub(super) async fn serve<K: EventSink>(conn: &mut Conn<K>, mut socket: TcpStrea
 
 async fn exchange<K: EventSink>(
     conn: &mut Conn<K>,
-    socket: &mut TcpStream,
+    socket: &mut Socket,
     buf: &mut Vec<u8>,
     upgrade: Upgrade<K::Stream>,
 ) -> Exchange<K::Stream> {
@@ -86,7 +86,12 @@ async fn exchange<K: EventSink>(
     let offered = request.offered_protocols();
     let mut bytes = Vec::with_capacity(256);
     request.encode(&mut bytes);
-    if let Err(e) = socket.write_all(&bytes).await {
+    // A TLS stream may hold the request back until flushed.
+    let sent = match socket.write_all(&bytes).await {
+        Ok(()) => socket.flush().await,
+        Err(e) => Err(e),
+    };
+    if let Err(e) = sent {
         let reason = Reason::Socket(posix::name(&e));
         return Exchange::End(fail(conn, &upgrade.stream, reason));
     }
@@ -117,6 +122,8 @@ async fn exchange<K: EventSink>(
     if head.status == 101 {
         return match handshake::validate_response(&key, &offered, &head.headers) {
             Ok(_protocol) => {
+                // gun:info/1 must say ws as soon as the owner can know it.
+                conn.set_live(|live| live.protocol = Protocol::Ws);
                 conn.sink.ws_upgrade(&upgrade.stream, &head.headers);
                 Exchange::Upgraded(upgrade)
             }
@@ -129,7 +136,7 @@ async fn exchange<K: EventSink>(
 /// Sends `gun_response` and the body as `gun_data`.
 async fn deliver_response<K: EventSink>(
     conn: &mut Conn<K>,
-    socket: &mut TcpStream,
+    socket: &mut Socket,
     buf: &mut Vec<u8>,
     stream: &K::Stream,
     head: ResponseHead,
@@ -192,7 +199,7 @@ fn keeps_alive(head: &ResponseHead) -> bool {
 /// Reads more of the response while still answering the API.
 async fn wait_socket<K: EventSink>(
     conn: &mut Conn<K>,
-    socket: &mut TcpStream,
+    socket: &mut Socket,
     buf: &mut Vec<u8>,
 ) -> Wake {
     buf.reserve(READ_CHUNK);

@@ -4,12 +4,12 @@ use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tokio::net::TcpStream;
 use tokio::sync::mpsc::UnboundedReceiver;
 
 use super::command::{Command, Upgrade};
 use super::config::{ConnConfig, HttpVersion};
 use super::event::{EventSink, Exit, Protocol, Reason, BADSTATE_HTTP10, BADSTATE_WS_SEND};
+use super::socket::Socket;
 use super::{http, transport, LiveInfo};
 
 /// How a connected session ended.
@@ -82,7 +82,7 @@ impl<K: EventSink> Conn<K> {
     }
 
     /// Connects while still answering the API.
-    async fn connect(&mut self) -> Result<TcpStream, Outcome> {
+    async fn connect(&mut self) -> Result<Socket, Outcome> {
         let cfg = self.cfg.clone();
         let connecting = async move { transport::connect(&cfg).await };
         tokio::pin!(connecting);

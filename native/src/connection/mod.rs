@@ -8,6 +8,7 @@ mod http;
 mod lifecycle;
 mod posix;
 pub mod runtime;
+mod socket;
 #[cfg(test)]
 mod tests;
 mod transport;

@@ -6,8 +6,9 @@ use tokio::time::timeout;
 use super::config::{ConnConfig, Transport};
 use super::event::Reason;
 use super::posix;
+use super::socket::Socket;
 
-pub async fn connect(cfg: &ConnConfig) -> Result<TcpStream, Reason> {
+pub async fn connect(cfg: &ConnConfig) -> Result<Socket, Reason> {
     match cfg.connect_timeout {
         Some(limit) => timeout(limit, connect_any(cfg))
             .await
@@ -17,10 +18,14 @@ pub async fn connect(cfg: &ConnConfig) -> Result<TcpStream, Reason> {
 }
 
 /// Tries every address the name resolves to, as gen_tcp does.
-async fn connect_any(cfg: &ConnConfig) -> Result<TcpStream, Reason> {
+async fn connect_any(cfg: &ConnConfig) -> Result<Socket, Reason> {
     if cfg.transport == Transport::Tls {
         return Err(Reason::Connect("eprotonosupport"));
     }
+    tcp_connect(cfg).await.map(Socket::Tcp)
+}
+
+async fn tcp_connect(cfg: &ConnConfig) -> Result<TcpStream, Reason> {
     let addrs = lookup_host((cfg.host.as_str(), cfg.port))
         .await
         .map_err(|_| Reason::Connect("nxdomain"))?;

@@ -4,9 +4,7 @@
 use std::future::pending;
 use std::io;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::tcp::{ReadHalf, WriteHalf};
-use tokio::net::TcpStream;
+use tokio::io::{AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadHalf, WriteHalf};
 use tokio::time::{interval_at, sleep_until, Instant, Interval, MissedTickBehavior};
 
 use crate::protocol::close_code;
@@ -18,6 +16,7 @@ use super::config::WsConfig;
 use super::event::{EventSink, Exit, Protocol, Reason};
 use super::lifecycle::{Conn, Outcome};
 use super::posix;
+use super::socket::Socket;
 
 const READ_CHUNK: usize = 64 * 1024;
 const BADSTATE_UPGRADED: &str = "Connection is already upgraded to Websocket.";
@@ -47,9 +46,15 @@ enum Wake {
     OwnerDown,
     Close,
     Read(io::Result<usize>),
-    Written(io::Result<usize>),
+    Written(io::Result<Io>),
     Keepalive,
     Deadline,
+}
+
+/// What a turn of the writer did.
+enum Io {
+    Wrote(usize),
+    Flushed,
 }
 
 struct Session {
@@ -148,11 +153,10 @@ impl Session {
 
 pub(super) async fn serve<K: EventSink>(
     conn: &mut Conn<K>,
-    mut socket: TcpStream,
+    socket: Socket,
     leftover: Vec<u8>,
     upgrade: Upgrade<K::Stream>,
 ) -> Outcome {
-    conn.set_live(|live| live.protocol = Protocol::Ws);
     let stream = upgrade.stream;
     let mut session = Session {
         reader: MessageReader::new(upgrade.ws.max_frame_size),
@@ -164,7 +168,9 @@ pub(super) async fn serve<K: EventSink>(
     session.reader.feed(&leftover);
     drop(leftover);
 
-    let (mut rd, mut wr) = socket.split();
+    let (mut rd, mut wr) = tokio::io::split(socket);
+    // A TLS stream can keep written bytes until flushed.
+    let mut unflushed = false;
     let mut keepalive = session.cfg.keepalive.map(|period| {
         let mut timer = interval_at(Instant::now() + period, period);
         timer.set_missed_tick_behavior(MissedTickBehavior::Delay);
@@ -196,8 +202,8 @@ pub(super) async fn serve<K: EventSink>(
                 Some(Command::Close) | None => Wake::Close,
             },
             read = rd.read_buf(&mut rbuf) => Wake::Read(read),
-            written = wr.write(&session.out[session.written..]),
-                if session.written < session.out.len() => Wake::Written(written),
+            written = write_or_flush(&mut wr, &session.out[session.written..]),
+                if session.written < session.out.len() || unflushed => Wake::Written(written),
             _ = tick(&mut keepalive), if session.closing.is_none() => Wake::Keepalive,
             _ = sleep_until_some(deadline), if deadline.is_some() => Wake::Deadline,
         };
@@ -210,8 +216,12 @@ pub(super) async fn serve<K: EventSink>(
             Wake::Close => break End::Stop(Exit::Normal),
             Wake::Read(Ok(0)) => break End::Lost(Reason::Closed),
             Wake::Read(Ok(_)) => session.reader.feed(&rbuf),
-            Wake::Written(Ok(0)) => break End::Lost(Reason::Socket("epipe")),
-            Wake::Written(Ok(n)) => session.written += n,
+            Wake::Written(Ok(Io::Wrote(0))) => break End::Lost(Reason::Socket("epipe")),
+            Wake::Written(Ok(Io::Wrote(n))) => {
+                session.written += n;
+                unflushed = true;
+            }
+            Wake::Written(Ok(Io::Flushed)) => unflushed = false,
             Wake::Read(Err(e)) | Wake::Written(Err(e)) => {
                 break End::Lost(Reason::Socket(posix::name(&e)))
             }
@@ -255,12 +265,13 @@ pub(super) async fn serve<K: EventSink>(
 /// answered meanwhile as if the connection were already down.
 async fn linger<K: EventSink>(
     conn: &mut Conn<K>,
-    rd: &mut ReadHalf<'_>,
-    wr: &mut WriteHalf<'_>,
+    rd: &mut ReadHalf<Socket>,
+    wr: &mut WriteHalf<Socket>,
     mut out: &[u8],
     deadline: Option<Instant>,
 ) -> Option<Exit> {
     let mut scratch = vec![0u8; 4096];
+    let mut unflushed = true;
     loop {
         tokio::select! {
             _ = sleep_until_some(deadline), if deadline.is_some() => return None,
@@ -269,15 +280,26 @@ async fn linger<K: EventSink>(
                     return Some(exit);
                 }
             }
-            written = wr.write(out), if !out.is_empty() => match written {
-                Ok(n) if n > 0 => out = &out[n..],
+            written = write_or_flush(wr, out), if !out.is_empty() || unflushed => match written {
+                Ok(Io::Wrote(n)) if n > 0 => out = &out[n..],
+                Ok(Io::Flushed) => unflushed = false,
                 _ => return None,
             },
-            read = rd.read(&mut scratch), if out.is_empty() => match read {
+            read = rd.read(&mut scratch), if out.is_empty() && !unflushed => match read {
                 Ok(n) if n > 0 => {}
                 _ => return None,
             },
         }
+    }
+}
+
+/// Writes what is pending, or flushes once nothing is: each step is
+/// cancel-safe on its own, which a write followed by a flush is not.
+async fn write_or_flush<W: AsyncWrite + Unpin>(wr: &mut W, pending: &[u8]) -> io::Result<Io> {
+    if pending.is_empty() {
+        wr.flush().await.map(|()| Io::Flushed)
+    } else {
+        wr.write(pending).await.map(Io::Wrote)
     }
 }
 
