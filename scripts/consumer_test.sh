@@ -1,0 +1,183 @@
+#!/usr/bin/env bash
+# Proves the project works as a dependency of another project:
+#   (a) a rebar3 project with {gun, {git, "file://$REPO", {ref, HEAD}}}
+#   (b) a Mix project with {:gun, path: "$REPO"}
+# Each one opens a connection to test/support/ws_server.py, upgrades to
+# /echo, sends a text, receives the echo and prints OK.
+#
+# Usage: scripts/consumer_test.sh
+#   REPO=/path/to/gun    the repository to test (default: this one)
+#   SKIP_REBAR3=1        skip (a), e.g. while the repository has no commit
+#
+# Note: a rebar3 git dependency builds the *committed* tree at HEAD, not the
+# working tree; the script fails when there is no commit and warns when the
+# tree is dirty. The Mix path dependency builds the working tree (and writes
+# priv/gun_nif.so and the cargo target directory inside $REPO).
+# Bash is needed (read -t, pipefail); `sh scripts/consumer_test.sh` re-runs it with bash.
+if [ -z "${BASH_VERSION:-}" ]; then exec bash "$0" "$@"; fi
+set -eu
+set -o pipefail
+
+REPO=${REPO:-$(cd "$(dirname "$0")/.." && pwd)}
+PYTHON=/usr/bin/python3
+SERVER="$REPO/test/support/ws_server.py"
+
+say() { echo "consumer_test: $*" >&2; }
+fail() { say "FAIL: $*"; exit 1; }
+
+command -v rebar3 >/dev/null || fail "rebar3 not found"
+command -v mix >/dev/null || fail "mix not found"
+[ -x "$PYTHON" ] || fail "$PYTHON not found"
+[ -f "$SERVER" ] || fail "$SERVER not found"
+
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/gun_consumer.XXXXXX")
+server_pid=
+
+cleanup() {
+	status=$?
+	# Closing the server's stdin makes it exit.
+	exec 3>&-
+	exec 4<&-
+	if [ -n "$server_pid" ]; then
+		for _ in $(seq 1 50); do
+			kill -0 "$server_pid" 2>/dev/null || break
+			sleep 0.1
+		done
+		kill "$server_pid" 2>/dev/null || true
+		wait "$server_pid" 2>/dev/null || true
+	fi
+	rm -rf "$tmp"
+	if [ "$status" -eq 0 ]; then say "all OK"; else say "FAILED (status $status)"; fi
+	exit "$status"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+rev=
+if [ "${SKIP_REBAR3:-0}" != 1 ]; then
+	if ! rev=$(git -C "$REPO" rev-parse --verify -q 'HEAD^{commit}'); then
+		fail "$REPO has no commit: the rebar3 git dependency builds the committed tree, so there is nothing to build. Commit first, or run with SKIP_REBAR3=1 to test only the Mix path dependency."
+	fi
+	if [ -n "$(git -C "$REPO" status --porcelain --untracked-files=normal)" ]; then
+		say "WARNING: $REPO has uncommitted changes; part (a) builds the committed tree $rev, not the working tree"
+	fi
+fi
+
+# The WebSocket server: stdin from a FIFO whose write end (fd 3) this shell
+# holds; stdout (the port line) to a FIFO read on fd 4.
+mkfifo "$tmp/server.in" "$tmp/server.out"
+"$PYTHON" "$SERVER" <"$tmp/server.in" >"$tmp/server.out" &
+server_pid=$!
+exec 3>"$tmp/server.in"
+exec 4<"$tmp/server.out"
+port=
+read -r -t 20 port <&4 || fail "the WebSocket server printed no port"
+case "$port" in
+	''|*[!0-9]*) fail "the WebSocket server printed '$port', not a port" ;;
+esac
+say "WebSocket server on 127.0.0.1:$port (pid $server_pid)"
+
+# (a) rebar3, gun as a git dependency.
+if [ "${SKIP_REBAR3:-0}" != 1 ]; then
+	say "(a) rebar3 project, gun from file://$REPO at $rev"
+	app="$tmp/rebar_consumer"
+	mkdir -p "$app/src"
+	cat >"$app/rebar.config" <<EOF
+{erl_opts, [debug_info]}.
+{deps, [{gun, {git, "file://$REPO", {ref, "$rev"}}}]}.
+EOF
+	cat >"$app/src/rebar_consumer.app.src" <<'EOF'
+{application, rebar_consumer, [
+	{description, "Uses gun as a rebar3 dependency."},
+	{vsn, "0.1.0"},
+	{registered, []},
+	{applications, [kernel, stdlib, gun]},
+	{env, []},
+	{modules, []}
+]}.
+EOF
+	cat >"$app/src/rebar_consumer.erl" <<'EOF'
+-module(rebar_consumer).
+-export([run/1]).
+
+run(Port) ->
+	{ok, _} = application:ensure_all_started(rebar_consumer),
+	{ok, ConnPid} = gun:open("127.0.0.1", Port, #{retry => 0}),
+	{ok, http} = gun:await_up(ConnPid),
+	StreamRef = gun:ws_upgrade(ConnPid, "/echo"),
+	true = is_reference(StreamRef),
+	receive
+		{gun_ws_upgrade, ConnPid, ok, _Headers} -> ok
+	after 10000 ->
+		exit({upgrade_timeout, erlang:process_info(self(), messages)})
+	end,
+	ok = gun:ws_send(ConnPid, {text, <<"Hello from rebar3!">>}),
+	receive
+		{gun_ws, ConnPid, {text, <<"Hello from rebar3!">>}} -> ok
+	after 10000 ->
+		exit({echo_timeout, erlang:process_info(self(), messages)})
+	end,
+	ok = gun:close(ConnPid),
+	io:format("OK~n").
+EOF
+	(cd "$app" && rebar3 compile) || fail "(a) rebar3 compile failed"
+	[ -f "$app/_build/default/lib/gun/priv/gun_nif.so" ] || fail "(a) the dependency has no priv/gun_nif.so"
+	out=$(cd "$app" && erl -noshell -pa _build/default/lib/*/ebin -eval "
+		try rebar_consumer:run($port) of
+			_ -> halt(0)
+		catch C:R:S ->
+			io:format(\"~p:~p~n~p~n\", [C, R, S]),
+			halt(1)
+		end.") || fail "(a) the rebar3 consumer failed: $out"
+	echo "$out"
+	[ "$out" = OK ] || fail "(a) expected OK, got: $out"
+	say "(a) rebar3 consumer: OK"
+fi
+
+# (b) Mix, gun as a path dependency.
+say "(b) Mix project, gun from path $REPO"
+app="$tmp/mix_consumer"
+mkdir -p "$app/lib"
+cat >"$app/mix.exs" <<EOF
+defmodule MixConsumer.MixProject do
+  use Mix.Project
+
+  def project do
+    [app: :mix_consumer, version: "0.1.0", elixir: "~> 1.14", deps: [{:gun, path: "$REPO"}]]
+  end
+
+  def application, do: [extra_applications: []]
+end
+EOF
+cat >"$app/lib/mix_consumer.ex" <<'EOF'
+defmodule MixConsumer do
+  def run(port) do
+    {:ok, conn} = :gun.open(~c"127.0.0.1", port, %{retry: 0})
+    {:ok, :http} = :gun.await_up(conn)
+    ref = :gun.ws_upgrade(conn, "/echo")
+    true = is_reference(ref)
+
+    receive do
+      {:gun_ws_upgrade, ^conn, :ok, _headers} -> :ok
+    after
+      10_000 -> exit({:upgrade_timeout, Process.info(self(), :messages)})
+    end
+
+    :ok = :gun.ws_send(conn, {:text, "Hello from Mix!"})
+
+    receive do
+      {:gun_ws, ^conn, {:text, "Hello from Mix!"}} -> :ok
+    after
+      10_000 -> exit({:echo_timeout, Process.info(self(), :messages)})
+    end
+
+    :ok = :gun.close(conn)
+    IO.puts("OK")
+  end
+end
+EOF
+(cd "$app" && MIX_ENV=dev mix compile) || fail "(b) mix compile failed"
+out=$(cd "$app" && MIX_ENV=dev mix run -e "MixConsumer.run($port)") || fail "(b) the Mix consumer failed: $out"
+echo "$out"
+[ "$(printf '%s\n' "$out" | tail -n 1)" = OK ] || fail "(b) expected OK, got: $out"
+say "(b) Mix consumer: OK"

@@ -1,0 +1,194 @@
+defmodule GunTest do
+  # The Gun API from Elixir, against test/support/ws_server.py. The message
+  # terms are those of ../shared/spec/contract.md and doc/behaviour.md.
+  use ExUnit.Case, async: true
+
+  @timeout 10_000
+  @badstate_send ~c"Connection needs to be upgraded to Websocket before the gun:ws_send/1 function can be used."
+
+  defp connect(opts \\ %{}) do
+    {:ok, conn} = :gun.open(~c"127.0.0.1", GunTest.Server.port(), Map.merge(%{retry: 0}, opts))
+    assert is_pid(conn)
+    assert {:ok, :http} = :gun.await_up(conn)
+    conn
+  end
+
+  defp upgrade(conn, path) do
+    ref = :gun.ws_upgrade(conn, path)
+    assert is_reference(ref)
+    assert_receive {:gun_ws_upgrade, ^conn, :ok, headers}, @timeout
+    ref_headers_ok(headers)
+    ref
+  end
+
+  defp ref_headers_ok(headers) do
+    assert is_list(headers)
+
+    for {name, value} <- headers do
+      assert is_binary(name) and is_binary(value)
+      assert String.downcase(name) == name
+    end
+
+    assert {"upgrade", _} = List.keyfind(headers, "upgrade", 0)
+    assert {"sec-websocket-accept", _} = List.keyfind(headers, "sec-websocket-accept", 0)
+  end
+
+  # A monitor in place when this returns. The engine's exit order reaches
+  # ConnPid from a native thread, not ordered after our monitor signal; a
+  # process_info round trip is ordered after it.
+  defp monitor_conn(conn) do
+    mref = Process.monitor(conn)
+    _ = :erlang.process_info(conn, :status)
+    mref
+  end
+
+  defp close(conn) do
+    mref = monitor_conn(conn)
+    assert :ok = :gun.close(conn)
+    assert_receive {:DOWN, ^mref, :process, ^conn, :normal}, @timeout
+    :ok = :gun.flush(conn)
+  end
+
+  test "open, upgrade and echo text and binary" do
+    {:ok, conn} = :gun.open(~c"127.0.0.1", GunTest.Server.port(), %{retry: 0})
+    assert is_pid(conn)
+    assert {:ok, :http} = :gun.await_up(conn)
+    ref = :gun.ws_upgrade(conn, "/echo")
+    assert is_reference(ref)
+    assert_receive {:gun_ws_upgrade, ^conn, :ok, headers}, @timeout
+    ref_headers_ok(headers)
+    assert %{protocol: :ws, transport: :tcp, owner: owner} = :gun.info(conn)
+    assert owner == self()
+
+    assert :ok = :gun.ws_send(conn, {:text, "Hello!"})
+    assert_receive {:gun_ws, ^conn, {:text, "Hello!"}}, @timeout
+
+    assert :ok = :gun.ws_send(conn, {:text, [~c"Hel", ["lo" | "!"]]})
+    assert_receive {:gun_ws, ^conn, {:text, "Hello!"}}, @timeout
+
+    assert :ok = :gun.ws_send(conn, {:text, "héllo ✓"})
+    assert_receive {:gun_ws, ^conn, {:text, "héllo ✓"}}, @timeout
+
+    assert :ok = :gun.ws_send(conn, {:binary, <<0, 1, 2, 255>>})
+    assert_receive {:gun_ws, ^conn, {:binary, <<0, 1, 2, 255>>}}, @timeout
+
+    big = :binary.copy(<<1, 2, 3, 4>>, 100_000)
+    assert :ok = :gun.ws_send(conn, [{:binary, big}, {:text, "after"}])
+    assert_receive {:gun_ws, ^conn, {:binary, ^big}}, @timeout
+    assert_receive {:gun_ws, ^conn, {:text, "after"}}, @timeout
+
+    close(conn)
+    refute_received {:gun_down, ^conn, _, _, _, _}
+  end
+
+  test "gun_ws.upgrade/2 and a protocol offer" do
+    conn = connect()
+    _ref = :gun_ws.upgrade(conn, "/proto", [{"sec-websocket-protocol", ~c"mychat"}])
+    assert_receive {:gun_ws_upgrade, ^conn, :ok, headers}, @timeout
+    assert {"sec-websocket-protocol", "mychat"} = List.keyfind(headers, "sec-websocket-protocol", 0)
+    assert_receive {:gun_ws, ^conn, {:text, "mychat"}}, @timeout
+    close(conn)
+  end
+
+  test "a refused upgrade is an HTTP response" do
+    conn = connect()
+    mref = monitor_conn(conn)
+    ref = :gun.ws_upgrade(conn, "/missing")
+    assert_receive {:gun_response, ^conn, ^ref, :nofin, 404, headers}, @timeout
+    assert {"content-type", "text/plain"} = List.keyfind(headers, "content-type", 0)
+    assert read_body(conn, ref, "") == "not found"
+    assert_receive {:gun_down, ^conn, :http, :closed, [], []}, @timeout
+    assert_receive {:DOWN, ^mref, :process, ^conn, {:shutdown, :closed}}, @timeout
+  end
+
+  defp read_body(conn, ref, acc) do
+    receive do
+      {:gun_data, ^conn, ^ref, :nofin, data} -> read_body(conn, ref, acc <> data)
+      {:gun_data, ^conn, ^ref, :fin, data} -> acc <> data
+    after
+      @timeout -> flunk("no body; mailbox: #{inspect(Process.info(self(), :messages))}")
+    end
+  end
+
+  test "option errors" do
+    port = GunTest.Server.port()
+
+    assert {:error, {:options, {:protocols, [:spdy]}}} =
+             :gun.open(~c"127.0.0.1", port, %{protocols: [:spdy]})
+
+    assert {:error, {:options, {:retry, -1}}} = :gun.open(~c"127.0.0.1", port, %{retry: -1})
+
+    assert {:error, {:options, {:ws, {:keepalive, :foo}}}} =
+             :gun.open(~c"127.0.0.1", port, %{ws_opts: %{keepalive: :foo}})
+
+    assert {:error, {:options, {:http, {:version, :"HTTP/2"}}}} =
+             :gun.open(~c"127.0.0.1", port, %{http_opts: %{version: :"HTTP/2"}})
+
+    assert {:error, {:options, {:bad, 1}}} = :gun.open(~c"127.0.0.1", port, %{bad: 1})
+
+    conn = connect()
+
+    error =
+      assert_raise MatchError, fn ->
+        :gun.ws_upgrade(conn, "/echo", [], %{keepalive: :foo})
+      end
+
+    assert error.term == {:error, {:options, {:ws, {:keepalive, :foo}}}}
+    close(conn)
+  end
+
+  test "ws_send before the upgrade is a badstate error" do
+    conn = connect()
+    assert :ok = :gun.ws_send(conn, {:text, "early"})
+    assert_receive {:gun_error, ^conn, {:badstate, @badstate_send}}, @timeout
+    close(conn)
+  end
+
+  test "a malformed frame raises badarg in the caller" do
+    conn = connect()
+    upgrade(conn, "/echo")
+    assert_raise ArgumentError, fn -> :gun.ws_send(conn, {:text, 123}) end
+    assert_raise ArgumentError, fn -> :gun.ws_send(conn, {:ping, :binary.copy(<<0>>, 126)}) end
+    assert :ok = :gun.ws_send(conn, {:text, "good"})
+    assert_receive {:gun_ws, ^conn, msg}, @timeout
+    assert msg == {:text, "good"}
+    close(conn)
+  end
+
+  test "close handshake started by the server, then reconnect and upgrade again" do
+    conn = connect(%{retry: 1, retry_timeout: 100})
+    ref = upgrade(conn, "/close")
+    assert :ok = :gun.ws_send(conn, {:text, "hi"})
+    assert_receive {:gun_ws, ^conn, {:close, 4000, "bye"}}, @timeout
+    assert_receive {:gun_down, ^conn, :ws, :normal, [^ref], []}, @timeout
+    assert_receive {:gun_up, ^conn, :http}, @timeout
+    ref2 = upgrade(conn, "/echo")
+    assert ref2 != ref
+    assert :ok = :gun.ws_send(conn, {:text, "again"})
+    assert_receive {:gun_ws, ^conn, {:text, "again"}}, @timeout
+    close(conn)
+  end
+
+  test "close handshake started by the client" do
+    conn = connect(%{retry: 5})
+    mref = monitor_conn(conn)
+    ref = upgrade(conn, "/echo")
+    assert :ok = :gun.ws_send(conn, [{:text, "last"}, {:close, 4001, "done"}, {:text, "never"}])
+    assert_receive {:gun_ws, ^conn, {:text, "last"}}, @timeout
+    assert_receive {:gun_ws, ^conn, {:close, 4001, "done"}}, @timeout
+    assert_receive {:gun_down, ^conn, :ws, :normal, [^ref], []}, @timeout
+    assert_receive {:DOWN, ^mref, :process, ^conn, :normal}, @timeout
+    refute_received {:gun_ws, ^conn, {:text, "never"}}
+    refute_received {:gun_up, ^conn, _}
+  end
+
+  test "gun.shutdown/1 closes with 1001" do
+    conn = connect(%{retry: 5})
+    mref = monitor_conn(conn)
+    ref = upgrade(conn, "/echo")
+    assert :ok = :gun.shutdown(conn)
+    assert_receive {:gun_ws, ^conn, {:close, 1001, _}}, @timeout
+    assert_receive {:gun_down, ^conn, :ws, :normal, [^ref], []}, @timeout
+    assert_receive {:DOWN, ^mref, :process, ^conn, :normal}, @timeout
+  end
+end
