@@ -213,6 +213,8 @@ async fn upgrade_echo_and_client_close() {
         .write_all(&server_frame(OpCode::Close, b"\x03\xe8"))
         .await
         .expect("write");
+    // The server closes TCP first, as RFC 6455 wants: the client waits for it.
+    drop(server);
     assert_eq!(
         client.next().await,
         Event::Frame(Message::Close(Some((1000, Vec::new()))))
@@ -221,7 +223,6 @@ async fn upgrade_echo_and_client_close() {
         client.next().await,
         Event::Down(Protocol::Ws, Reason::Normal, vec![7])
     );
-    drop(server);
     assert_eq!(client.next().await, Event::Exit(Exit::Normal));
 }
 
@@ -250,13 +251,13 @@ async fn masked_server_frame_fails_with_1002() {
     let (opcode, payload) = read_client_frame(&mut server, &mut buf).await;
     assert_eq!(opcode, OpCode::Close);
     assert_eq!(payload, close_code::PROTOCOL_ERROR.to_be_bytes().to_vec());
+    drop(server);
     let reason = Reason::Protocol(ProtocolError::MaskedServerFrame);
     assert_eq!(client.next().await, Event::StreamError(1, reason.clone()));
     assert_eq!(
         client.next().await,
         Event::Down(Protocol::Ws, reason.clone(), vec![1])
     );
-    drop(server);
     assert_eq!(client.next().await, Event::Exit(Exit::Shutdown(reason)));
 }
 

@@ -3,6 +3,7 @@
 
 use std::future::pending;
 use std::io;
+use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadHalf, WriteHalf};
 use tokio::time::{interval_at, sleep_until, Instant, Interval, MissedTickBehavior};
@@ -19,6 +20,8 @@ use super::posix;
 use super::socket::Socket;
 
 const READ_CHUNK: usize = 64 * 1024;
+/// RFC 6455 §7.1.1's "reasonable time" for the server to close TCP first.
+const MAX_LINGER: Duration = Duration::from_secs(1);
 const BADSTATE_UPGRADED: &str = "Connection is already upgraded to Websocket.";
 
 /// We sent a close frame and wait for the server's.
@@ -230,51 +233,55 @@ pub(super) async fn serve<K: EventSink>(
         }
     };
 
-    let streams = [&stream];
-    let (outcome, down) = match (end, session.closing.take()) {
+    let (outcome, down, stream_error) = match (end, session.closing.take()) {
         (End::Stop(exit), _) => return Outcome::Stop(exit),
         // Whatever ended it, the close we started is over.
-        (_, Some(closing)) => (Outcome::Stop(closing.exit), Reason::Normal),
+        (_, Some(closing)) => (Outcome::Stop(closing.exit), Reason::Normal, false),
         (End::OurCloseDone | End::PeerClosed, None) => {
-            (Outcome::Lost(Reason::Normal), Reason::Normal)
+            (Outcome::Lost(Reason::Normal), Reason::Normal, false)
         }
         (End::Failed(reason) | End::Lost(reason), None) => {
-            conn.sink.stream_error(&stream, &reason);
-            (Outcome::Lost(reason.clone()), reason)
+            (Outcome::Lost(reason.clone()), reason, true)
         }
     };
-    conn.sink.down(Protocol::Ws, &down, &streams);
+    // The socket is closed before the owner hears of it, as the contract orders.
+    let mut stop = None;
+    if !matches!(outcome, Outcome::Lost(Reason::Closed | Reason::Socket(_))) {
+        let limit = session
+            .cfg
+            .closing_timeout
+            .map_or(MAX_LINGER, |t| t.min(MAX_LINGER));
+        let out = &session.out[session.written..];
+        stop = linger(conn, &mut rd, &mut wr, out, Instant::now() + limit).await;
+    }
+    drop((rd, wr));
+    if stream_error {
+        conn.sink.stream_error(&stream, &down);
+    }
+    conn.sink.down(Protocol::Ws, &down, &[&stream]);
     conn.sink.flush();
-    let deadline = session.cfg.closing_timeout.map(|t| Instant::now() + t);
-    match linger(
-        conn,
-        &mut rd,
-        &mut wr,
-        &session.out[session.written..],
-        deadline,
-    )
-    .await
-    {
+    match stop {
         Some(exit) => Outcome::Stop(exit),
         None => outcome,
     }
 }
 
 /// Writes our last frames and lets the server close the TCP connection
-/// first (RFC 6455 §7.1.1), but no longer than `deadline`. The API is
-/// answered meanwhile as if the connection were already down.
+/// first (RFC 6455 §7.1.1), but no longer than `deadline`: a server that
+/// never does must not hold the socket, ConnPid or a reconnect for long.
+/// The API is answered meanwhile as if the connection were already down.
 async fn linger<K: EventSink>(
     conn: &mut Conn<K>,
     rd: &mut ReadHalf<Socket>,
     wr: &mut WriteHalf<Socket>,
     mut out: &[u8],
-    deadline: Option<Instant>,
+    deadline: Instant,
 ) -> Option<Exit> {
     let mut scratch = vec![0u8; 4096];
     let mut unflushed = true;
     loop {
         tokio::select! {
-            _ = sleep_until_some(deadline), if deadline.is_some() => return None,
+            _ = sleep_until(deadline) => return None,
             command = conn.cmds.recv() => {
                 if let Some(exit) = conn.offline_command(command) {
                     return Some(exit);
