@@ -1,0 +1,493 @@
+%% The benchmark driver: runs each scenario against bench/server (wsbench)
+%% with the gun API, measures the ceilings in the same run, and prints one
+%% line per scenario. Started by bench/run.sh; see the README's Benchmarks.
+%%
+%% Sizes come from environment variables (BENCH_QUICK=1 shrinks them all):
+%%   BENCH_PUSH_SMALL_N, BENCH_PUSH_LARGE_N, BENCH_SEND_N, BENCH_ECHO_N,
+%%   BENCH_FAN_CONNS, BENCH_FAN_MSGS, BENCH_CONNS (e.g. "10000,50000"),
+%%   BENCH_ONLY (e.g. "push_small,echo_rtt"), BENCH_PORTS, BENCH_OUT.
+-module(gun_bench).
+-export([main/0]).
+
+-define(TIMEOUT, 180000).
+
+main() ->
+	Quick = env("BENCH_QUICK", "0") =/= "0",
+	Q = fun(Full, Small) -> case Quick of true -> Small; false -> Full end end,
+	Cfg = #{
+		push_small_n => envi("BENCH_PUSH_SMALL_N", Q(1000000, 200000)),
+		push_large_n => envi("BENCH_PUSH_LARGE_N", Q(200, 50)),
+		send_n => envi("BENCH_SEND_N", Q(500000, 100000)),
+		echo_n => envi("BENCH_ECHO_N", Q(10000, 2000)),
+		fan_conns => envi("BENCH_FAN_CONNS", Q(1000, 200)),
+		fan_msgs => envi("BENCH_FAN_MSGS", Q(1000, 500)),
+		conns => [list_to_integer(S) || S <- string:lexemes(env("BENCH_CONNS", Q("10000,50000", "2000")), ",")],
+		ports => envi("BENCH_PORTS", 8),
+		wsbench => env("BENCH_WSBENCH", "bench/server/target/release/wsbench"),
+		out => env("BENCH_OUT", "bench/out/latest.md")
+	},
+	Only = string:lexemes(env("BENCH_ONLY", ""), ","),
+	{ok, _} = application:ensure_all_started(gun),
+	Ports = start_server(Cfg),
+	Cfg1 = Cfg#{server_ports => Ports, port => hd(Ports)},
+	start_monitor(),
+	All = [push_small, push_large, send_small, send_batch, echo_rtt, fan_in]
+		++ [{conns, K} || K <- maps:get(conns, Cfg)],
+	Wanted = [S || S <- All, Only =:= [] orelse lists:member(name(S), Only)
+		orelse (is_tuple(S) andalso lists:member("conns", Only))],
+	io:format("# gun benchmark: ~s~n", [header_line()]),
+	Rows = [run(S, Cfg1) || S <- Wanted],
+	write_results(maps:get(out, Cfg), Rows),
+	ok.
+
+name({conns, K}) -> "conns_" ++ integer_to_list(K);
+name(A) -> atom_to_list(A).
+
+env(K, D) -> case os:getenv(K) of false -> D; "" -> D; V -> V end.
+envi(K, D) -> case os:getenv(K) of false -> D; "" -> D; V -> list_to_integer(V) end.
+
+now_us() -> erlang:monotonic_time(microsecond).
+
+%% ---------------------------------------------------------------- harness
+
+run(Scenario, Cfg) ->
+	Busy = wait_quiet(envi("BENCH_QUIET_WAIT", 120) * 1000),
+	reset_peak_rss(),
+	_ = take_long_schedules(),
+	Self = self(),
+	{Pid, Ref} = spawn_monitor(fun() -> Self ! {result, self(), scenario(Scenario, Cfg)} end),
+	Res = receive
+		{result, Pid, R} -> receive {'DOWN', Ref, _, _, _} -> ok end, R;
+		{'DOWN', Ref, _, _, Why} -> #{figure => io_lib:format("crashed: ~0p", [Why])}
+	after ?TIMEOUT * 2 ->
+		exit(Pid, kill),
+		#{figure => "timeout"}
+	end,
+	{LS, LSMax, LSWhere} = take_long_schedules(),
+	Res1 = case Busy > 0.15 of
+		true -> Res#{notes => [maps:get(notes, Res, ""), io_lib:format("; MACHINE BUSY before the run (~w% CPU)", [round(Busy * 100)])]};
+		false -> Res
+	end,
+	Row = Res1#{name => name(Scenario), long_schedule => LS, ls_max => LSMax,
+		ls_where => LSWhere, peak_rss => peak_rss_mb()},
+	print_row(Row),
+	Row.
+
+print_row(#{name := N, figure := F, long_schedule := LS, peak_rss := P} = R) ->
+	Ceil = maps:get(ceiling, R, "-"),
+	Ratio = maps:get(ratio, R, "-"),
+	Target = maps:get(target, R, "-"),
+	Notes = maps:get(notes, R, ""),
+	io:format("~-12s ~-26s ceiling ~-34s ratio ~-16s target ~-14s long_schedule ~w~s  peak_rss ~w MB  ~s~n",
+		[N, F, Ceil, Ratio, Target, LS, ls_detail(R), P, Notes]).
+
+ls_detail(#{long_schedule := 0}) -> "";
+ls_detail(#{ls_max := M, ls_where := W}) -> io_lib:format(" (max ~w ms, ~0p)", [M, W]).
+
+pct(A, B) when B > 0 -> io_lib:format("~.1f%", [100 * A / B]);
+pct(_, _) -> "-".
+
+fmt_rate(X) when X >= 1.0e6 -> io_lib:format("~.2f M ", [X / 1.0e6]);
+fmt_rate(X) when X >= 1.0e3 -> io_lib:format("~.1f k ", [X / 1.0e3]);
+fmt_rate(X) -> io_lib:format("~.1f ", [X * 1.0]).
+
+%% ---------------------------------------------------------------- scenarios
+
+scenario(push_small, #{push_small_n := N} = Cfg) ->
+	Ceil = ceiling_msgs(1, N),
+	{Secs, _} = push(Cfg, N, 64, "text"),
+	Rate = N / Secs,
+	Native = wsbench(Cfg, ["push", "--n", N, "--size", 64, "--kind", "text"]),
+	#{figure => [fmt_rate(Rate), "msgs/s"],
+	  ceiling => [fmt_rate(Ceil), "msgs/s (Erlang send)"],
+	  ratio => pct(Rate, Ceil), target => ">= 50%",
+	  notes => ["native ws client ", fmt_rate(num(<<"msgs_per_s">>, Native)), "msgs/s"]};
+scenario(push_large, #{push_large_n := N} = Cfg) ->
+	Size = 1 bsl 20,
+	Raw = wsbench(Cfg, ["raw", "--bytes", N * Size, "--chunk", 262144, "--repeat", 3]),
+	Ceil = num(<<"mb_per_s">>, Raw),
+	{Secs, _} = push(Cfg, N, Size, "binary"),
+	MBs = N * Size / Secs / 1.0e6,
+	Native = wsbench(Cfg, ["push", "--n", N, "--size", Size, "--kind", "binary"]),
+	#{figure => io_lib:format("~w MB/s", [round(MBs)]),
+	  ceiling => io_lib:format("~w MB/s (raw TCP, native)", [round(Ceil)]),
+	  ratio => pct(MBs, Ceil), target => ">= 50%",
+	  notes => io_lib:format("native ws client ~w MB/s", [round(num(<<"mb_per_s">>, Native))])};
+scenario(send_small, #{send_n := N} = Cfg) ->
+	send(Cfg, N, 1);
+scenario(send_batch, #{send_n := N} = Cfg) ->
+	send(Cfg, N, 100);
+scenario(echo_rtt, #{echo_n := N} = Cfg) ->
+	{Same, Cross} = native_echo(Cfg, N),
+	NP50 = num(<<"p50_us">>, Same),
+	NP99 = num(<<"p99_us">>, Same),
+	C = upgrade(Cfg, "/echo"),
+	Bin = binary:copy(<<"e">>, 32),
+	_ = echo_loop(C, Bin, max(100, N div 10), []),
+	Rtts = lists:sort(echo_loop(C, Bin, N, [])),
+	gun:close(C),
+	P50 = nth_pct(Rtts, 0.50),
+	P99 = nth_pct(Rtts, 0.99),
+	#{figure => io_lib:format("p50 ~.1f us, p99 ~.1f us", [P50, P99]),
+	  ceiling => io_lib:format("p50 ~.1f us, p99 ~.1f us (native)", [NP50, NP99]),
+	  ratio => io_lib:format("~.2fx / ~.2fx", [P50 / NP50, P99 / NP99]),
+	  target => "<= 1.5x / 2x",
+	  notes => io_lib:format("native client on the server's core (the ceiling); on the other core: p50 ~.1f us, p99 ~.1f us",
+		[num(<<"p50_us">>, Cross), num(<<"p99_us">>, Cross)])};
+scenario(fan_in, #{fan_conns := K, fan_msgs := M} = Cfg) ->
+	Ceil = ceiling_msgs(K, M),
+	{Secs, Setup} = fan_in(Cfg, K, M),
+	Rate = K * M / Secs,
+	#{figure => [fmt_rate(Rate), "msgs/s"],
+	  ceiling => [fmt_rate(Ceil), "msgs/s (", integer_to_list(K), " Erlang pairs)"],
+	  ratio => pct(Rate, Ceil), target => "-",
+	  notes => io_lib:format("~w conns x ~w msgs; setup ~.2f s", [K, M, Setup])};
+scenario({conns, K}, Cfg) ->
+	conns(Cfg, K).
+
+%% The native round trip with the client on the server's core and on
+%% another one: on this VM a wake-up across cores costs tens of microseconds.
+native_echo(Cfg, N) ->
+	Os = integer_to_list(persistent_term:get({?MODULE, server_os_pid})),
+	Cpus = erlang:system_info(logical_processors_available),
+	case Cpus > 1 andalso os:find_executable("taskset") =/= false of
+		true ->
+			_ = os:cmd("taskset -pc 0 " ++ Os),
+			Same = wsbench(Cfg, ["echo", "--n", N, "--size", 32], "taskset -c 0 "),
+			Cross = wsbench(Cfg, ["echo", "--n", N, "--size", 32], "taskset -c 1 "),
+			_ = os:cmd(io_lib:format("taskset -pc 0-~w ~s", [Cpus - 1, Os])),
+			{Same, Cross};
+		false ->
+			R = wsbench(Cfg, ["echo", "--n", N, "--size", 32]),
+			{R, R}
+	end.
+
+%% One Erlang process sending the gun_ws tuples to another, K pairs at once.
+ceiling_msgs(K, M) ->
+	Self = self(),
+	Bin = binary:copy(<<"a">>, 64),
+	Fake = self(),
+	Pairs = [begin
+		R = spawn_link(fun() -> receive go -> ok end, recv_n(Fake, M), Self ! {done, self()} end),
+		S = spawn_link(fun() -> receive go -> ok end, send_n(R, M, {gun_ws, Fake, {text, Bin}}) end),
+		{S, R}
+	end || _ <- lists:seq(1, K)],
+	T0 = now_us(),
+	[begin R ! go, S ! go end || {S, R} <- Pairs],
+	[receive {done, R} -> ok end || {_, R} <- Pairs],
+	K * M / ((now_us() - T0) / 1.0e6).
+
+send_n(_, 0, _) -> ok;
+send_n(To, N, Msg) -> To ! Msg, send_n(To, N - 1, Msg).
+
+recv_n(_, 0) -> ok;
+recv_n(C, N) ->
+	receive {gun_ws, C, {_, _}} -> recv_n(C, N - 1)
+	after ?TIMEOUT -> exit({timeout, N, left})
+	end.
+
+upgrade(Cfg, Path) ->
+	upgrade(Cfg, maps:get(port, Cfg), Path).
+
+upgrade(_Cfg, Port, Path) ->
+	{ok, C} = gun:open("127.0.0.1", Port, #{retry => 0}),
+	{ok, http} = gun:await_up(C, 10000),
+	_ = gun:ws_upgrade(C, Path),
+	receive {gun_ws_upgrade, C, ok, _} -> C
+	after 10000 -> exit(upgrade_timeout)
+	end.
+
+push(Cfg, N, Size, Kind) ->
+	C = upgrade(Cfg, io_lib:format("/push?n=~w&size=~w&kind=~s", [N, Size, Kind])),
+	T0 = now_us(),
+	ok = gun:ws_send(C, {text, <<"go">>}),
+	recv_n(C, N),
+	Secs = (now_us() - T0) / 1.0e6,
+	gun:close(C),
+	{Secs, C}.
+
+send(Cfg, N, Batch) ->
+	Native = wsbench(Cfg, ["send", "--n", N, "--size", 64]),
+	Ceil = num(<<"msgs_per_s">>, Native),
+	C = upgrade(Cfg, io_lib:format("/count?n=~w", [N])),
+	Frame = {text, binary:copy(<<"s">>, 64)},
+	Msg = case Batch of 1 -> Frame; _ -> lists:duplicate(Batch, Frame) end,
+	Calls = N div Batch,
+	Tenth = max(1, Calls div 10),
+	T0 = now_us(),
+	Marks = send_loop(C, Msg, Calls, Tenth, T0, []),
+	TSent = now_us(),
+	Ack = integer_to_binary(Calls * Batch),
+	receive {gun_ws, C, {text, Ack}} -> ok
+	after ?TIMEOUT -> exit(no_ack)
+	end,
+	T1 = now_us(),
+	gun:close(C),
+	Rate = Calls * Batch / ((T1 - T0) / 1.0e6),
+	CallRate = Calls * Batch / ((TSent - T0) / 1.0e6),
+	%% Time per call in the first and the last tenth of the calls.
+	Spans = lists:reverse(Marks),
+	Growth = case Spans of
+		[First | _] when length(Spans) >= 2 -> io_lib:format("~.2f", [lists:last(Spans) / max(1, First)]);
+		_ -> "-"
+	end,
+	{Target, VsSmall} = case Batch of
+		1 ->
+			persistent_term:put({?MODULE, send_small}, Rate),
+			{">= 1 M msgs/s", ""};
+		_ ->
+			{">= 2x send_small", case persistent_term:get({?MODULE, send_small}, undefined) of
+				undefined -> "";
+				Small -> io_lib:format("~.2fx send_small; ", [Rate / Small])
+			end}
+	end,
+	#{figure => [fmt_rate(Rate), "msgs/s"],
+	  ceiling => [fmt_rate(Ceil), "msgs/s (native client, same server)"],
+	  ratio => pct(Rate, Ceil), target => Target, rate => Rate,
+	  notes => io_lib:format("~sws_send returns at ~smsgs/s; time of the last tenth of the calls / the first: ~s",
+		[VsSmall, fmt_rate(CallRate), Growth])}.
+
+send_loop(_C, _Msg, 0, _Tenth, _TMark, Marks) -> Marks;
+send_loop(C, Msg, Left, Tenth, TMark, Marks) ->
+	ok = gun:ws_send(C, Msg),
+	case (Left - 1) rem Tenth of
+		0 when Left > 1 ->
+			T = now_us(),
+			send_loop(C, Msg, Left - 1, Tenth, T, [T - TMark | Marks]);
+		_ ->
+			send_loop(C, Msg, Left - 1, Tenth, TMark, Marks)
+	end.
+
+echo_loop(_C, _Bin, 0, Acc) -> Acc;
+echo_loop(C, Bin, N, Acc) ->
+	T0 = erlang:monotonic_time(nanosecond),
+	ok = gun:ws_send(C, {binary, Bin}),
+	receive {gun_ws, C, {binary, _}} -> ok
+	after 10000 -> exit(echo_timeout)
+	end,
+	echo_loop(C, Bin, N - 1, [(erlang:monotonic_time(nanosecond) - T0) / 1000 | Acc]).
+
+nth_pct(Sorted, P) ->
+	lists:nth(min(length(Sorted), max(1, round(length(Sorted) * P))), Sorted).
+
+fan_in(#{server_ports := Ports} = Cfg, K, M) ->
+	Self = self(),
+	Path = io_lib:format("/push?n=~w&size=64&kind=text", [M]),
+	T0 = now_us(),
+	Owners = [spawn_link(fun() ->
+		Port = lists:nth(1 + I rem length(Ports), Ports),
+		C = upgrade(Cfg, Port, Path),
+		Self ! {ready, self()},
+		receive go -> ok end,
+		ok = gun:ws_send(C, {text, <<"go">>}),
+		recv_n(C, M),
+		Self ! {done, self()},
+		receive stop -> gun:close(C) end
+	end) || I <- lists:seq(1, K)],
+	[receive {ready, O} -> ok after ?TIMEOUT -> exit(fan_in_setup) end || O <- Owners],
+	T1 = now_us(),
+	[O ! go || O <- Owners],
+	[receive {done, O} -> ok after ?TIMEOUT -> exit(fan_in_timeout) end || O <- Owners],
+	T2 = now_us(),
+	[O ! stop || O <- Owners],
+	{(T2 - T1) / 1.0e6, (T1 - T0) / 1.0e6}.
+
+%% K idle upgraded connections, at most Window upgrades in flight.
+conns(#{server_ports := Ports}, K) ->
+	MaxFds = proplists:get_value(max_fds, hd(erlang:system_info(check_io))),
+	Need = K + 200,
+	case os_fd_limit() of
+		L when is_integer(L), L < Need ->
+			#{figure => io_lib:format("skipped: fd limit ~w < ~w", [L, Need]),
+			  notes => io_lib:format("BEAM max_fds ~w", [MaxFds])};
+		_ ->
+			conns_run(Ports, K)
+	end.
+
+conns_run(Ports, K) ->
+	garbage_collect(),
+	timer:sleep(500),
+	Mem0 = erlang:memory(total),
+	Rss0 = rss_kb(),
+	T0 = now_us(),
+	Window = 256,
+	{Conns, Failed} = open_window(Ports, K, Window, 0, 0, #{}, []),
+	T1 = now_us(),
+	timer:sleep(2000),
+	Mem1 = erlang:memory(total),
+	Rss1 = rss_kb(),
+	Up = length(Conns),
+	PerBeam = (Mem1 - Mem0) / max(1, Up) / 1024,
+	PerRss = (Rss1 - Rss0) / max(1, Up),
+	[gun:close(C) || C <- Conns],
+	timer:sleep(1000),
+	#{figure => io_lib:format("~.2f KiB/conn (RSS)", [PerRss]),
+	  ceiling => io_lib:format("BEAM ~.2f KiB/conn", [PerBeam]),
+	  ratio => "-", target => "<= 7 KiB total",
+	  notes => io_lib:format("~w up, ~w failed; established in ~.2f s (~w conns/s)",
+		[Up, Failed, (T1 - T0) / 1.0e6, round(Up / max(1.0e-6, (T1 - T0) / 1.0e6))])}.
+
+open_window(_Ports, 0, _W, 0, Failed, _Pending, Up) ->
+	{Up, Failed};
+open_window(Ports, Left, W, InFlight, Failed, Pending, Up) when Left > 0, InFlight < W ->
+	Port = lists:nth(1 + Left rem length(Ports), Ports),
+	case gun:open("127.0.0.1", Port, #{retry => 0}) of
+		{ok, C} ->
+			_ = gun:ws_upgrade(C, "/idle"),
+			open_window(Ports, Left - 1, W, InFlight + 1, Failed, Pending#{C => true}, Up);
+		{error, _} ->
+			open_window(Ports, Left - 1, W, InFlight, Failed + 1, Pending, Up)
+	end;
+open_window(Ports, Left, W, InFlight, Failed, Pending, Up) ->
+	receive
+		{gun_up, _, _} ->
+			open_window(Ports, Left, W, InFlight, Failed, Pending, Up);
+		{gun_ws_upgrade, C, ok, _} when is_map_key(C, Pending) ->
+			open_window(Ports, Left, W, InFlight - 1, Failed, maps:remove(C, Pending), [C | Up]);
+		{gun_down, C, _, _, _, _} when is_map_key(C, Pending) ->
+			open_window(Ports, Left, W, InFlight - 1, Failed + 1, maps:remove(C, Pending), Up);
+		{gun_error, C, _, _} when is_map_key(C, Pending) ->
+			open_window(Ports, Left, W, InFlight - 1, Failed + 1, maps:remove(C, Pending), Up);
+		_Other ->
+			open_window(Ports, Left, W, InFlight, Failed, Pending, Up)
+	after 30000 ->
+		io:format("conns: stuck with ~w in flight~n", [InFlight]),
+		{Up, Failed + InFlight}
+	end.
+
+%% ---------------------------------------------------------------- the native peer
+
+start_server(#{wsbench := Exe, ports := N}) ->
+	Port = open_port({spawn_executable, Exe},
+		[{args, ["serve", "--ports", integer_to_list(N)]}, {line, 4096}, binary, exit_status]),
+	receive
+		{Port, {data, {eol, <<"ports ", Ps/binary>>}}} ->
+			{os_pid, OsPid} = erlang:port_info(Port, os_pid),
+			persistent_term:put({?MODULE, server_os_pid}, OsPid),
+			[binary_to_integer(P) || P <- binary:split(Ps, <<" ">>, [global, trim_all])]
+	after 10000 -> exit(server_did_not_start)
+	end.
+
+wsbench(Cfg, Args) -> wsbench(Cfg, Args, "").
+
+wsbench(#{wsbench := Exe, port := Port}, Args, Prefix) ->
+	Cmd = lists:flatten([Prefix, Exe, [[" ", to_list(A)] || A <- Args], " --port ", integer_to_list(Port), " 2>&1"]),
+	Out = string:trim(os:cmd(Cmd)),
+	case [P || P <- string:lexemes(Out, " \n"), string:find(P, "=") =/= nomatch] of
+		[] -> exit({wsbench_failed, Cmd, Out});
+		Pairs -> maps:from_list([list_to_tuple([list_to_binary(X) || X <- string:split(P, "=")]) || P <- Pairs])
+	end.
+
+to_list(A) when is_integer(A) -> integer_to_list(A);
+to_list(A) -> A.
+
+num(Key, Map) ->
+	B = maps:get(Key, Map),
+	try binary_to_float(B) catch error:badarg -> float(binary_to_integer(B)) end.
+
+%% ---------------------------------------------------------------- system figures
+
+%% Other work on this machine spoils the figures: wait until the CPUs are
+%% mostly idle (under 15% busy over half a second), at most Ms. Returns the
+%% last busy fraction seen.
+wait_quiet(Ms) ->
+	Busy = cpu_busy(500),
+	case Busy > 0.15 andalso Ms > 0 of
+		true ->
+			io:format("(machine busy: ~w% CPU; waiting)~n", [round(Busy * 100)]),
+			timer:sleep(2000),
+			wait_quiet(Ms - 2500);
+		false ->
+			Busy
+	end.
+
+cpu_busy(Ms) ->
+	{B0, T0} = cpu_times(),
+	timer:sleep(Ms),
+	{B1, T1} = cpu_times(),
+	(B1 - B0) / max(1, T1 - T0).
+
+cpu_times() ->
+	{ok, Bin} = file:read_file("/proc/stat"),
+	[Line | _] = binary:split(Bin, <<"\n">>),
+	[_ | Fields] = string:lexemes(binary_to_list(Line), " "),
+	[User, Nice, Sys, Idle, IoWait | Rest] = [list_to_integer(F) || F <- Fields],
+	Total = User + Nice + Sys + Idle + IoWait + lists:sum(Rest),
+	{Total - Idle - IoWait, Total}.
+
+start_monitor() ->
+	Pid = spawn(fun() -> mon_loop(0, 0, #{}) end),
+	register(bench_monitor, Pid),
+	erlang:system_monitor(Pid, [{long_schedule, 1}]),
+	Pid.
+
+mon_loop(N, Max, Where) ->
+	receive
+		{monitor, _, long_schedule, Info} ->
+			T = proplists:get_value(timeout, Info, 0),
+			In = proplists:get_value(in, Info),
+			mon_loop(N + 1, max(Max, T), maps:update_with(In, fun(X) -> X + 1 end, 1, Where));
+		{take, From} ->
+			Top = case lists:reverse(lists:keysort(2, maps:to_list(Where))) of
+				[{W, _} | _] -> W;
+				[] -> none
+			end,
+			From ! {long_schedules, N, Max, Top},
+			mon_loop(0, 0, #{})
+	end.
+
+take_long_schedules() ->
+	bench_monitor ! {take, self()},
+	receive {long_schedules, N, Max, Top} -> {N, Max, Top} end.
+
+status_kb(Field) ->
+	{ok, Bin} = file:read_file("/proc/" ++ os:getpid() ++ "/status"),
+	[Line] = [L || L <- binary:split(Bin, <<"\n">>, [global]), binary:match(L, Field) =:= {0, byte_size(Field)}],
+	[_, V | _] = string:lexemes(binary_to_list(Line), " \t"),
+	list_to_integer(V).
+
+rss_kb() -> status_kb(<<"VmRSS:">>).
+
+reset_peak_rss() ->
+	_ = file:write_file("/proc/" ++ os:getpid() ++ "/clear_refs", <<"5">>),
+	ok.
+
+peak_rss_mb() -> status_kb(<<"VmHWM:">>) div 1024.
+
+os_fd_limit() ->
+	case string:trim(os:cmd("sh -c 'ulimit -n'")) of
+		"unlimited" -> infinity;
+		S -> try list_to_integer(S) catch _:_ -> unknown end
+	end.
+
+header_line() ->
+	io_lib:format("OTP ~s, ~w schedulers, ~s", [erlang:system_info(otp_release),
+		erlang:system_info(schedulers_online), string:trim(os:cmd("uname -srm"))]).
+
+%% ---------------------------------------------------------------- results
+
+write_results(Path, Rows) ->
+	ok = filelib:ensure_dir(Path),
+	Cpu = string:trim(os:cmd("lscpu | sed -n 's/^Model name: *//p' | head -1")),
+	Mem = string:trim(os:cmd("free -g | awk '/^Mem:/ {print $2}'")),
+	{Commit, Dirty} = case os:getenv("BENCH_COMMIT") of
+		V when V =:= false; V =:= "" ->
+			{string:trim(os:cmd("git rev-parse --short HEAD 2>/dev/null")),
+			 case string:trim(os:cmd("git status --porcelain --untracked-files=no 2>/dev/null | head -1")) of
+				"" -> "";
+				_ -> " (with uncommitted changes)"
+			 end};
+		V -> {V, " (exported tree)"}
+	end,
+	Date = string:trim(os:cmd("date -u '+%Y-%m-%d %H:%M UTC'")),
+	Head = io_lib:format(
+		"- machine: ~s, ~w cores, ~s GiB RAM; ~s~n- date: ~s~n- commit: ~s~s~n~n"
+		"| scenario | figure | ceiling (same run) | ratio | target | long_schedule >1 ms | peak RSS | notes |~n"
+		"|---|---|---|---|---|---|---|---|~n",
+		[Cpu, erlang:system_info(logical_processors_available), Mem, header_line(), Date, Commit, Dirty]),
+	Lines = [io_lib:format("| ~s | ~s | ~s | ~s | ~s | ~w~s | ~w MB | ~s |~n",
+		[N, F, maps:get(ceiling, R, "-"), maps:get(ratio, R, "-"), maps:get(target, R, "-"),
+		 LS, ls_detail(R), P, maps:get(notes, R, "")])
+		|| #{name := N, figure := F, long_schedule := LS, peak_rss := P} = R <- Rows],
+	ok = file:write_file(Path, [Head, Lines]),
+	io:format("results written to ~s~n", [Path]).

@@ -1,0 +1,42 @@
+#!/bin/sh
+# The benchmark: builds the NIF and the benchmark peer in release mode, starts
+# the peer (bench/server, a native WebSocket server with pre-encoded frames),
+# and runs every scenario with the gun API (bench/gun_bench.erl), printing one
+# line per scenario; the table also goes to bench/out/latest.md.
+#
+#   sh bench/run.sh                 # the full run (a few minutes)
+#   BENCH_QUICK=1 sh bench/run.sh   # smaller sizes, under a minute
+#   BENCH_ONLY=push_small,echo_rtt sh bench/run.sh
+#   GUN_DIR=/path/to/other/checkout sh bench/run.sh   # bench another tree of gun
+#     (e.g. a commit exported with `git archive C | tar -x -C DIR`; set
+#     BENCH_COMMIT=C then, for the results file)
+#
+# Sizes: see the head of bench/gun_bench.erl.
+set -eu
+bench=$(cd "$(dirname "$0")" && pwd)
+root=$(dirname "$bench")
+gun_dir=${GUN_DIR:-$root}
+
+echo "== building (release)" >&2
+mkdir -p "$bench/out"
+if ! (cd "$gun_dir" && rebar3 compile >"$bench/out/build.log" 2>&1); then
+	cat "$bench/out/build.log" >&2
+	echo "bench: building gun in $gun_dir failed" >&2
+	exit 1
+fi
+cargo build --release --quiet --manifest-path "$bench/server/Cargo.toml"
+mkdir -p "$bench/out"
+erlc -o "$bench/out" "$bench/gun_bench.erl"
+
+# The conns scenario wants about 50,000 descriptors; raise the limit if we may.
+want=120000
+if [ "$(ulimit -n)" != unlimited ] && [ "$(ulimit -n)" -lt $want ]; then
+	ulimit -Hn $want 2>/dev/null || true
+	ulimit -n $want 2>/dev/null || ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+fi
+
+export BENCH_WSBENCH="$bench/server/target/release/wsbench"
+export BENCH_OUT="${BENCH_OUT:-$bench/out/latest.md}"
+cd "$gun_dir"
+exec erl -noshell -pa "$gun_dir/_build/default/lib/gun/ebin" -pa "$bench/out" \
+	-eval 'try gun_bench:main() of _ -> halt(0) catch C:E:S -> io:format(standard_error, "~p:~p~n~p~n", [C, E, S]), halt(1) end.'
