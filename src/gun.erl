@@ -42,9 +42,15 @@
 	trace => boolean(),
 	transport => tcp | tls | ssl,
 	tcp_opts => [gen_tcp:connect_option()],
-	tls_opts => list() | map(),
+	tls_opts => [tls_opt()] | #{atom() => any()},
 	ws_opts => ws_opts()
 }.
+-type tls_opt() :: {verify, verify_peer | verify_none}
+	| {cacertfile, file:filename_all()}
+	| {cacerts, [binary()]}
+	| {certfile, file:filename_all()}
+	| {keyfile, file:filename_all()}
+	| {server_name_indication, string() | binary() | disable}.
 -type ws_frame() :: close | ping | pong
 	| {text | binary | close | ping | pong, iodata()}
 	| {close, non_neg_integer(), iodata()}.
@@ -115,8 +121,16 @@ do_check_options([{transport, T}|Opts]) when T =:= tcp; T =:= tls; T =:= ssl ->
 	do_check_options(Opts);
 do_check_options([{tcp_opts, L}|Opts]) when is_list(L) ->
 	do_check_options(Opts);
-do_check_options([{tls_opts, L}|Opts]) when is_list(L); is_map(L) ->
-	do_check_options(Opts);
+do_check_options([{tls_opts, TlsOpts}|Opts]) when is_list(TlsOpts) ->
+	case check_tls_options(TlsOpts) of
+		ok -> do_check_options(Opts);
+		Error -> Error
+	end;
+do_check_options([{tls_opts, TlsOpts}|Opts]) when is_map(TlsOpts) ->
+	case check_tls_options(maps:to_list(TlsOpts)) of
+		ok -> do_check_options(Opts);
+		Error -> Error
+	end;
 do_check_options([{ws_opts, WsOpts}|Opts]) ->
 	case gun_ws:check_options(WsOpts) of
 		ok -> do_check_options(Opts);
@@ -124,6 +138,28 @@ do_check_options([{ws_opts, WsOpts}|Opts]) ->
 	end;
 do_check_options([Opt|_]) ->
 	{error, {options, Opt}}.
+
+check_tls_options([]) ->
+	ok;
+check_tls_options([{verify, V}|Opts]) when V =:= verify_peer; V =:= verify_none ->
+	check_tls_options(Opts);
+check_tls_options([{cacertfile, F}|Opts]) when is_list(F); is_binary(F) ->
+	check_tls_options(Opts);
+check_tls_options([Opt={cacerts, Ders}|Opts]) when is_list(Ders) ->
+	case lists:all(fun is_binary/1, Ders) of
+		true -> check_tls_options(Opts);
+		false -> {error, {options, {tls_opts, Opt}}}
+	end;
+check_tls_options([{certfile, F}|Opts]) when is_list(F); is_binary(F) ->
+	check_tls_options(Opts);
+check_tls_options([{keyfile, F}|Opts]) when is_list(F); is_binary(F) ->
+	check_tls_options(Opts);
+check_tls_options([{server_name_indication, disable}|Opts]) ->
+	check_tls_options(Opts);
+check_tls_options([{server_name_indication, Name}|Opts]) when is_list(Name); is_binary(Name) ->
+	check_tls_options(Opts);
+check_tls_options([Opt|_]) ->
+	{error, {options, {tls_opts, Opt}}}.
 
 check_http_options([]) ->
 	ok;

@@ -1,5 +1,6 @@
 //! What a connection was opened with. Defaults are Gun's.
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -38,6 +39,39 @@ impl Default for WsConfig {
     }
 }
 
+/// What goes in the TLS `server_name` extension (and is verified).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ServerNameIndication {
+    Host,
+    Name(String),
+    Disabled,
+}
+
+/// `tls_opts`, with `ssl`'s names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsConfig {
+    pub verify: bool,
+    pub cacertfile: Option<PathBuf>,
+    /// DER certificates.
+    pub cacerts: Vec<Vec<u8>>,
+    pub certfile: Option<PathBuf>,
+    pub keyfile: Option<PathBuf>,
+    pub server_name_indication: ServerNameIndication,
+}
+
+impl Default for TlsConfig {
+    fn default() -> Self {
+        TlsConfig {
+            verify: true,
+            cacertfile: None,
+            cacerts: Vec::new(),
+            certfile: None,
+            keyfile: None,
+            server_name_indication: ServerNameIndication::Host,
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConnConfig {
     /// Host name or IP literal, as used for the lookup and the `host` header.
@@ -50,6 +84,7 @@ pub struct ConnConfig {
     pub connect_timeout: Option<Duration>,
     pub http_version: HttpVersion,
     pub nodelay: bool,
+    pub tls: TlsConfig,
     pub ws: WsConfig,
 }
 
@@ -68,6 +103,7 @@ impl ConnConfig {
             connect_timeout: None,
             http_version: HttpVersion::Http11,
             nodelay: true,
+            tls: TlsConfig::default(),
             ws: WsConfig::default(),
         }
     }

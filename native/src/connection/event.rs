@@ -32,6 +32,20 @@ pub enum Reason {
     BadResponse(HttpError),
     /// The request makes no sense in the connection's state; the text is Gun's.
     BadState(&'static str),
+    /// A TLS failure: `{tls_alert, Why}`.
+    Tls(&'static str),
+    /// A `tls_opts` entry that cannot be used: `{tls_opts, {Opt, Why}}`.
+    TlsOpts(&'static str, &'static str),
+}
+
+impl Reason {
+    /// A failed read or write on an established connection.
+    pub fn socket(error: &std::io::Error) -> Reason {
+        match super::tls::failure(error) {
+            Some(why) => Reason::Tls(why),
+            None => Reason::Socket(super::posix::name(error)),
+        }
+    }
 }
 
 pub const BADSTATE_WS_SEND: &str =

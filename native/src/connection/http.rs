@@ -13,7 +13,7 @@ use super::command::{Command, Upgrade};
 use super::event::{EventSink, Exit, Protocol, Reason};
 use super::lifecycle::{Conn, Outcome};
 use super::socket::Socket;
-use super::{posix, websocket};
+use super::websocket;
 
 const READ_CHUNK: usize = 16 * 1024;
 
@@ -92,7 +92,7 @@ async fn exchange<K: EventSink>(
         Err(e) => Err(e),
     };
     if let Err(e) = sent {
-        let reason = Reason::Socket(posix::name(&e));
+        let reason = Reason::socket(&e);
         return Exchange::End(fail(conn, &upgrade.stream, reason));
     }
 
@@ -208,7 +208,7 @@ async fn wait_socket<K: EventSink>(
             read = socket.read_buf(buf) => return match read {
                 Ok(0) => Wake::Ended(Ending::Lost(Reason::Closed)),
                 Ok(_) => Wake::Data,
-                Err(e) => Wake::Ended(Ending::Lost(Reason::Socket(posix::name(&e)))),
+                Err(e) => Wake::Ended(Ending::Lost(Reason::socket(&e))),
             },
             command = conn.cmds.recv() => match command {
                 Some(Command::WsUpgrade(upgrade)) => {

@@ -9,6 +9,7 @@ mod lifecycle;
 mod posix;
 pub mod runtime;
 mod socket;
+mod tls;
 #[cfg(test)]
 mod tests;
 mod transport;
@@ -20,7 +21,7 @@ use std::sync::{Arc, Mutex};
 use tokio::sync::mpsc;
 
 pub use command::{Command, OutFrame, Upgrade};
-pub use config::{ConnConfig, HttpVersion, Transport, WsConfig};
+pub use config::{ConnConfig, HttpVersion, ServerNameIndication, TlsConfig, Transport, WsConfig};
 pub use event::{EventSink, Exit, Protocol, Reason, BADSTATE_HTTP10, BADSTATE_WS_SEND};
 
 /// What `gun:info/1` reports that changes while the connection lives.

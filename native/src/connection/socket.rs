@@ -11,8 +11,6 @@ use tokio_rustls::client::TlsStream;
 
 pub enum Socket {
     Tcp(TcpStream),
-    // Constructed by the TLS transport (issue 3), next.
-    #[allow(dead_code)]
     Tls(Box<TlsStream<TcpStream>>),
 }
 

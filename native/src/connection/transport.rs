@@ -7,6 +7,8 @@ use super::config::{ConnConfig, Transport};
 use super::event::Reason;
 use super::posix;
 use super::socket::Socket;
+use super::tls;
+use tokio_rustls::TlsConnector;
 
 pub async fn connect(cfg: &ConnConfig) -> Result<Socket, Reason> {
     match cfg.connect_timeout {
@@ -19,10 +21,23 @@ pub async fn connect(cfg: &ConnConfig) -> Result<Socket, Reason> {
 
 /// Tries every address the name resolves to, as gen_tcp does.
 async fn connect_any(cfg: &ConnConfig) -> Result<Socket, Reason> {
-    if cfg.transport == Transport::Tls {
-        return Err(Reason::Connect("eprotonosupport"));
+    match cfg.transport {
+        Transport::Tcp => tcp_connect(cfg).await.map(Socket::Tcp),
+        Transport::Tls => {
+            // Bad tls_opts fail before any packet is sent.
+            let config = tls::client_config(&cfg.tls)?;
+            let name = tls::server_name(cfg)?;
+            let tcp = tcp_connect(cfg).await?;
+            TlsConnector::from(config)
+                .connect(name, tcp)
+                .await
+                .map(|stream| Socket::Tls(Box::new(stream)))
+                .map_err(|e| match tls::failure(&e) {
+                    Some(why) => Reason::Tls(why),
+                    None => Reason::Connect(posix::name(&e)),
+                })
+        }
     }
-    tcp_connect(cfg).await.map(Socket::Tcp)
 }
 
 async fn tcp_connect(cfg: &ConnConfig) -> Result<TcpStream, Reason> {

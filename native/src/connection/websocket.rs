@@ -16,7 +16,6 @@ use super::command::{Command, OutFrame, Upgrade};
 use super::config::WsConfig;
 use super::event::{EventSink, Exit, Protocol, Reason};
 use super::lifecycle::{Conn, Outcome};
-use super::posix;
 use super::socket::Socket;
 
 const READ_CHUNK: usize = 64 * 1024;
@@ -226,7 +225,7 @@ pub(super) async fn serve<K: EventSink>(
             }
             Wake::Written(Ok(Io::Flushed)) => unflushed = false,
             Wake::Read(Err(e)) | Wake::Written(Err(e)) => {
-                break End::Lost(Reason::Socket(posix::name(&e)))
+                break End::Lost(Reason::socket(&e))
             }
             Wake::Keepalive => session.queue(OpCode::Ping, b""),
             Wake::Deadline => break End::OurCloseDone,

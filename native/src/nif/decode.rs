@@ -3,12 +3,15 @@
 //! term that does not decode here is a `badarg`.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use rustler::types::tuple::get_tuple;
-use rustler::{Atom, Binary, Error, ListIterator, NifResult, Term};
+use rustler::{Atom, Binary, Error, ListIterator, MapIterator, NifResult, Term};
 
-use crate::connection::{ConnConfig, HttpVersion, OutFrame, Transport, WsConfig};
+use crate::connection::{
+    ConnConfig, HttpVersion, OutFrame, ServerNameIndication, TlsConfig, Transport, WsConfig,
+};
 
 use super::atoms;
 
@@ -43,11 +46,7 @@ pub fn host(term: Term) -> NifResult<String> {
     if term.is_tuple() {
         return ip_address(term).map(|ip| ip.to_string());
     }
-    let chars: Vec<u32> = term.decode()?;
-    chars
-        .into_iter()
-        .map(|c| char::from_u32(c).ok_or(Error::BadArg))
-        .collect()
+    string(term)
 }
 
 fn ip_address(term: Term) -> NifResult<IpAddr> {
@@ -94,6 +93,9 @@ pub fn conn_config(host: String, port: u16, opts: Term) -> NifResult<ConnConfig>
     }
     if let Some(tcp_opts) = get(opts, atoms::tcp_opts()) {
         cfg.nodelay = tcp_nodelay(tcp_opts)?.unwrap_or(cfg.nodelay);
+    }
+    if let Some(tls_opts) = get(opts, atoms::tls_opts()) {
+        cfg.tls = tls_config(tls_opts)?;
     }
     if let Some(ws) = get(opts, atoms::ws_opts()) {
         cfg.ws = ws_config(ws, &cfg.ws)?;
