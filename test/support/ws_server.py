@@ -6,6 +6,13 @@ asyncio API. Listens on 127.0.0.1, port chosen by the OS, prints the port as
 the first line on stdout, then serves until stdin is closed (it dies with the
 Erlang port, the Elixir Port or the shell pipe that started it).
 
+    ws_server.py [--tls CERT KEY [--client-ca CA] [--tls-max 1.2]]
+
+With --tls the same server is served over TLS (wss) with that certificate
+chain and key; --client-ca CA requires a client certificate signed by CA;
+--tls-max 1.2 caps the TLS version (so that a missing client certificate
+fails inside the handshake). Without --tls nothing changes.
+
 Paths (a query string may follow each; `id=X` tags the connection so that
 `/lastclose?id=X` can report how it ended):
 
@@ -41,6 +48,7 @@ import http
 import json
 import logging
 import os
+import ssl
 import sys
 from urllib.parse import parse_qs, urlsplit
 
@@ -170,9 +178,40 @@ async def handler(ws, path):
                 event_for(conn_id).set()
 
 
+def tls_context(args):
+    """None without --tls; else a server SSLContext built from the options."""
+    if not args:
+        return None
+    opts = {}
+    while args:
+        if args[0] == "--tls":
+            opts["tls"] = (args[1], args[2])
+            args = args[3:]
+        elif args[0] == "--client-ca":
+            opts["client_ca"] = args[1]
+            args = args[2:]
+        elif args[0] == "--tls-max":
+            opts["tls_max"] = args[1]
+            args = args[2:]
+        else:
+            sys.exit("unknown argument: %s" % args[0])
+    if "tls" not in opts:
+        sys.exit("--client-ca and --tls-max need --tls")
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(*opts["tls"])
+    if "client_ca" in opts:
+        ctx.verify_mode = ssl.CERT_REQUIRED
+        ctx.load_verify_locations(opts["client_ca"])
+    if opts.get("tls_max") == "1.2":
+        ctx.maximum_version = ssl.TLSVersion.TLSv1_2
+    return ctx
+
+
 async def main():
     logging.basicConfig(level=logging.CRITICAL)
     loop = asyncio.get_running_loop()
+    tls = tls_context(sys.argv[1:])
+    extra = {} if tls is None else {"ssl": tls}
     server = await websockets.serve(
         handler,
         "127.0.0.1",
@@ -185,6 +224,7 @@ async def main():
         compression=None,
         ping_interval=None,
         close_timeout=5,
+        **extra,
     )
     port = server.sockets[0].getsockname()[1]
     sys.stdout.write("%d\n" % port)

@@ -1,0 +1,808 @@
+%% Integration tests of TLS (transport => tls, tls_opts) against independent
+%% servers over TLS: test/support/ws_server.py (Python's websockets) with
+%% --tls, and test/support/http_server.py (Python's http.server) with --tls,
+%% using certificates the suite makes with test/support/certs.sh (openssl):
+%% its own CA, a good leaf (127.0.0.1 and localhost), a wrong-host leaf, an
+%% expired leaf, a localhost-only leaf, a self-signed one, and a client CA
+%% with a client leaf.
+%%
+%% The terms asserted come from ../shared/spec/contract.md and the section
+%% "TLS" of doc/behaviour.md.
+%%
+%% Run: rebar3 ct --suite test/tls_SUITE
+-module(tls_SUITE).
+-compile([export_all, nowarn_export_all]).
+
+-include_lib("common_test/include/ct.hrl").
+
+-define(T, 10000).
+-define(BIG_T, 60000).
+
+suite() ->
+	[{timetrap, {minutes, 5}}].
+
+%% The wss echo battery, the same as ws_SUITE's over TCP.
+echo_tests() ->
+	[
+		upgrade_ok,
+		info_tls,
+		echo_text,
+		echo_iodata,
+		echo_binary,
+		echo_empty,
+		echo_sizes,
+		send_list_in_order,
+		push_pattern,
+		fragmented_whole,
+		ping_unsilenced,
+		server_ping_answered,
+		keepalive_pings,
+		upgrade_refused_404,
+		user_close,
+		send_list_with_close,
+		server_close,
+		server_drop,
+		shutdown_upgraded
+	].
+
+all() ->
+	[
+		{group, wss_cacertfile_list},
+		{group, wss_cacerts_map},
+		{group, wss_localhost_cacertfile_map},
+		%% HTTP requests over TLS, ALPN and SNI.
+		https_requests,
+		alpn_sni_from_host,
+		sni_not_sent_for_ip,
+		sni_option_name,
+		sni_option_disable,
+		transport_ssl_alias,
+		default_port_443,
+		%% Verification.
+		verify_none_wrong_host,
+		verify_none_self_signed,
+		unknown_ca,
+		unknown_ca_self_signed,
+		unknown_ca_retried,
+		wrong_host,
+		wrong_host_localhost_only,
+		expired,
+		%% Client certificates.
+		client_auth_ok,
+		client_auth_ok_tls12,
+		client_auth_missing_tls13,
+		client_auth_missing_tls12,
+		client_auth_wrong_ca_tls12,
+		%% Options.
+		tls_opts_errors,
+		tls_opts_unreadable
+	].
+
+groups() ->
+	[
+		{wss_cacertfile_list, [], echo_tests()},
+		{wss_cacerts_map, [], echo_tests()},
+		{wss_localhost_cacertfile_map, [], echo_tests()}
+	].
+
+%% Setup.
+
+init_per_suite(Config) ->
+	{ok, _} = application:ensure_all_started(gun),
+	Dir = filename:join(?config(priv_dir, Config), "certs"),
+	ok = make_certs(Dir),
+	C = fun(Name) -> filename:join(Dir, Name) end,
+	Ws = find_script("ws_server.py"),
+	Http = find_script("http_server.py"),
+	Servers = [
+		{ws_good, Ws, ["--tls", C("good.pem"), C("good.key")]},
+		{ws_wronghost, Ws, ["--tls", C("wronghost.pem"), C("wronghost.key")]},
+		{ws_expired, Ws, ["--tls", C("expired.pem"), C("expired.key")]},
+		{ws_localhost, Ws, ["--tls", C("localhost.pem"), C("localhost.key")]},
+		{ws_selfsigned, Ws, ["--tls", C("selfsigned.pem"), C("selfsigned.key")]},
+		{ws_clientauth, Ws, ["--tls", C("good.pem"), C("good.key"), "--client-ca", C("clientca.pem")]},
+		{ws_clientauth12, Ws, ["--tls", C("good.pem"), C("good.key"), "--client-ca", C("clientca.pem"),
+			"--tls-max", "1.2"]},
+		{https, Http, ["--tls", C("good.pem"), C("good.key")]}
+	],
+	Started = [{Name, start_server(Script, Args)} || {Name, Script, Args} <- Servers],
+	[{certs, Dir}, {servers, Started}|Config].
+
+end_per_suite(Config) ->
+	[stop_server(Holder) || {_, {Holder, _}} <- ?config(servers, Config)],
+	ok.
+
+init_per_group(wss_cacertfile_list, Config) ->
+	[{host, "127.0.0.1"}, {tls_opts, [{cacertfile, cert(Config, "ca.pem")}]}|Config];
+init_per_group(wss_cacerts_map, Config) ->
+	[{host, "127.0.0.1"}, {tls_opts, #{cacerts => [der(cert(Config, "ca.pem"))]}}|Config];
+init_per_group(wss_localhost_cacertfile_map, Config) ->
+	[{host, "localhost"}, {tls_opts, #{cacertfile => cert(Config, "ca.pem")}}|Config].
+
+end_per_group(_, _) ->
+	ok.
+
+make_certs(Dir) ->
+	Script = find_script("certs.sh"),
+	Port = open_port({spawn_executable, "/bin/sh"},
+		[{args, [Script, Dir]}, stderr_to_stdout, binary, exit_status]),
+	certs_output(Port, <<>>).
+
+certs_output(Port, Acc) ->
+	receive
+		{Port, {data, Data}} -> certs_output(Port, <<Acc/binary, Data/binary>>);
+		{Port, {exit_status, 0}} -> ok;
+		{Port, {exit_status, Status}} -> error({certs_sh_failed, Status, Acc})
+	after ?BIG_T ->
+		error({certs_sh_timeout, Acc})
+	end.
+
+find_script(Name) ->
+	Candidates = [filename:join([filename:dirname(?FILE), "support", Name]),
+		filename:join([filename:dirname(code:which(?MODULE)), "support", Name])],
+	case [F || F <- Candidates, filelib:is_regular(F)] of
+		[Script|_] -> Script;
+		[] -> error({script_not_found, Name, Candidates})
+	end.
+
+%% The port must outlive init_per_suite's process: a holder process owns it
+%% and closes it (the server then sees EOF on stdin and exits) on stop.
+start_server(Script, Args) ->
+	Parent = self(),
+	Holder = spawn(fun() ->
+		Port = open_port({spawn_executable, "/usr/bin/python3"},
+			[{args, [Script|Args]}, {line, 1024}, use_stdio, binary, exit_status]),
+		receive
+			{Port, {data, {eol, Line}}} ->
+				Parent ! {self(), {ok, binary_to_integer(Line)}},
+				holder_loop(Port);
+			{Port, {exit_status, Status}} ->
+				Parent ! {self(), {error, {server_exited, Script, Args, Status}}}
+		after ?T ->
+			Parent ! {self(), {error, {server_printed_no_port, Script, Args}}}
+		end
+	end),
+	receive
+		{Holder, {ok, Port}} -> {Holder, Port};
+		{Holder, Error} -> error(Error)
+	after 2 * ?T ->
+		error({server_start_timeout, Script, Args})
+	end.
+
+holder_loop(Port) ->
+	receive
+		stop ->
+			port_close(Port);
+		{Port, {exit_status, Status}} ->
+			exit({server_exited, Status});
+		{Port, {data, _}} ->
+			holder_loop(Port)
+	end.
+
+stop_server(Holder) ->
+	MRef = monitor(process, Holder),
+	Holder ! stop,
+	receive {'DOWN', MRef, process, Holder, _} -> ok after ?T -> error(server_did_not_stop) end.
+
+%% Helpers.
+
+port(Config, Name) ->
+	{_, Port} = proplists:get_value(Name, ?config(servers, Config)),
+	Port.
+
+cert(Config, Name) ->
+	filename:join(?config(certs, Config), Name).
+
+der(PemFile) ->
+	{ok, Pem} = file:read_file(PemFile),
+	[{'Certificate', Der, not_encrypted}] = public_key:pem_decode(Pem),
+	Der.
+
+ca_opts(Config) ->
+	#{cacertfile => cert(Config, "ca.pem")}.
+
+id() ->
+	integer_to_list(erlang:unique_integer([positive])).
+
+next() ->
+	next(?T).
+
+next(Timeout) ->
+	receive
+		Msg when not (is_tuple(Msg) andalso element(1, Msg) =:= 'DOWN') ->
+			Msg
+	after Timeout ->
+		error({timeout, {mailbox, element(2, process_info(self(), messages))}})
+	end.
+
+monitor_conn(ConnPid) ->
+	MRef = monitor(process, ConnPid),
+	_ = erlang:process_info(ConnPid, status),
+	MRef.
+
+down(Pid, MRef) ->
+	receive
+		{'DOWN', MRef, process, Pid, Reason} -> Reason
+	after ?T ->
+		error({timeout_waiting_for_exit, Pid, {mailbox, element(2, process_info(self(), messages))}})
+	end.
+
+no_messages_from(ConnPid) ->
+	{messages, Msgs} = process_info(self(), messages),
+	case [M || M <- Msgs, is_tuple(M), tuple_size(M) >= 2, element(2, M) =:= ConnPid] of
+		[] -> ok;
+		Left -> error({unexpected_messages, Left})
+	end.
+
+%% In the echo groups: the group's host and tls_opts, against ws_good.
+connect(Config) ->
+	connect(Config, #{}).
+
+connect(Config, Opts) ->
+	Host = proplists:get_value(host, Config, "127.0.0.1"),
+	TlsOpts = proplists:get_value(tls_opts, Config, ca_opts(Config)),
+	open_up(Host, port(Config, ws_good), maps:merge(#{tls_opts => TlsOpts}, Opts)).
+
+%% gun:open with transport => tls and retry => 0 unless Opts says otherwise;
+%% waits for gun_up.
+open_up(Host, Port, Opts) ->
+	{ok, ConnPid} = gun:open(Host, Port, maps:merge(#{transport => tls, retry => 0}, Opts)),
+	case gun:await_up(ConnPid, ?T) of
+		{ok, http} -> ConnPid;
+		Error -> error({await_up, Host, Port, Opts, Error})
+	end.
+
+%% gun:open that must fail to connect: returns await_up's result.
+open_fail(Host, Port, Opts) ->
+	{ok, ConnPid} = gun:open(Host, Port, maps:merge(#{transport => tls, retry => 0}, Opts)),
+	Res = gun:await_up(ConnPid, ?T),
+	%% Whatever else it sent, for the log.
+	timer:sleep(100),
+	ct:log("await_up: ~p~nthen: ~p", [Res,
+		[M || M <- element(2, process_info(self(), messages)), element(2, M) =:= ConnPid]]),
+	ok = gun:flush(ConnPid),
+	Res.
+
+upgrade(ConnPid, Path) ->
+	StreamRef = gun:ws_upgrade(ConnPid, Path),
+	true = is_reference(StreamRef),
+	{gun_ws_upgrade, ConnPid, ok, Headers} = next(),
+	ok = check_headers(Headers),
+	StreamRef.
+
+echo_check(ConnPid) ->
+	ok = gun:ws_send(ConnPid, {text, <<"check">>}),
+	{gun_ws, ConnPid, {text, <<"check">>}} = next().
+
+close(ConnPid) ->
+	MRef = monitor_conn(ConnPid),
+	ok = gun:close(ConnPid),
+	normal = down(ConnPid, MRef),
+	ok = gun:flush(ConnPid).
+
+check_headers(Headers) when is_list(Headers) ->
+	lists:foreach(fun
+		({N, V}) when is_binary(N), is_binary(V) ->
+			case string:lowercase(N) of
+				N -> ok;
+				_ -> error({header_name_not_lowercase, N, Headers})
+			end;
+		(H) ->
+			error({bad_header, H, Headers})
+	end, Headers);
+check_headers(Headers) ->
+	error({headers_not_a_list, Headers}).
+
+header(Name, Headers) ->
+	case lists:keyfind(Name, 1, Headers) of
+		{_, Value} -> Value;
+		false -> error({no_header, Name, Headers})
+	end.
+
+json_value(Json, Name) ->
+	Prefix = iolist_to_binary([$", Name, $", $:, $"]),
+	case binary:split(Json, Prefix) of
+		[_, Rest] -> hd(binary:split(Rest, <<"\"">>));
+		[_] -> error({no_value_in_json, Name, Json})
+	end.
+
+body(ConnPid, StreamRef) ->
+	body(ConnPid, StreamRef, <<>>).
+
+body(ConnPid, StreamRef, Acc) ->
+	case next() of
+		{gun_data, ConnPid, StreamRef, nofin, Data} -> body(ConnPid, StreamRef, <<Acc/binary, Data/binary>>);
+		{gun_data, ConnPid, StreamRef, fin, Data} -> <<Acc/binary, Data/binary>>;
+		Other -> error({unexpected, Other})
+	end.
+
+ok_body(ConnPid, StreamRef) ->
+	{gun_response, ConnPid, StreamRef, nofin, 200, Headers} = next(),
+	ok = check_headers(Headers),
+	{Headers, body(ConnPid, StreamRef)}.
+
+%% The close code the server saw for the connection tagged Id (ws_SUITE's
+%% lastclose/2, over TLS to the same server).
+lastclose(Config, Id) ->
+	ConnPid = connect(Config),
+	MRef = monitor_conn(ConnPid),
+	StreamRef = gun:ws_upgrade(ConnPid, "/lastclose?id=" ++ Id),
+	{gun_ws_upgrade, ConnPid, ok, _} = next(),
+	{gun_ws, ConnPid, {text, Code}} = next(3 * ?T),
+	{gun_ws, ConnPid, {close, 1000, <<>>}} = next(),
+	{gun_down, ConnPid, ws, normal, [StreamRef], []} = next(),
+	{shutdown, normal} = down(ConnPid, MRef),
+	Code.
+
+pattern(Size) ->
+	<< <<(I rem 251)>> || I <- lists:seq(0, Size - 1) >>.
+
+%% The wss echo battery.
+
+upgrade_ok(Config) ->
+	ConnPid = connect(Config),
+	StreamRef = gun:ws_upgrade(ConnPid, "/echo"),
+	true = is_reference(StreamRef),
+	{gun_ws_upgrade, ConnPid, ok, Headers} = next(),
+	ok = check_headers(Headers),
+	<<"websocket">> = string:lowercase(header(<<"upgrade">>, Headers)),
+	_ = header(<<"sec-websocket-accept">>, Headers),
+	echo_check(ConnPid),
+	close(ConnPid).
+
+info_tls(Config) ->
+	Port = port(Config, ws_good),
+	Host = proplists:get_value(host, Config),
+	Self = self(),
+	ConnPid = connect(Config),
+	#{sock_ip := {127, 0, 0, 1}, sock_port := SockPort, origin_host := Host,
+		origin_port := Port, transport := tls, protocol := http, owner := Self} = gun:info(ConnPid),
+	true = is_integer(SockPort) andalso SockPort > 0,
+	_ = upgrade(ConnPid, "/echo"),
+	#{sock_port := SockPort, transport := tls, protocol := ws} = gun:info(ConnPid),
+	close(ConnPid).
+
+echo_text(Config) ->
+	ConnPid = connect(Config),
+	_ = upgrade(ConnPid, "/echo"),
+	ok = gun:ws_send(ConnPid, {text, "Hello!"}),
+	{gun_ws, ConnPid, {text, <<"Hello!">>}} = next(),
+	close(ConnPid).
+
+echo_iodata(Config) ->
+	ConnPid = connect(Config),
+	_ = upgrade(ConnPid, "/echo"),
+	ok = gun:ws_send(ConnPid, {text, ["He", [$l, [<<"l">>]], <<"o">>, $!]}),
+	{gun_ws, ConnPid, {text, <<"Hello!">>}} = next(),
+	ok = gun:ws_send(ConnPid, {binary, [<<1, 2>>, [3, [<<>>, 4]], []]}),
+	{gun_ws, ConnPid, {binary, <<1, 2, 3, 4>>}} = next(),
+	ok = gun:ws_send(ConnPid, {text, [<<"caf">>, <<16#C3, 16#A9>>]}),
+	{gun_ws, ConnPid, {text, <<"café"/utf8>>}} = next(),
+	close(ConnPid).
+
+echo_binary(Config) ->
+	ConnPid = connect(Config),
+	_ = upgrade(ConnPid, "/echo"),
+	Bin = list_to_binary(lists:seq(0, 255)),
+	ok = gun:ws_send(ConnPid, {binary, Bin}),
+	{gun_ws, ConnPid, {binary, Bin}} = next(),
+	close(ConnPid).
+
+echo_empty(Config) ->
+	ConnPid = connect(Config),
+	_ = upgrade(ConnPid, "/echo"),
+	ok = gun:ws_send(ConnPid, {text, <<>>}),
+	{gun_ws, ConnPid, {text, <<>>}} = next(),
+	ok = gun:ws_send(ConnPid, {binary, []}),
+	{gun_ws, ConnPid, {binary, <<>>}} = next(),
+	close(ConnPid).
+
+%% Sizes around the frame length encodings and TLS record sizes (16 KiB).
+echo_sizes(Config) ->
+	ConnPid = connect(Config),
+	_ = upgrade(ConnPid, "/echo"),
+	lists:foreach(fun(Size) ->
+		Bin = pattern(Size),
+		ok = gun:ws_send(ConnPid, {binary, Bin}),
+		case next(?BIG_T) of
+			{gun_ws, ConnPid, {binary, Bin}} -> ok;
+			{gun_ws, ConnPid, {binary, Other}} -> error({mismatch, Size, byte_size(Other)});
+			Other -> error({unexpected, Size, Other})
+		end
+	end, [0, 1, 125, 126, 127, 16383, 16384, 16385, 65535, 65536, 65537, 1024 * 1024, 16 * 1024 * 1024]),
+	close(ConnPid).
+
+send_list_in_order(Config) ->
+	ConnPid = connect(Config),
+	_ = upgrade(ConnPid, "/echo"),
+	ok = gun:ws_send(ConnPid, [{text, <<"1">>}, {binary, <<2>>}, ping, {text, "3"}]),
+	{gun_ws, ConnPid, {text, <<"1">>}} = next(),
+	{gun_ws, ConnPid, {binary, <<2>>}} = next(),
+	{gun_ws, ConnPid, {text, <<"3">>}} = next(),
+	[ok = gun:ws_send(ConnPid, {text, integer_to_binary(I)}) || I <- lists:seq(1, 500)],
+	[{gun_ws, ConnPid, {text, B}} = next() || B <- [integer_to_binary(I) || I <- lists:seq(1, 500)]],
+	close(ConnPid).
+
+push_pattern(Config) ->
+	ConnPid = connect(Config),
+	_ = upgrade(ConnPid, "/push?n=3&size=70000"),
+	Expected = << <<(I rem 256)>> || I <- lists:seq(0, 69999) >>,
+	{gun_ws, ConnPid, {binary, Expected}} = next(),
+	{gun_ws, ConnPid, {binary, Expected}} = next(),
+	{gun_ws, ConnPid, {binary, Expected}} = next(),
+	echo_check(ConnPid),
+	close(ConnPid).
+
+fragmented_whole(Config) ->
+	ConnPid = connect(Config),
+	_ = upgrade(ConnPid, "/frag"),
+	{gun_ws, ConnPid, {text, <<"Hello!">>}} = next(),
+	{gun_ws, ConnPid, {binary, <<1, 2, 3>>}} = next(),
+	echo_check(ConnPid),
+	close(ConnPid).
+
+ping_unsilenced(Config) ->
+	ConnPid = connect(Config),
+	_ = gun:ws_upgrade(ConnPid, "/echo", [], #{silence_pings => false, keepalive => infinity}),
+	{gun_ws_upgrade, ConnPid, ok, _} = next(),
+	ok = gun:ws_send(ConnPid, ping),
+	{gun_ws, ConnPid, pong} = next(),
+	ok = gun:ws_send(ConnPid, {ping, <<"x">>}),
+	{gun_ws, ConnPid, {pong, <<"x">>}} = next(),
+	close(ConnPid).
+
+server_ping_answered(Config) ->
+	ConnPid = connect(Config),
+	_ = upgrade(ConnPid, "/ping"),
+	{gun_ws, ConnPid, {text, <<"pong:srv">>}} = next(),
+	close(ConnPid).
+
+keepalive_pings(Config) ->
+	ConnPid = connect(Config),
+	_ = gun:ws_upgrade(ConnPid, "/echo", [], #{keepalive => 100, silence_pings => false}),
+	{gun_ws_upgrade, ConnPid, ok, _} = next(),
+	[case next() of
+		{gun_ws, ConnPid, pong} -> ok;
+		{gun_ws, ConnPid, {pong, _}} -> ok;
+		Other -> error({unexpected, Other})
+	end || _ <- [1, 2, 3]],
+	close(ConnPid).
+
+upgrade_refused_404(Config) ->
+	ConnPid = connect(Config),
+	MRef = monitor_conn(ConnPid),
+	StreamRef = gun:ws_upgrade(ConnPid, "/missing"),
+	{gun_response, ConnPid, StreamRef, nofin, 404, Headers} = next(),
+	ok = check_headers(Headers),
+	<<"not found">> = body(ConnPid, StreamRef),
+	{gun_down, ConnPid, http, closed, [], []} = next(),
+	{shutdown, closed} = down(ConnPid, MRef).
+
+%% The close handshake: the user's close, echoed by the server, then
+%% gun_down normal and ConnPid exits normal; the server saw the code.
+user_close(Config) ->
+	ConnPid = connect(Config, #{retry => 5}),
+	MRef = monitor_conn(ConnPid),
+	Id = id(),
+	StreamRef = upgrade(ConnPid, "/echo?id=" ++ Id),
+	ok = gun:ws_send(ConnPid, {close, 4001, <<"done">>}),
+	{gun_ws, ConnPid, {close, 4001, <<"done">>}} = next(),
+	{gun_down, ConnPid, ws, normal, [StreamRef], []} = next(),
+	normal = down(ConnPid, MRef),
+	<<"4001">> = lastclose(Config, Id),
+	no_messages_from(ConnPid).
+
+send_list_with_close(Config) ->
+	ConnPid = connect(Config),
+	MRef = monitor_conn(ConnPid),
+	Id = id(),
+	StreamRef = upgrade(ConnPid, "/echo?id=" ++ Id),
+	ok = gun:ws_send(ConnPid, [{text, <<"a">>}, close, {text, <<"never">>}]),
+	{gun_ws, ConnPid, {text, <<"a">>}} = next(),
+	{gun_ws, ConnPid, close} = next(),
+	{gun_down, ConnPid, ws, normal, [StreamRef], []} = next(),
+	normal = down(ConnPid, MRef),
+	<<"1005">> = lastclose(Config, Id).
+
+server_close(Config) ->
+	ConnPid = connect(Config),
+	MRef = monitor_conn(ConnPid),
+	Id = id(),
+	StreamRef = upgrade(ConnPid, "/close?id=" ++ Id),
+	ok = gun:ws_send(ConnPid, {text, <<"hi">>}),
+	{gun_ws, ConnPid, {close, 4000, <<"bye">>}} = next(),
+	{gun_down, ConnPid, ws, normal, [StreamRef], []} = next(),
+	{shutdown, normal} = down(ConnPid, MRef),
+	<<"4000">> = lastclose(Config, Id).
+
+%% The server closes the TLS connection (close_notify, then TCP) without a
+%% WebSocket close frame.
+server_drop(Config) ->
+	ConnPid = connect(Config),
+	MRef = monitor_conn(ConnPid),
+	StreamRef = upgrade(ConnPid, "/drop"),
+	ok = gun:ws_send(ConnPid, {text, <<"hi">>}),
+	{gun_error, ConnPid, StreamRef, closed} = next(),
+	{gun_down, ConnPid, ws, closed, [StreamRef], []} = next(),
+	{shutdown, closed} = down(ConnPid, MRef).
+
+shutdown_upgraded(Config) ->
+	ConnPid = connect(Config, #{retry => 5}),
+	MRef = monitor_conn(ConnPid),
+	Id = id(),
+	StreamRef = upgrade(ConnPid, "/echo?id=" ++ Id),
+	ok = gun:shutdown(ConnPid),
+	{gun_ws, ConnPid, {close, 1001, _}} = next(),
+	{gun_down, ConnPid, ws, normal, [StreamRef], []} = next(),
+	normal = down(ConnPid, MRef),
+	<<"1001">> = lastclose(Config, Id).
+
+%% HTTP requests over TLS, ALPN and SNI.
+
+https_requests(Config) ->
+	Port = port(Config, https),
+	ConnPid = open_up("localhost", Port, #{tls_opts => ca_opts(Config)}),
+	#{transport := tls, protocol := http} = gun:info(ConnPid),
+	R1 = gun:get(ConnPid, "/fixed"),
+	{_, <<"Hello world!">>} = ok_body(ConnPid, R1),
+	R2 = gun:get(ConnPid, "/chunked?trailers=1"),
+	{gun_response, ConnPid, R2, nofin, 200, _} = next(),
+	<<"Hello chunked world!">> = trailer_body(ConnPid, R2, <<>>),
+	R3 = gun:post(ConnPid, "/echo", [], <<"over tls">>),
+	{H3, <<"over tls">>} = ok_body(ConnPid, R3),
+	<<"8">> = header(<<"x-request-content-length">>, H3),
+	R4 = gun:put(ConnPid, "/echo", []),
+	ok = gun:data(ConnPid, R4, nofin, <<"stream">>),
+	ok = gun:data(ConnPid, R4, fin, <<"ed">>),
+	{H4, <<"streamed">>} = ok_body(ConnPid, R4),
+	<<"chunked">> = header(<<"x-request-transfer-encoding">>, H4),
+	R5 = gun:head(ConnPid, "/fixed"),
+	{gun_response, ConnPid, R5, fin, 200, _} = next(),
+	%% Pipelined, in order.
+	Refs = [gun:get(ConnPid, "/pipe?i=" ++ integer_to_list(I) ++ "&ms=20") || I <- lists:seq(1, 5)],
+	[{_, Body} = ok_body(ConnPid, R) || {R, Body} <- lists:zip(Refs, [<<"1">>, <<"2">>, <<"3">>, <<"4">>, <<"5">>])],
+	R6 = gun:get(ConnPid, "/big?size=3000000"),
+	{response, nofin, 200, _} = gun:await(ConnPid, R6),
+	{ok, Big} = gun:await_body(ConnPid, R6, ?BIG_T),
+	3000000 = byte_size(Big),
+	no_messages_from(ConnPid),
+	close(ConnPid).
+
+trailer_body(ConnPid, StreamRef, Acc) ->
+	case next() of
+		{gun_data, ConnPid, StreamRef, nofin, Data} ->
+			trailer_body(ConnPid, StreamRef, <<Acc/binary, Data/binary>>);
+		{gun_trailers, ConnPid, StreamRef, [{<<"x-checksum">>, <<"3a2b">>}, {<<"x-two">>, <<"2">>}]} ->
+			Acc;
+		Other ->
+			error({unexpected, Other})
+	end.
+
+%% What the https server saw: {Alpn, Sni}.
+sni(ConnPid) ->
+	StreamRef = gun:get(ConnPid, "/sni"),
+	{_, Json} = ok_body(ConnPid, StreamRef),
+	{json_value(Json, "alpn"), json_value(Json, "sni")}.
+
+%% ALPN offers http/1.1; SNI is the host name.
+alpn_sni_from_host(Config) ->
+	ConnPid = open_up("localhost", port(Config, https), #{tls_opts => ca_opts(Config)}),
+	{<<"http/1.1">>, <<"localhost">>} = sni(ConnPid),
+	close(ConnPid).
+
+%% An IP address is not sent as SNI (RFC 6066); the certificate is checked
+%% against the address (the good leaf has IP:127.0.0.1).
+sni_not_sent_for_ip(Config) ->
+	ConnPid = open_up("127.0.0.1", port(Config, https), #{tls_opts => ca_opts(Config)}),
+	{<<"http/1.1">>, <<"none">>} = sni(ConnPid),
+	ConnPid2 = open_up({127, 0, 0, 1}, port(Config, https), #{tls_opts => ca_opts(Config)}),
+	{<<"http/1.1">>, <<"none">>} = sni(ConnPid2),
+	close(ConnPid),
+	close(ConnPid2).
+
+%% server_name_indication => "localhost" when connecting to 127.0.0.1: sent
+%% as SNI, and the certificate is checked against it (a localhost-only
+%% leaf is accepted).
+sni_option_name(Config) ->
+	Opts = #{tls_opts => #{cacertfile => cert(Config, "ca.pem"), server_name_indication => "localhost"}},
+	ConnPid = open_up("127.0.0.1", port(Config, https), Opts),
+	{<<"http/1.1">>, <<"localhost">>} = sni(ConnPid),
+	close(ConnPid),
+	ConnPid2 = open_up("127.0.0.1", port(Config, ws_localhost), Opts),
+	_ = upgrade(ConnPid2, "/echo"),
+	echo_check(ConnPid2),
+	close(ConnPid2),
+	%% The list form of tls_opts.
+	ConnPid3 = open_up("127.0.0.1", port(Config, ws_localhost), #{tls_opts =>
+		[{cacertfile, cert(Config, "ca.pem")}, {server_name_indication, "localhost"}]}),
+	_ = upgrade(ConnPid3, "/echo"),
+	echo_check(ConnPid3),
+	close(ConnPid3).
+
+%% server_name_indication => disable: accepted, no SNI is sent, and the
+%% certificate is still checked against the host.
+sni_option_disable(Config) ->
+	Opts = #{tls_opts => #{cacertfile => cert(Config, "ca.pem"), server_name_indication => disable}},
+	ConnPid = open_up("localhost", port(Config, https), Opts),
+	{<<"http/1.1">>, <<"none">>} = sni(ConnPid),
+	close(ConnPid),
+	ConnPid2 = open_up("127.0.0.1", port(Config, ws_good), Opts),
+	_ = upgrade(ConnPid2, "/echo"),
+	echo_check(ConnPid2),
+	close(ConnPid2).
+
+%% transport => ssl is an alias of tls.
+transport_ssl_alias(Config) ->
+	{ok, ConnPid} = gun:open("127.0.0.1", port(Config, ws_good),
+		#{transport => ssl, tls_opts => ca_opts(Config), retry => 0}),
+	{ok, http} = gun:await_up(ConnPid, ?T),
+	#{transport := tls} = gun:info(ConnPid),
+	_ = upgrade(ConnPid, "/echo"),
+	echo_check(ConnPid),
+	close(ConnPid).
+
+%% Port 443 defaults to TLS (an https server is started on 443 for this
+%% test when the port can be bound).
+default_port_443(Config) ->
+	case gen_tcp:listen(443, [{ip, {127, 0, 0, 1}}, {reuseaddr, true}]) of
+		{ok, L} ->
+			ok = gen_tcp:close(L),
+			{Holder, 443} = start_server(find_script("http_server.py"),
+				["--port", "443", "--tls", cert(Config, "good.pem"), cert(Config, "good.key")]),
+			try
+				{ok, ConnPid} = gun:open("localhost", 443, #{tls_opts => ca_opts(Config), retry => 0}),
+				{ok, http} = gun:await_up(ConnPid, ?T),
+				#{transport := tls, origin_port := 443} = gun:info(ConnPid),
+				{<<"http/1.1">>, <<"localhost">>} = sni(ConnPid),
+				R = gun:get(ConnPid, "/headers"),
+				{_, Json} = ok_body(ConnPid, R),
+				ct:log("host header on port 443: ~s", [json_value(Json, "host")]),
+				close(ConnPid)
+			after
+				stop_server(Holder)
+			end;
+		{error, Why} ->
+			{skip, {cannot_listen_on_443, Why}}
+	end.
+
+%% Verification.
+
+verify_none_wrong_host(Config) ->
+	lists:foreach(fun(TlsOpts) ->
+		ConnPid = open_up("127.0.0.1", port(Config, ws_wronghost), #{tls_opts => TlsOpts}),
+		_ = upgrade(ConnPid, "/echo"),
+		echo_check(ConnPid),
+		close(ConnPid)
+	end, [#{verify => verify_none}, [{verify, verify_none}]]).
+
+verify_none_self_signed(Config) ->
+	lists:foreach(fun(TlsOpts) ->
+		ConnPid = open_up("127.0.0.1", port(Config, ws_selfsigned), #{tls_opts => TlsOpts}),
+		_ = upgrade(ConnPid, "/echo"),
+		echo_check(ConnPid),
+		close(ConnPid)
+	end, [#{verify => verify_none}, [{verify, verify_none}]]).
+
+%% No tls_opts: the system's trust store does not know the suite's CA.
+unknown_ca(Config) ->
+	Expected = {error, {shutdown, {tls_alert, unknown_ca}}},
+	Expected = open_fail("127.0.0.1", port(Config, ws_good), #{}),
+	Expected = open_fail("localhost", port(Config, ws_good), #{tls_opts => #{verify => verify_peer}}),
+	Expected = open_fail("localhost", port(Config, https), #{tls_opts => []}).
+
+%% A self-signed certificate is not trusted (even with a cacertfile).
+unknown_ca_self_signed(Config) ->
+	{error, {shutdown, {tls_alert, unknown_ca}}}
+		= open_fail("127.0.0.1", port(Config, ws_selfsigned), #{tls_opts => ca_opts(Config)}).
+
+%% A failed handshake is retried like a failed connect: with retry => 2,
+%% retry_timeout => 300 it gives up after two waits of 300 ms.
+unknown_ca_retried(Config) ->
+	T0 = erlang:monotonic_time(),
+	{error, {shutdown, {tls_alert, unknown_ca}}}
+		= open_fail("127.0.0.1", port(Config, ws_good), #{retry => 2, retry_timeout => 300}),
+	Ms = erlang:convert_time_unit(erlang:monotonic_time() - T0, native, millisecond),
+	ct:log("gave up after ~p ms", [Ms]),
+	true = Ms >= 600.
+
+wrong_host(Config) ->
+	{error, {shutdown, {tls_alert, hostname_mismatch}}}
+		= open_fail("127.0.0.1", port(Config, ws_wronghost), #{tls_opts => ca_opts(Config)}),
+	{error, {shutdown, {tls_alert, hostname_mismatch}}}
+		= open_fail("localhost", port(Config, ws_wronghost), #{tls_opts => ca_opts(Config)}).
+
+%% The localhost-only leaf, reached as 127.0.0.1 without
+%% server_name_indication: the address is not in it.
+wrong_host_localhost_only(Config) ->
+	{error, {shutdown, {tls_alert, hostname_mismatch}}}
+		= open_fail("127.0.0.1", port(Config, ws_localhost), #{tls_opts => ca_opts(Config)}),
+	%% As localhost it is fine.
+	ConnPid = open_up("localhost", port(Config, ws_localhost), #{tls_opts => ca_opts(Config)}),
+	_ = upgrade(ConnPid, "/echo"),
+	close(ConnPid).
+
+expired(Config) ->
+	{error, {shutdown, {tls_alert, certificate_expired}}}
+		= open_fail("127.0.0.1", port(Config, ws_expired), #{tls_opts => ca_opts(Config)}),
+	%% Accepted with verify_none.
+	ConnPid = open_up("127.0.0.1", port(Config, ws_expired), #{tls_opts => #{verify => verify_none}}),
+	_ = upgrade(ConnPid, "/echo"),
+	echo_check(ConnPid),
+	close(ConnPid).
+
+%% Client certificates.
+
+client_opts(Config, Leaf) ->
+	#{cacertfile => cert(Config, "ca.pem"),
+		certfile => cert(Config, Leaf ++ ".pem"), keyfile => cert(Config, Leaf ++ ".key")}.
+
+client_auth_ok(Config) ->
+	ConnPid = open_up("127.0.0.1", port(Config, ws_clientauth), #{tls_opts => client_opts(Config, "client")}),
+	_ = upgrade(ConnPid, "/echo"),
+	echo_check(ConnPid),
+	close(ConnPid),
+	%% The list form.
+	ConnPid2 = open_up("127.0.0.1", port(Config, ws_clientauth),
+		#{tls_opts => maps:to_list(client_opts(Config, "client"))}),
+	_ = upgrade(ConnPid2, "/echo"),
+	echo_check(ConnPid2),
+	close(ConnPid2).
+
+client_auth_ok_tls12(Config) ->
+	ConnPid = open_up("127.0.0.1", port(Config, ws_clientauth12), #{tls_opts => client_opts(Config, "client")}),
+	_ = upgrade(ConnPid, "/echo"),
+	echo_check(ConnPid),
+	close(ConnPid).
+
+%% TLS 1.3 server requiring a client certificate, none given. In TLS 1.3
+%% the server checks the client's certificate after the client has sent
+%% its Finished, so the server's alert (OpenSSL sends certificate_required)
+%% comes after the client's side of the handshake is done.
+%% doc/behaviour.md: a failed handshake is a failed connect, Why = the
+%% alert's name when the server sent one (e.g. certificate_required).
+client_auth_missing_tls13(Config) ->
+	{error, {shutdown, {tls_alert, certificate_required}}}
+		= open_fail("127.0.0.1", port(Config, ws_clientauth), #{tls_opts => ca_opts(Config)}).
+
+%% TLS 1.2: the server checks the (missing) client certificate inside the
+%% handshake; OpenSSL sends handshake_failure (certificate_required does
+%% not exist before TLS 1.3).
+client_auth_missing_tls12(Config) ->
+	{error, {shutdown, {tls_alert, handshake_failure}}}
+		= open_fail("127.0.0.1", port(Config, ws_clientauth12), #{tls_opts => ca_opts(Config)}).
+
+%% A client certificate from a CA the server does not trust: OpenSSL's
+%% server sends unknown_ca during the TLS 1.2 handshake.
+client_auth_wrong_ca_tls12(Config) ->
+	{error, {shutdown, {tls_alert, unknown_ca}}}
+		= open_fail("127.0.0.1", port(Config, ws_clientauth12), #{tls_opts => client_opts(Config, "otherclient")}).
+
+%% Options.
+
+tls_opts_errors(Config) ->
+	Port = port(Config, ws_good),
+	{error, {options, {tls_opts, {verify, maybe}}}}
+		= gun:open("127.0.0.1", Port, #{transport => tls, tls_opts => #{verify => maybe}}),
+	{error, {options, {tls_opts, {verify, maybe}}}}
+		= gun:open("127.0.0.1", Port, #{transport => tls, tls_opts => [{verify, maybe}]}),
+	{error, {options, {tls_opts, {bogus, 1}}}}
+		= gun:open("127.0.0.1", Port, #{transport => tls, tls_opts => #{bogus => 1}}),
+	{error, {options, {tls_opts, {bogus, 1}}}}
+		= gun:open("127.0.0.1", Port, #{transport => tls,
+			tls_opts => [{cacertfile, cert(Config, "ca.pem")}, {bogus, 1}]}),
+	%% No connection was attempted for any of them.
+	{messages, []} = process_info(self(), messages),
+	ok.
+
+%% A file that cannot be read fails the connect.
+tls_opts_unreadable(Config) ->
+	Missing = filename:join(?config(priv_dir, Config), "no-such-file.pem"),
+	Port = port(Config, ws_good),
+	{error, {shutdown, {tls_opts, {cacertfile, enoent}}}}
+		= open_fail("127.0.0.1", Port, #{tls_opts => #{cacertfile => Missing}}),
+	{error, {shutdown, {tls_opts, {certfile, enoent}}}}
+		= open_fail("127.0.0.1", Port, #{tls_opts => #{cacertfile => cert(Config, "ca.pem"),
+			certfile => Missing, keyfile => cert(Config, "client.key")}}),
+	{error, {shutdown, {tls_opts, {keyfile, enoent}}}}
+		= open_fail("127.0.0.1", Port, #{tls_opts => #{cacertfile => cert(Config, "ca.pem"),
+			certfile => cert(Config, "client.pem"), keyfile => Missing}}).
