@@ -9,9 +9,9 @@ mod lifecycle;
 mod posix;
 pub mod runtime;
 mod socket;
-mod tls;
 #[cfg(test)]
 mod tests;
+mod tls;
 mod transport;
 mod websocket;
 

@@ -37,9 +37,6 @@ fn millis_or_infinity(term: Term) -> NifResult<Option<Duration>> {
 
 /// The host as a name for the lookup and the `host` header.
 pub fn host(term: Term) -> NifResult<String> {
-    if let Ok(binary) = term.decode::<Binary>() {
-        return String::from_utf8(binary.as_slice().to_vec()).map_err(|_| Error::BadArg);
-    }
     if let Ok(atom) = term.decode::<Atom>() {
         return atom.to_term(term.get_env()).atom_to_string();
     }
@@ -114,6 +111,61 @@ fn tcp_nodelay(list: Term) -> NifResult<Option<bool>> {
         }
     }
     Ok(nodelay)
+}
+
+/// `tls_opts` as a list (as `ssl:connect/3` takes it) or a map.
+fn tls_config(opts: Term) -> NifResult<TlsConfig> {
+    let pairs: Vec<(Atom, Term)> = if opts.is_map() {
+        MapIterator::new(opts)
+            .ok_or(Error::BadArg)?
+            .map(|(k, v)| Ok((k.decode()?, v)))
+            .collect::<NifResult<_>>()?
+    } else {
+        opts.decode::<ListIterator>()?
+            .map(|pair| pair.decode())
+            .collect::<NifResult<_>>()?
+    };
+    let mut tls = TlsConfig::default();
+    for (key, value) in pairs {
+        if key == atoms::verify() {
+            tls.verify = value.decode::<Atom>()? != atoms::verify_none();
+        } else if key == atoms::cacertfile() {
+            tls.cacertfile = Some(path(value)?);
+        } else if key == atoms::cacerts() {
+            tls.cacerts = value
+                .decode::<ListIterator>()?
+                .map(|der| Ok(der.decode::<Binary>()?.as_slice().to_vec()))
+                .collect::<NifResult<_>>()?;
+        } else if key == atoms::certfile() {
+            tls.certfile = Some(path(value)?);
+        } else if key == atoms::keyfile() {
+            tls.keyfile = Some(path(value)?);
+        } else if key == atoms::server_name_indication() {
+            tls.server_name_indication = if value.decode::<Atom>().ok() == Some(atoms::disable()) {
+                ServerNameIndication::Disabled
+            } else {
+                ServerNameIndication::Name(string(value)?)
+            };
+        }
+    }
+    Ok(tls)
+}
+
+/// A file name as `file:filename_all()`: a string or a binary.
+fn path(term: Term) -> NifResult<PathBuf> {
+    string(term).map(PathBuf::from)
+}
+
+/// A string or a binary.
+fn string(term: Term) -> NifResult<String> {
+    if let Ok(binary) = term.decode::<Binary>() {
+        return String::from_utf8(binary.as_slice().to_vec()).map_err(|_| Error::BadArg);
+    }
+    let chars: Vec<u32> = term.decode()?;
+    chars
+        .into_iter()
+        .map(|c| char::from_u32(c).ok_or(Error::BadArg))
+        .collect()
 }
 
 pub fn ws_config(map: Term, base: &WsConfig) -> NifResult<WsConfig> {
