@@ -5,12 +5,15 @@ ThreadingHTTPServer with protocol_version "HTTP/1.1" (keep-alive; requests on
 one connection are read and answered one after the other, so pipelined
 requests are answered in order).
 
-    /usr/bin/python3 http_server.py [--port N] [--tls CERT KEY]
+    /usr/bin/python3 http_server.py [--port N] [--tls CERT KEY [--client-ca CA] [--tls-max 1.2]]
 
 Listens on 127.0.0.1 (port 0 = chosen by the OS, the default), prints the
 port as the first line on stdout, then serves until stdin is closed. With
 --tls the listening socket is wrapped in an ssl.SSLContext (ALPN offers
-"http/1.1"; the SNI name the client sent is recorded per connection).
+"http/1.1"; the SNI name the client sent is recorded per connection);
+--client-ca CA requires a client certificate signed by CA, --tls-max 1.2
+caps the version. The handshake runs on a blocking socket, so OpenSSL's
+alerts (e.g. a missing client certificate) reach the client.
 
 The request socket is read unbuffered (rbufsize = 0), so that select() on it
 tells whether the client had already written its next request (pipelining).
@@ -414,6 +417,8 @@ def main():
     args = sys.argv[1:]
     port = 0
     tls = None
+    client_ca = None
+    tls_max = None
     while args:
         if args[0] == "--port":
             port = int(args[1])
@@ -421,6 +426,12 @@ def main():
         elif args[0] == "--tls":
             tls = (args[1], args[2])
             args = args[3:]
+        elif args[0] == "--client-ca":
+            client_ca = args[1]
+            args = args[2:]
+        elif args[0] == "--tls-max":
+            tls_max = args[1]
+            args = args[2:]
         else:
             sys.exit("unknown argument: %s" % args[0])
     if tls is None:
@@ -429,6 +440,11 @@ def main():
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         ctx.load_cert_chain(tls[0], tls[1])
         ctx.set_alpn_protocols(["http/1.1"])
+        if client_ca is not None:
+            ctx.verify_mode = ssl.CERT_REQUIRED
+            ctx.load_verify_locations(client_ca)
+        if tls_max == "1.2":
+            ctx.maximum_version = ssl.TLSVersion.TLSv1_2
 
         def sni(sock, name, _ctx):
             sock.sni_name = name
