@@ -17,8 +17,9 @@ bench=$(cd "$(dirname "$0")" && pwd)
 root=$(dirname "$bench")
 gun_dir=${GUN_DIR:-$root}
 
-echo "== building (release)" >&2
 mkdir -p "$bench/out"
+if [ -z "${BENCH_NO_BUILD:-}" ]; then
+echo "== building (release)" >&2
 if ! (cd "$gun_dir" && rebar3 compile >"$bench/out/build.log" 2>&1); then
 	cat "$bench/out/build.log" >&2
 	echo "bench: building gun in $gun_dir failed" >&2
@@ -27,6 +28,7 @@ fi
 cargo build --release --quiet --manifest-path "$bench/server/Cargo.toml"
 mkdir -p "$bench/out"
 erlc -o "$bench/out" "$bench/gun_bench.erl"
+fi
 
 # The conns scenario wants about 50,000 descriptors; raise the limit if we may.
 want=120000
@@ -38,5 +40,7 @@ fi
 export BENCH_WSBENCH="$bench/server/target/release/wsbench"
 export BENCH_OUT="${BENCH_OUT:-$bench/out/latest.md}"
 cd "$gun_dir"
-exec erl -noshell -pa "$gun_dir/_build/default/lib/gun/ebin" -pa "$bench/out" \
+# BENCH_ERL_FLAGS: extra emulator flags, e.g. "+JPperf true" for bench/profile.sh.
+# shellcheck disable=SC2086
+exec erl ${BENCH_ERL_FLAGS:-} -noshell -pa "$gun_dir/_build/default/lib/gun/ebin" -pa "$bench/out" \
 	-eval 'try gun_bench:main() of _ -> halt(0) catch C:E:S -> io:format(standard_error, "~p:~p~n~p~n", [C, E, S]), halt(1) end.'
