@@ -71,20 +71,23 @@ all() ->
 		connection_close_reconnect,
 		connection_close_pipelined_unprocessed,
 		lost_mid_body_killed,
+		lost_with_unwritten_requests,
 		request_before_up,
 		request_while_down,
 		%% The upgrade among requests.
 		upgrade_queued_behind_requests,
 		requests_after_upgrade_badstate,
 		upgrade_queued_ws_server,
+		upgrade_refused_then_requests,
 		%% Bad responses.
 		bad_malformed,
 		bad_head_too_large,
 		bad_too_many_headers,
 		bad_content_length,
 		bad_chunk,
-		%% Info.
-		info_http
+		%% Info and flush.
+		info_http,
+		flush_stream_ref
 	].
 
 %% Setup.
@@ -940,6 +943,23 @@ lost_mid_body_killed(Config) ->
 	true = lists:sort(Killed) =:= lists:sort([R1, R2, R3]),
 	{shutdown, closed} = down(ConnPid, MRef).
 
+%% Lost while a request body is being sent: that request was written
+%% (killed, with its gun_error); the request and the upgrade asked for
+%% behind it were not (they wait for the body): unprocessed, no gun_error.
+lost_with_unwritten_requests(Config) ->
+	ConnPid = connect(Config),
+	MRef = monitor_conn(ConnPid),
+	R1 = gun:post(ConnPid, "/midbody", []),
+	ok = gun:data(ConnPid, R1, nofin, <<"never finished">>),
+	R2 = gun:get(ConnPid, "/fixed"),
+	Up = gun:ws_upgrade(ConnPid, "/ws"),
+	{nofin, _} = response(ConnPid, R1, 200),
+	{<<"0123456789">>, Error} = collect_nofin(ConnPid, R1, <<>>),
+	{gun_error, ConnPid, R1, closed} = Error,
+	{gun_down, ConnPid, http, closed, [R1], Unprocessed} = next(),
+	true = lists:sort(Unprocessed) =:= lists:sort([R2, Up]),
+	{shutdown, closed} = down(ConnPid, MRef).
+
 request_before_up(Config) ->
 	{ok, ConnPid} = gun:open("127.0.0.1", port(Config), #{retry => 0}),
 	StreamRef = gun:get(ConnPid, "/fixed"),
@@ -1004,6 +1024,25 @@ requests_after_upgrade_badstate(Config) ->
 	%% The WebSocket is unaffected.
 	ok = gun:ws_send(ConnPid, {binary, <<1, 2, 3>>}),
 	{gun_ws, ConnPid, {binary, <<1, 2, 3>>}} = next(),
+	close(ConnPid).
+
+%% An upgrade refused with a 404 (http_server.py keeps the connection): the
+%% response and its body for the upgrade's StreamRef, then the request that
+%% waited for the outcome is answered on the same connection.
+upgrade_refused_then_requests(Config) ->
+	ConnPid = connect(Config),
+	SockPort = sock_port(ConnPid),
+	R1 = gun:get(ConnPid, "/fixed"),
+	Up = gun:ws_upgrade(ConnPid, "/missing"),
+	R2 = gun:get(ConnPid, "/fixed"),
+	{_, <<"Hello world!">>} = ok_body(ConnPid, R1),
+	{gun_response, ConnPid, Up, nofin, 404, Headers} = next(),
+	ok = check_headers(Headers),
+	<<"not found">> = body(ConnPid, Up),
+	{_, <<"Hello world!">>} = ok_body(ConnPid, R2),
+	#{protocol := http} = gun:info(ConnPid),
+	SockPort = sock_port(ConnPid),
+	no_messages_from(ConnPid),
 	close(ConnPid).
 
 %% Against Python's websockets: two GET /missing then an upgrade to /echo.
@@ -1078,4 +1117,22 @@ info_http(Config) ->
 	#{sock_ip := {127, 0, 0, 1}, sock_port := SockPort, origin_host := "127.0.0.1",
 		origin_port := Port, transport := tcp, protocol := http, owner := Self} = gun:info(ConnPid),
 	true = is_integer(SockPort),
+	close(ConnPid).
+
+%% gun:flush/1 with an HTTP stream's StreamRef drops that stream's messages
+%% only.
+flush_stream_ref(Config) ->
+	ConnPid = connect(Config),
+	R1 = gun:get(ConnPid, "/inform"),
+	R2 = gun:get(ConnPid, "/chunked?trailers=1"),
+	R3 = gun:get(ConnPid, "/fixed"),
+	receive {gun_data, ConnPid, R3, fin, _} -> ok after ?T -> error(timeout) end,
+	{messages, Before} = process_info(self(), messages),
+	[_, _, _, _|_] = [M || M <- Before, element(3, M) =:= R1],
+	[_, _, _|_] = [M || M <- Before, element(3, M) =:= R2],
+	ok = gun:flush(R1),
+	ok = gun:flush(R2),
+	{messages, After} = process_info(self(), messages),
+	After = [M || M <- Before, element(3, M) =:= R3],
+	[{gun_response, ConnPid, R3, nofin, 200, _}] = After,
 	close(ConnPid).
