@@ -9,7 +9,31 @@
 -export([shutdown/1]).
 -export([close/1]).
 
+%% Requests.
+-export([get/2]).
+-export([get/3]).
+-export([head/2]).
+-export([head/3]).
+-export([options/2]).
+-export([options/3]).
+-export([delete/2]).
+-export([delete/3]).
+-export([post/3]).
+-export([post/4]).
+-export([put/3]).
+-export([put/4]).
+-export([patch/3]).
+-export([patch/4]).
+-export([request/4]).
+-export([request/5]).
+-export([data/4]).
+-export([cancel/2]).
+
 %% Awaiting and flushing.
+-export([await/2]).
+-export([await/3]).
+-export([await_body/2]).
+-export([await_body/3]).
 -export([await_up/1]).
 -export([await_up/2]).
 -export([flush/1]).
@@ -54,7 +78,12 @@
 -type ws_frame() :: close | ping | pong
 	| {text | binary | close | ping | pong, iodata()}
 	| {close, non_neg_integer(), iodata()}.
--export_type([host/0, req_headers/0, ws_opts/0, http_opts/0, opts/0, ws_frame/0]).
+-type await_result() :: {inform, 100..199, [{binary(), binary()}]}
+	| {response, fin | nofin, non_neg_integer(), [{binary(), binary()}]}
+	| {data, fin | nofin, binary()}
+	| {trailers, [{binary(), binary()}]}
+	| {error, any()}.
+-export_type([host/0, req_headers/0, ws_opts/0, http_opts/0, opts/0, ws_frame/0, await_result/0]).
 
 -define(DEFAULT_AWAIT_TIMEOUT, 5000).
 %% gun:close/1 waits this long for a pid that may not be a connection.
@@ -198,7 +227,158 @@ close(ConnPid) ->
 		ok
 	end.
 
+%% Requests.
+
+-spec get(pid(), iodata()) -> reference().
+get(ConnPid, Path) ->
+	get(ConnPid, Path, []).
+
+-spec get(pid(), iodata(), req_headers()) -> reference().
+get(ConnPid, Path, Headers) ->
+	do_request(ConnPid, <<"GET">>, Path, Headers, none).
+
+-spec head(pid(), iodata()) -> reference().
+head(ConnPid, Path) ->
+	head(ConnPid, Path, []).
+
+-spec head(pid(), iodata(), req_headers()) -> reference().
+head(ConnPid, Path, Headers) ->
+	do_request(ConnPid, <<"HEAD">>, Path, Headers, none).
+
+-spec options(pid(), iodata()) -> reference().
+options(ConnPid, Path) ->
+	options(ConnPid, Path, []).
+
+-spec options(pid(), iodata(), req_headers()) -> reference().
+options(ConnPid, Path, Headers) ->
+	do_request(ConnPid, <<"OPTIONS">>, Path, Headers, none).
+
+-spec delete(pid(), iodata()) -> reference().
+delete(ConnPid, Path) ->
+	delete(ConnPid, Path, []).
+
+-spec delete(pid(), iodata(), req_headers()) -> reference().
+delete(ConnPid, Path, Headers) ->
+	do_request(ConnPid, <<"DELETE">>, Path, Headers, none).
+
+%% Without a body: the body follows with gun:data/4.
+-spec post(pid(), iodata(), req_headers()) -> reference().
+post(ConnPid, Path, Headers) ->
+	do_request(ConnPid, <<"POST">>, Path, Headers, streamed).
+
+-spec post(pid(), iodata(), req_headers(), iodata()) -> reference().
+post(ConnPid, Path, Headers, Body) ->
+	do_request(ConnPid, <<"POST">>, Path, Headers, Body).
+
+-spec put(pid(), iodata(), req_headers()) -> reference().
+put(ConnPid, Path, Headers) ->
+	do_request(ConnPid, <<"PUT">>, Path, Headers, streamed).
+
+-spec put(pid(), iodata(), req_headers(), iodata()) -> reference().
+put(ConnPid, Path, Headers, Body) ->
+	do_request(ConnPid, <<"PUT">>, Path, Headers, Body).
+
+-spec patch(pid(), iodata(), req_headers()) -> reference().
+patch(ConnPid, Path, Headers) ->
+	do_request(ConnPid, <<"PATCH">>, Path, Headers, streamed).
+
+-spec patch(pid(), iodata(), req_headers(), iodata()) -> reference().
+patch(ConnPid, Path, Headers, Body) ->
+	do_request(ConnPid, <<"PATCH">>, Path, Headers, Body).
+
+-spec request(pid(), iodata(), iodata(), req_headers()) -> reference().
+request(ConnPid, Method, Path, Headers) ->
+	do_request(ConnPid, Method, Path, Headers, streamed).
+
+-spec request(pid(), iodata(), iodata(), req_headers(), iodata()) -> reference().
+request(ConnPid, Method, Path, Headers, Body) ->
+	do_request(ConnPid, Method, Path, Headers, Body).
+
+do_request(ConnPid, Method, Path, Headers, Body) ->
+	StreamRef = make_ref(),
+	ok = case gun_nif:request(ConnPid, StreamRef, Method, Path, Headers, Body) of
+		dirty -> gun_nif:request_dirty(ConnPid, StreamRef, Method, Path, Headers, Body);
+		Ok -> Ok
+	end,
+	StreamRef.
+
+-spec data(pid(), reference(), fin | nofin, iodata()) -> ok.
+data(ConnPid, StreamRef, IsFin, Data) ->
+	case gun_nif:data(ConnPid, StreamRef, IsFin, Data) of
+		dirty -> gun_nif:data_dirty(ConnPid, StreamRef, IsFin, Data);
+		ok -> ok
+	end.
+
+%% No further message for the stream is sent.
+-spec cancel(pid(), reference()) -> ok.
+cancel(ConnPid, StreamRef) ->
+	gun_nif:cancel(ConnPid, StreamRef).
+
 %% Awaiting and flushing.
+
+-spec await(pid(), reference()) -> await_result().
+await(ConnPid, StreamRef) ->
+	await(ConnPid, StreamRef, ?DEFAULT_AWAIT_TIMEOUT).
+
+-spec await(pid(), reference(), timeout()) -> await_result().
+await(ConnPid, StreamRef, Timeout) ->
+	MRef = monitor(process, ConnPid),
+	Res = receive
+		{gun_inform, ConnPid, StreamRef, Status, Headers} ->
+			{inform, Status, Headers};
+		{gun_response, ConnPid, StreamRef, IsFin, Status, Headers} ->
+			{response, IsFin, Status, Headers};
+		{gun_data, ConnPid, StreamRef, IsFin, Data} ->
+			{data, IsFin, Data};
+		{gun_trailers, ConnPid, StreamRef, Trailers} ->
+			{trailers, Trailers};
+		{gun_error, ConnPid, StreamRef, Reason} ->
+			{error, Reason};
+		{gun_error, ConnPid, Reason} ->
+			{error, Reason};
+		{'DOWN', MRef, process, ConnPid, Reason} ->
+			{error, Reason}
+	after Timeout ->
+		{error, timeout}
+	end,
+	demonitor(MRef, [flush]),
+	Res.
+
+-spec await_body(pid(), reference()) -> {ok, binary()} | {error, any()}.
+await_body(ConnPid, StreamRef) ->
+	await_body(ConnPid, StreamRef, ?DEFAULT_AWAIT_TIMEOUT).
+
+%% Timeout applies to each message, as in Gun.
+-spec await_body(pid(), reference(), timeout()) -> {ok, binary()} | {error, any()}.
+await_body(ConnPid, StreamRef, Timeout) ->
+	MRef = monitor(process, ConnPid),
+	Res = await_body(ConnPid, StreamRef, Timeout, MRef, []),
+	demonitor(MRef, [flush]),
+	Res.
+
+await_body(ConnPid, StreamRef, Timeout, MRef, Acc) ->
+	receive
+		{gun_response, ConnPid, StreamRef, fin, _, _} ->
+			{ok, <<>>};
+		{gun_response, ConnPid, StreamRef, nofin, _, _} ->
+			await_body(ConnPid, StreamRef, Timeout, MRef, Acc);
+		{gun_inform, ConnPid, StreamRef, _, _} ->
+			await_body(ConnPid, StreamRef, Timeout, MRef, Acc);
+		{gun_data, ConnPid, StreamRef, nofin, Data} ->
+			await_body(ConnPid, StreamRef, Timeout, MRef, [Acc, Data]);
+		{gun_data, ConnPid, StreamRef, fin, Data} ->
+			{ok, iolist_to_binary([Acc, Data])};
+		{gun_trailers, ConnPid, StreamRef, _} ->
+			{ok, iolist_to_binary(Acc)};
+		{gun_error, ConnPid, StreamRef, Reason} ->
+			{error, Reason};
+		{gun_error, ConnPid, Reason} ->
+			{error, Reason};
+		{'DOWN', MRef, process, ConnPid, Reason} ->
+			{error, Reason}
+	after Timeout ->
+		{error, timeout}
+	end.
 
 -spec await_up(pid()) -> {ok, http} | {error, any()}.
 await_up(ConnPid) ->

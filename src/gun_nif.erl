@@ -4,6 +4,11 @@
 -module(gun_nif).
 
 -export([open/4]).
+-export([request/6]).
+-export([request_dirty/6]).
+-export([data/4]).
+-export([data_dirty/4]).
+-export([cancel/2]).
 -export([ws_upgrade/5]).
 -export([ws_send/2]).
 -export([ws_send_dirty/2]).
@@ -35,6 +40,29 @@ priv_dir() ->
 %% self() as ConnPid and monitors both it and Owner.
 -spec open(pid(), gun:host(), inet:port_number(), gun:opts()) -> conn().
 open(_Owner, _Host, _Port, _Opts) ->
+	erlang:nif_error(not_loaded).
+
+%% Body is none, streamed (gun:data/4 follows) or iodata. Returns dirty
+%% when the body is too large to copy within a normal scheduler's slice.
+-spec request(pid(), reference(), iodata(), iodata(), gun:req_headers(), none | streamed | iodata())
+	-> ok | dirty.
+request(_ConnPid, _StreamRef, _Method, _Path, _Headers, _Body) ->
+	erlang:nif_error(not_loaded).
+
+-spec request_dirty(pid(), reference(), iodata(), iodata(), gun:req_headers(), iodata()) -> ok.
+request_dirty(_ConnPid, _StreamRef, _Method, _Path, _Headers, _Body) ->
+	erlang:nif_error(not_loaded).
+
+-spec data(pid(), reference(), fin | nofin, iodata()) -> ok | dirty.
+data(_ConnPid, _StreamRef, _IsFin, _Data) ->
+	erlang:nif_error(not_loaded).
+
+-spec data_dirty(pid(), reference(), fin | nofin, iodata()) -> ok.
+data_dirty(_ConnPid, _StreamRef, _IsFin, _Data) ->
+	erlang:nif_error(not_loaded).
+
+-spec cancel(pid(), reference()) -> ok.
+cancel(_ConnPid, _StreamRef) ->
 	erlang:nif_error(not_loaded).
 
 -spec ws_upgrade(pid(), reference(), iodata(), gun:req_headers(), gun:ws_opts()) -> ok.

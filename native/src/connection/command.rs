@@ -20,8 +20,35 @@ pub struct Upgrade<S> {
     pub ws: WsConfig,
 }
 
+/// A request's body, as the API call gave it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Body {
+    None,
+    Full(Vec<u8>),
+    /// Follows in `Command::Data`.
+    Streamed,
+}
+
+#[derive(Debug)]
+pub struct Request<S> {
+    pub stream: S,
+    pub method: Vec<u8>,
+    pub path: Vec<u8>,
+    pub headers: Vec<(Vec<u8>, Vec<u8>)>,
+    pub body: Body,
+}
+
 #[derive(Debug)]
 pub enum Command<S> {
+    Request(Request<S>),
+    /// A piece of a streamed request body.
+    Data {
+        stream: S,
+        fin: bool,
+        data: Vec<u8>,
+    },
+    /// No more messages for this stream.
+    Cancel(S),
     WsUpgrade(Upgrade<S>),
     WsSend(Vec<OutFrame>),
     /// Graceful: close 1001 when upgraded, wait for the server's close.

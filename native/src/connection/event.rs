@@ -51,6 +51,8 @@ impl Reason {
 pub const BADSTATE_WS_SEND: &str =
     "Connection needs to be upgraded to Websocket before the gun:ws_send/1 function can be used.";
 pub const BADSTATE_HTTP10: &str = "Websocket cannot be used over an HTTP/1.0 connection.";
+pub const BADSTATE_UPGRADED: &str = "Connection is already upgraded to Websocket.";
+pub const BADSTATE_NO_BODY: &str = "The stream is not expecting a request body.";
 
 /// How the process behind the connection must end.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -60,11 +62,20 @@ pub enum Exit {
 }
 
 pub trait EventSink: Send + 'static {
-    /// The caller's handle on a stream (for the NIF: the Erlang StreamRef).
-    type Stream: Send + Sync + 'static;
+    /// The caller's handle on a stream (for the NIF: the Erlang StreamRef);
+    /// equal handles name the same stream.
+    type Stream: Send + Sync + PartialEq + 'static;
 
     fn up(&mut self);
-    fn down(&mut self, protocol: Protocol, reason: &Reason, killed: &[&Self::Stream]);
+    /// `killed`: streams in progress, failed; `unprocessed`: streams the
+    /// server never saw, dropped (the caller may retry them).
+    fn down(
+        &mut self,
+        protocol: Protocol,
+        reason: &Reason,
+        killed: &[&Self::Stream],
+        unprocessed: &[&Self::Stream],
+    );
     fn ws_upgrade(&mut self, stream: &Self::Stream, headers: &[(Vec<u8>, Vec<u8>)]);
     fn inform(&mut self, stream: &Self::Stream, status: u16, headers: &[(Vec<u8>, Vec<u8>)]);
     fn response(
@@ -75,6 +86,7 @@ pub trait EventSink: Send + 'static {
         headers: &[(Vec<u8>, Vec<u8>)],
     );
     fn data(&mut self, stream: &Self::Stream, fin: bool, data: &[u8]);
+    fn trailers(&mut self, stream: &Self::Stream, headers: &[(Vec<u8>, Vec<u8>)]);
     fn stream_error(&mut self, stream: &Self::Stream, reason: &Reason);
     fn conn_error(&mut self, reason: &Reason);
     fn ws_frame(&mut self, frame: Message);

@@ -1,185 +1,445 @@
-//! HTTP/1.1 on a fresh connection: the upgrade request and its response.
-//! A refused upgrade's response is delivered whole and the connection
-//! stays usable (keep-alive).
+//! HTTP/1.1 on a fresh connection: requests pipelined and answered in
+//! order, request bodies streamed, and the WebSocket upgrade, which waits
+//! until every earlier response is in and holds later requests until its
+//! outcome is known.
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use std::collections::VecDeque;
+
+use tokio::io::AsyncReadExt;
 
 use crate::protocol::handshake::{self, UpgradeRequest};
+use crate::protocol::http_request::{
+    encode_chunk, encode_last_chunk, host_header, streamed_body, RequestBody, RequestHead,
+};
 use crate::protocol::http_response::{
-    body_framing, header_has_token, parse_response_head, BodyDecoder, BodyFraming, ResponseHead,
+    body_framing, header_has_token, parse_response_head, BodyDecoder, BodyFraming, HttpError,
+    ResponseHead,
 };
 
-use super::command::{Command, Upgrade};
-use super::event::{EventSink, Exit, Protocol, Reason};
-use super::lifecycle::{Conn, Outcome};
-use super::socket::Socket;
+use super::command::{Body, Command, Upgrade};
+use super::config::{HttpVersion, WsConfig};
+use super::event::{EventSink, Exit, Protocol, Reason, BADSTATE_NO_BODY, BADSTATE_UPGRADED};
+use super::lifecycle::{Conn, Outcome, Pending, QueuedRequest};
+use super::socket::{write_or_flush, Io, Socket};
 use super::websocket;
 
 const READ_CHUNK: usize = 16 * 1024;
 
-/// Why the wait for the socket stopped.
-enum Wake {
-    Data,
-    /// An upgrade was queued: an idle connection can start it.
-    Queued,
-    Ended(Ending),
+/// A request written, waiting for (the rest of) its response.
+struct InFlight<S> {
+    stream: S,
+    /// A HEAD response has no body, whatever its headers say.
+    head_request: bool,
+    cancelled: bool,
+    upgrade: Option<UpgradeInFlight>,
 }
 
-/// The session cannot go on.
-enum Ending {
-    Lost(Reason),
-    Stop(Exit),
-    Shutdown,
+struct UpgradeInFlight {
+    key: String,
+    offered: Vec<Vec<u8>>,
+    ws: WsConfig,
 }
 
-/// How one upgrade exchange ended.
-enum Exchange<S> {
+/// The response being read for the oldest request in flight.
+struct ResponseBody {
+    decoder: BodyDecoder,
+    keep_alive: bool,
+}
+
+/// What reading the responses buffered so far led to.
+enum Step<S> {
+    /// More bytes are needed.
+    Continue,
+    /// The 101 arrived and was valid: the connection is a WebSocket now.
     Upgraded(Upgrade<S>),
-    /// The server answered with a response, now fully delivered.
-    Refused {
-        keep_alive: bool,
-    },
-    End(Outcome),
+    /// The server said it closes after this response.
+    Closing,
+    Lost(Reason),
 }
 
-pub(super) async fn serve<K: EventSink>(conn: &mut Conn<K>, mut socket: Socket) -> Outcome {
-    let mut buf = Vec::with_capacity(READ_CHUNK);
+struct Session<S> {
+    in_flight: VecDeque<InFlight<S>>,
+    response: Option<ResponseBody>,
+    /// The last request in flight is still sending its body, in this framing.
+    body: Option<RequestBody>,
+    /// An upgrade is in flight: later requests wait for its outcome.
+    upgrading: bool,
+    host: Vec<u8>,
+    http10: bool,
+    /// Bytes read and not yet parsed.
+    buf: Vec<u8>,
+    /// Bytes to write; `written` of them already are.
+    out: Vec<u8>,
+    written: usize,
+}
+
+pub(super) async fn serve<K: EventSink>(conn: &mut Conn<K>, socket: Socket) -> Outcome {
+    let mut session: Session<K::Stream> = Session {
+        in_flight: VecDeque::new(),
+        response: None,
+        body: None,
+        upgrading: false,
+        host: host_header(&conn.cfg.host, conn.cfg.port, conn.cfg.default_port()),
+        http10: conn.cfg.http_version == HttpVersion::Http10,
+        buf: Vec::with_capacity(READ_CHUNK),
+        out: Vec::new(),
+        written: 0,
+    };
+    let (mut rd, mut wr) = tokio::io::split(socket);
+    // A TLS stream can keep written bytes until flushed.
+    let mut unflushed = false;
     loop {
-        let Some(upgrade) = conn.queued.pop_front() else {
-            match wait_socket(conn, &mut socket, &mut buf).await {
-                // Nothing was asked: whatever the server says is not ours to read.
-                Wake::Data => buf.clear(),
-                Wake::Queued => {}
-                Wake::Ended(ending) => return end(conn, ending, None),
+        match session.read_responses(conn) {
+            Step::Continue => {}
+            Step::Upgraded(upgrade) => {
+                // What waited for the upgrade's outcome can never be sent now.
+                for pending in std::mem::take(&mut conn.queued) {
+                    let reason = Reason::BadState(BADSTATE_UPGRADED);
+                    conn.sink.stream_error(pending.stream(), &reason);
+                }
+                let socket = rd.unsplit(wr);
+                return websocket::serve(conn, socket, session.buf, upgrade).await;
             }
-            continue;
-        };
-        match exchange(conn, &mut socket, &mut buf, upgrade).await {
-            Exchange::Upgraded(upgrade) => {
-                return websocket::serve(conn, socket, buf, upgrade).await;
+            Step::Closing => return session.closed_by_server(conn),
+            Step::Lost(reason) => return session.lost(conn, reason),
+        }
+        // After the responses: one just completed may free the next write.
+        session.start_writes(conn);
+        conn.sink.flush();
+        session.buf.reserve(READ_CHUNK);
+        tokio::select! {
+            command = conn.cmds.recv() => {
+                if let Some(outcome) = session.command(conn, command) {
+                    return outcome;
+                }
             }
-            Exchange::Refused { keep_alive: true } => {}
-            Exchange::Refused { keep_alive: false } => {
-                conn.sink.down(Protocol::Http, &Reason::Closed, &[]);
-                return Outcome::Lost(Reason::Closed);
-            }
-            Exchange::End(outcome) => return outcome,
+            read = rd.read_buf(&mut session.buf) => match read {
+                Ok(0) => return session.eof(conn),
+                Ok(_) => {}
+                Err(e) => return session.lost(conn, Reason::socket(&e)),
+            },
+            written = write_or_flush(&mut wr, &session.out[session.written..]),
+                if session.written < session.out.len() || unflushed => match written {
+                Ok(Io::Wrote(0)) => return session.lost(conn, Reason::Socket("epipe")),
+                Ok(Io::Wrote(n)) => {
+                    session.written += n;
+                    unflushed = true;
+                    if session.written == session.out.len() {
+                        session.out.clear();
+                        session.written = 0;
+                    }
+                }
+                Ok(Io::Flushed) => unflushed = false,
+                Err(e) => return session.lost(conn, Reason::socket(&e)),
+            },
         }
     }
 }
 
-async fn exchange<K: EventSink>(
-    conn: &mut Conn<K>,
-    socket: &mut Socket,
-    buf: &mut Vec<u8>,
-    upgrade: Upgrade<K::Stream>,
-) -> Exchange<K::Stream> {
-    let key = handshake::generate_key(rand::random());
-    let request = UpgradeRequest {
-        host: &conn.cfg.host,
-        port: conn.cfg.port,
-        default_port: conn.cfg.default_port(),
-        path: &upgrade.path,
-        key: &key,
-        headers: &upgrade.headers,
-    };
-    let offered = request.offered_protocols();
-    let mut bytes = Vec::with_capacity(256);
-    request.encode(&mut bytes);
-    // A TLS stream may hold the request back until flushed.
-    let sent = match socket.write_all(&bytes).await {
-        Ok(()) => socket.flush().await,
-        Err(e) => Err(e),
-    };
-    if let Err(e) = sent {
-        let reason = Reason::socket(&e);
-        return Exchange::End(fail(conn, &upgrade.stream, reason));
+impl<S: PartialEq> Session<S> {
+    /// Writes what the pipeline allows: requests in order, none while a
+    /// body is being streamed or an upgrade is pending, and an upgrade only
+    /// once every earlier response is in.
+    fn start_writes<K: EventSink<Stream = S>>(&mut self, conn: &mut Conn<K>) {
+        while !self.upgrading && self.body.is_none() {
+            match conn.queued.front() {
+                None => return,
+                Some(Pending::Upgrade(_)) if !self.in_flight.is_empty() => return,
+                Some(_) => {}
+            }
+            match conn.queued.pop_front() {
+                Some(Pending::Upgrade(upgrade)) => self.write_upgrade(conn, upgrade),
+                Some(Pending::Request(queued)) => self.write_request(queued),
+                None => return,
+            }
+        }
     }
 
-    let head = loop {
-        match parse_response_head(buf) {
-            Ok(Some((head, len))) => {
-                buf.drain(..len);
-                if head.status / 100 == 1 && head.status != 101 {
+    fn write_upgrade<K: EventSink<Stream = S>>(&mut self, conn: &Conn<K>, upgrade: Upgrade<S>) {
+        let key = handshake::generate_key(rand::random());
+        let request = UpgradeRequest {
+            host: &conn.cfg.host,
+            port: conn.cfg.port,
+            default_port: conn.cfg.default_port(),
+            path: &upgrade.path,
+            key: &key,
+            headers: &upgrade.headers,
+        };
+        let offered = request.offered_protocols();
+        request.encode(&mut self.out);
+        self.upgrading = true;
+        self.in_flight.push_back(InFlight {
+            stream: upgrade.stream,
+            head_request: false,
+            cancelled: false,
+            upgrade: Some(UpgradeInFlight {
+                key,
+                offered,
+                ws: upgrade.ws,
+            }),
+        });
+    }
+
+    fn write_request(&mut self, queued: QueuedRequest<S>) {
+        let request = queued.request;
+        let framing = match &request.body {
+            Body::None => RequestBody::None,
+            Body::Full(body) => RequestBody::Length(body.len() as u64),
+            Body::Streamed => streamed_body(&request.headers, self.http10),
+        };
+        RequestHead {
+            method: &request.method,
+            path: &request.path,
+            host: &self.host,
+            headers: &request.headers,
+            body: framing,
+            http10: self.http10,
+        }
+        .encode(&mut self.out);
+        if let Body::Full(body) = &request.body {
+            self.out.extend_from_slice(body);
+        }
+        if request.body == Body::Streamed {
+            self.body = Some(framing);
+            self.write_body(&queued.early_body, queued.fin);
+        }
+        self.in_flight.push_back(InFlight {
+            stream: request.stream,
+            head_request: request.method.eq_ignore_ascii_case(b"HEAD"),
+            cancelled: false,
+            upgrade: None,
+        });
+    }
+
+    fn write_body(&mut self, data: &[u8], fin: bool) {
+        let Some(framing) = self.body else {
+            return;
+        };
+        if framing == RequestBody::Chunked {
+            encode_chunk(&mut self.out, data);
+            if fin {
+                encode_last_chunk(&mut self.out);
+            }
+        } else {
+            self.out.extend_from_slice(data);
+        }
+        if fin {
+            self.body = None;
+        }
+    }
+
+    /// Handles a command; `Some` ends the session.
+    fn command<K: EventSink<Stream = S>>(
+        &mut self,
+        conn: &mut Conn<K>,
+        command: Option<Command<S>>,
+    ) -> Option<Outcome> {
+        match command {
+            Some(Command::Request(request)) => conn.queue_request(request),
+            Some(Command::WsUpgrade(upgrade)) => conn.queue_upgrade(upgrade),
+            Some(Command::Data { stream, fin, data }) => {
+                let streaming = self.body.is_some()
+                    && self
+                        .in_flight
+                        .back()
+                        .is_some_and(|last| last.stream == stream);
+                if streaming {
+                    self.write_body(&data, fin);
+                } else if conn.queued.iter().any(|p| p.stream() == &stream) {
+                    conn.queue_data(stream, fin, data);
+                } else {
                     conn.sink
-                        .inform(&upgrade.stream, head.status, &head.headers);
+                        .stream_error(&stream, &Reason::BadState(BADSTATE_NO_BODY));
+                }
+            }
+            Some(Command::Cancel(stream)) => {
+                match self.in_flight.iter_mut().find(|f| f.stream == stream) {
+                    Some(in_flight) => in_flight.cancelled = true,
+                    None => conn.unqueue(&stream),
+                }
+            }
+            Some(Command::Shutdown) => {
+                let killed: Vec<&S> = self.in_flight.iter().map(|f| &f.stream).collect();
+                let unprocessed: Vec<&S> = conn.queued.iter().map(|p| p.stream()).collect();
+                conn.sink
+                    .down(Protocol::Http, &Reason::Normal, &killed, &unprocessed);
+                return Some(Outcome::Stop(Exit::Normal));
+            }
+            other => return conn.offline_command(other).map(Outcome::Stop),
+        }
+        None
+    }
+
+    /// Delivers every response (or part of one) already buffered.
+    fn read_responses<K: EventSink<Stream = S>>(&mut self, conn: &mut Conn<K>) -> Step<S> {
+        loop {
+            let Some(front) = self.in_flight.front() else {
+                // Nothing was asked: whatever the server says is not ours to read.
+                self.buf.clear();
+                return Step::Continue;
+            };
+            let Some(response) = &mut self.response else {
+                let head = match parse_response_head(&self.buf) {
+                    Ok(Some((head, len))) => {
+                        self.buf.drain(..len);
+                        head
+                    }
+                    Ok(None) => return Step::Continue,
+                    Err(e) => return Step::Lost(Reason::BadResponse(e)),
+                };
+                if head.status / 100 == 1 && head.status != 101 {
+                    if !front.cancelled {
+                        conn.sink.inform(&front.stream, head.status, &head.headers);
+                    }
                     continue;
                 }
-                break head;
-            }
-            Ok(None) => match wait_socket(conn, socket, buf).await {
-                Wake::Data | Wake::Queued => {}
-                Wake::Ended(ending) => {
-                    return Exchange::End(end(conn, ending, Some(&upgrade.stream)))
+                match self.start_response(conn, head) {
+                    Step::Continue => continue,
+                    step => return step,
                 }
-            },
-            Err(e) => {
-                return Exchange::End(fail(conn, &upgrade.stream, Reason::BadResponse(e)));
+            };
+            let mut data = Vec::new();
+            let (used, finished) = match response.decoder.decode(&self.buf, &mut data) {
+                Ok(decoded) => decoded,
+                Err(e) => return Step::Lost(Reason::BadResponse(e)),
+            };
+            self.buf.drain(..used);
+            if !finished {
+                if !data.is_empty() && !front.cancelled {
+                    conn.sink.data(&front.stream, false, &data);
+                }
+                return Step::Continue;
+            }
+            let trailers = response.decoder.take_trailers();
+            let keep_alive = response.keep_alive;
+            if !front.cancelled {
+                if trailers.is_empty() {
+                    conn.sink.data(&front.stream, true, &data);
+                } else {
+                    if !data.is_empty() {
+                        conn.sink.data(&front.stream, false, &data);
+                    }
+                    conn.sink.trailers(&front.stream, &trailers);
+                }
+            }
+            if !self.finish_response(keep_alive) {
+                return Step::Closing;
             }
         }
-    };
+    }
 
-    if head.status == 101 {
-        return match handshake::validate_response(&key, &offered, &head.headers) {
-            Ok(_protocol) => {
-                // gun:info/1 must say ws as soon as the owner can know it.
-                conn.set_live(|live| live.protocol = Protocol::Ws);
-                conn.sink.ws_upgrade(&upgrade.stream, &head.headers);
-                Exchange::Upgraded(upgrade)
-            }
-            Err(e) => Exchange::End(fail(conn, &upgrade.stream, Reason::Handshake(e))),
+    /// A final response head for the oldest request in flight.
+    fn start_response<K: EventSink<Stream = S>>(
+        &mut self,
+        conn: &mut Conn<K>,
+        head: ResponseHead,
+    ) -> Step<S> {
+        let Some(front) = self.in_flight.front() else {
+            return Step::Continue;
         };
+        if head.status == 101 {
+            let Some(upgrade) = &front.upgrade else {
+                let unasked =
+                    HttpError::Malformed("101 for a request that asked no upgrade".into());
+                return Step::Lost(Reason::BadResponse(unasked));
+            };
+            if let Err(e) =
+                handshake::validate_response(&upgrade.key, &upgrade.offered, &head.headers)
+            {
+                return Step::Lost(Reason::Handshake(e));
+            }
+            let Some(InFlight {
+                stream,
+                upgrade: Some(upgrade),
+                ..
+            }) = self.in_flight.pop_front()
+            else {
+                return Step::Continue;
+            };
+            // gun:info/1 must say ws as soon as the owner can know it.
+            conn.set_live(|live| live.protocol = Protocol::Ws);
+            conn.sink.ws_upgrade(&stream, &head.headers);
+            let upgrade = Upgrade {
+                stream,
+                path: Vec::new(),
+                headers: Vec::new(),
+                ws: upgrade.ws,
+            };
+            return Step::Upgraded(upgrade);
+        }
+        let framing = match body_framing(&head, front.head_request) {
+            Ok(framing) => framing,
+            Err(e) => return Step::Lost(Reason::BadResponse(e)),
+        };
+        let keep_alive = keeps_alive(&head) && framing != BodyFraming::UntilClose;
+        let fin = framing == BodyFraming::Empty;
+        if !front.cancelled {
+            conn.sink
+                .response(&front.stream, fin, head.status, &head.headers);
+        }
+        if fin {
+            if self.finish_response(keep_alive) {
+                return Step::Continue;
+            }
+            return Step::Closing;
+        }
+        self.response = Some(ResponseBody {
+            decoder: BodyDecoder::new(framing),
+            keep_alive,
+        });
+        Step::Continue
     }
-    deliver_response(conn, socket, buf, &upgrade.stream, head).await
-}
 
-/// Sends `gun_response` and the body as `gun_data`.
-async fn deliver_response<K: EventSink>(
-    conn: &mut Conn<K>,
-    socket: &mut Socket,
-    buf: &mut Vec<u8>,
-    stream: &K::Stream,
-    head: ResponseHead,
-) -> Exchange<K::Stream> {
-    let framing = match body_framing(&head, false) {
-        Ok(framing) => framing,
-        Err(e) => return Exchange::End(fail(conn, stream, Reason::BadResponse(e))),
-    };
-    let keep_alive = keeps_alive(&head) && framing != BodyFraming::UntilClose;
-    conn.sink.response(
-        stream,
-        framing == BodyFraming::Empty,
-        head.status,
-        &head.headers,
-    );
-    if framing == BodyFraming::Empty {
-        return Exchange::Refused { keep_alive };
+    /// The oldest request is fully answered; `false` when the server closes now.
+    fn finish_response(&mut self, keep_alive: bool) -> bool {
+        self.response = None;
+        if let Some(done) = self.in_flight.pop_front() {
+            if done.upgrade.is_some() {
+                // Refused: later requests can go.
+                self.upgrading = false;
+            }
+        }
+        keep_alive
     }
-    let mut decoder = BodyDecoder::new(framing);
-    let mut data = Vec::new();
-    loop {
-        match decoder.decode(buf, &mut data) {
-            Ok((used, finished)) => {
-                buf.drain(..used);
-                if finished {
-                    conn.sink.data(stream, true, &data);
-                    return Exchange::Refused { keep_alive };
-                }
-                if !data.is_empty() {
-                    conn.sink.data(stream, false, &data);
-                    data.clear();
-                }
+
+    /// The server closed the socket: a body that runs until then is complete.
+    fn eof<K: EventSink<Stream = S>>(&mut self, conn: &mut Conn<K>) -> Outcome {
+        let until_close = self
+            .response
+            .as_ref()
+            .is_some_and(|r| r.decoder.is_until_close());
+        if let (true, Some(front)) = (until_close, self.in_flight.front()) {
+            if !front.cancelled {
+                conn.sink.data(&front.stream, true, &[]);
             }
-            Err(e) => return Exchange::End(fail(conn, stream, Reason::BadResponse(e))),
+            self.finish_response(false);
+            return self.closed_by_server(conn);
         }
-        match wait_socket(conn, socket, buf).await {
-            Wake::Data | Wake::Queued => {}
-            Wake::Ended(Ending::Lost(Reason::Closed)) if decoder.is_until_close() => {
-                conn.sink.data(stream, true, &[]);
-                return Exchange::Refused { keep_alive: false };
-            }
-            Wake::Ended(ending) => return Exchange::End(end(conn, ending, Some(stream))),
+        self.lost(conn, Reason::Closed)
+    }
+
+    /// After a response that ends the connection: what was pipelined
+    /// behind it was not processed.
+    fn closed_by_server<K: EventSink<Stream = S>>(&mut self, conn: &mut Conn<K>) -> Outcome {
+        let mut unprocessed: Vec<&S> = self.in_flight.iter().map(|f| &f.stream).collect();
+        unprocessed.extend(conn.queued.iter().map(|p| p.stream()));
+        conn.sink
+            .down(Protocol::Http, &Reason::Closed, &[], &unprocessed);
+        conn.queued.clear();
+        Outcome::Lost(Reason::Closed)
+    }
+
+    /// Every request in flight fails; those not written are dropped.
+    fn lost<K: EventSink<Stream = S>>(&mut self, conn: &mut Conn<K>, reason: Reason) -> Outcome {
+        for in_flight in self.in_flight.iter().filter(|f| !f.cancelled) {
+            conn.sink.stream_error(&in_flight.stream, &reason);
         }
+        let killed: Vec<&S> = self.in_flight.iter().map(|f| &f.stream).collect();
+        let unprocessed: Vec<&S> = conn.queued.iter().map(|p| p.stream()).collect();
+        conn.sink
+            .down(Protocol::Http, &reason, &killed, &unprocessed);
+        conn.queued.clear();
+        Outcome::Lost(reason)
     }
 }
 
@@ -194,60 +454,4 @@ fn keeps_alive(head: &ResponseHead) -> bool {
         (0, None) => false,
         _ => true,
     }
-}
-
-/// Reads more of the response while still answering the API.
-async fn wait_socket<K: EventSink>(
-    conn: &mut Conn<K>,
-    socket: &mut Socket,
-    buf: &mut Vec<u8>,
-) -> Wake {
-    buf.reserve(READ_CHUNK);
-    loop {
-        tokio::select! {
-            read = socket.read_buf(buf) => return match read {
-                Ok(0) => Wake::Ended(Ending::Lost(Reason::Closed)),
-                Ok(_) => Wake::Data,
-                Err(e) => Wake::Ended(Ending::Lost(Reason::socket(&e))),
-            },
-            command = conn.cmds.recv() => match command {
-                Some(Command::WsUpgrade(upgrade)) => {
-                    conn.queue_upgrade(upgrade);
-                    return Wake::Queued;
-                }
-                Some(Command::Shutdown) => return Wake::Ended(Ending::Shutdown),
-                other => {
-                    if let Some(exit) = conn.offline_command(other) {
-                        return Wake::Ended(Ending::Stop(exit));
-                    }
-                }
-            },
-        }
-    }
-}
-
-/// Ends the session; `stream` is the upgrade in flight, if any.
-fn end<K: EventSink>(conn: &mut Conn<K>, ending: Ending, stream: Option<&K::Stream>) -> Outcome {
-    match ending {
-        Ending::Lost(reason) => match stream {
-            Some(stream) => fail(conn, stream, reason),
-            None => {
-                conn.sink.down(Protocol::Http, &reason, &[]);
-                Outcome::Lost(reason)
-            }
-        },
-        Ending::Shutdown => {
-            let killed: Vec<&K::Stream> = stream.into_iter().collect();
-            conn.sink.down(Protocol::Http, &Reason::Normal, &killed);
-            Outcome::Stop(Exit::Normal)
-        }
-        Ending::Stop(exit) => Outcome::Stop(exit),
-    }
-}
-
-/// The stream in flight fails and takes the connection with it.
-fn fail<K: EventSink>(conn: &mut Conn<K>, stream: &K::Stream, reason: Reason) -> Outcome {
-    conn.sink.stream_error(stream, &reason);
-    conn.sink.down(Protocol::Http, &reason, &[stream]);
-    Outcome::Lost(reason)
 }

@@ -6,11 +6,36 @@ use std::time::Duration;
 
 use tokio::sync::mpsc::UnboundedReceiver;
 
-use super::command::{Command, Upgrade};
+use super::command::{Body, Command, Request, Upgrade};
 use super::config::{ConnConfig, HttpVersion};
-use super::event::{EventSink, Exit, Protocol, Reason, BADSTATE_HTTP10, BADSTATE_WS_SEND};
+use super::event::{
+    EventSink, Exit, Protocol, Reason, BADSTATE_HTTP10, BADSTATE_NO_BODY, BADSTATE_WS_SEND,
+};
 use super::socket::Socket;
 use super::{http, transport, LiveInfo};
+
+/// A request or an upgrade not written yet.
+pub(super) enum Pending<S> {
+    Request(QueuedRequest<S>),
+    Upgrade(Upgrade<S>),
+}
+
+impl<S> Pending<S> {
+    pub(super) fn stream(&self) -> &S {
+        match self {
+            Pending::Request(queued) => &queued.request.stream,
+            Pending::Upgrade(upgrade) => &upgrade.stream,
+        }
+    }
+}
+
+/// A request waiting for its turn, with the body pieces `gun:data/4`
+/// already gave for it.
+pub(super) struct QueuedRequest<S> {
+    pub(super) request: Request<S>,
+    pub(super) early_body: Vec<u8>,
+    pub(super) fin: bool,
+}
 
 /// How a connected session ended.
 pub(super) enum Outcome {
@@ -25,8 +50,8 @@ pub(super) struct Conn<K: EventSink> {
     pub(super) cmds: UnboundedReceiver<Command<K::Stream>>,
     pub(super) sink: K,
     live: Arc<Mutex<LiveInfo>>,
-    /// Upgrades asked for that no connection has taken yet.
-    pub(super) queued: VecDeque<Upgrade<K::Stream>>,
+    /// Requests and upgrades asked for that no connection has written yet.
+    pub(super) queued: VecDeque<Pending<K::Stream>>,
 }
 
 impl<K: EventSink> Conn<K> {
@@ -127,7 +152,51 @@ impl<K: EventSink> Conn<K> {
                 self.queue_upgrade(upgrade);
                 None
             }
+            Some(Command::Request(request)) => {
+                self.queue_request(request);
+                None
+            }
+            Some(Command::Data { stream, fin, data }) => {
+                self.queue_data(stream, fin, data);
+                None
+            }
+            Some(Command::Cancel(stream)) => {
+                self.unqueue(&stream);
+                None
+            }
         }
+    }
+
+    pub(super) fn queue_request(&mut self, request: Request<K::Stream>) {
+        let fin = request.body != Body::Streamed;
+        self.queued.push_back(Pending::Request(QueuedRequest {
+            request,
+            early_body: Vec::new(),
+            fin,
+        }));
+    }
+
+    /// Body pieces for a request not written yet wait with it.
+    pub(super) fn queue_data(&mut self, stream: K::Stream, fin: bool, data: Vec<u8>) {
+        let waiting = self.queued.iter_mut().find_map(|pending| match pending {
+            Pending::Request(queued) if queued.request.stream == stream && !queued.fin => {
+                Some(queued)
+            }
+            _ => None,
+        });
+        match waiting {
+            Some(queued) => {
+                queued.early_body.extend_from_slice(&data);
+                queued.fin = fin;
+            }
+            None => self
+                .sink
+                .stream_error(&stream, &Reason::BadState(BADSTATE_NO_BODY)),
+        }
+    }
+
+    pub(super) fn unqueue(&mut self, stream: &K::Stream) {
+        self.queued.retain(|pending| pending.stream() != stream);
     }
 
     pub(super) fn queue_upgrade(&mut self, upgrade: Upgrade<K::Stream>) {
@@ -135,7 +204,7 @@ impl<K: EventSink> Conn<K> {
             self.sink
                 .stream_error(&upgrade.stream, &Reason::BadState(BADSTATE_HTTP10));
         } else {
-            self.queued.push_back(upgrade);
+            self.queued.push_back(Pending::Upgrade(upgrade));
         }
     }
 

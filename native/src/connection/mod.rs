@@ -20,9 +20,12 @@ use std::sync::{Arc, Mutex};
 
 use tokio::sync::mpsc;
 
-pub use command::{Command, OutFrame, Upgrade};
+pub use command::{Body, Command, OutFrame, Request, Upgrade};
 pub use config::{ConnConfig, HttpVersion, ServerNameIndication, TlsConfig, Transport, WsConfig};
-pub use event::{EventSink, Exit, Protocol, Reason, BADSTATE_HTTP10, BADSTATE_WS_SEND};
+pub use event::{
+    EventSink, Exit, Protocol, Reason, BADSTATE_HTTP10, BADSTATE_NO_BODY, BADSTATE_UPGRADED,
+    BADSTATE_WS_SEND,
+};
 
 /// What `gun:info/1` reports that changes while the connection lives.
 #[derive(Debug, Clone, Copy)]

@@ -42,7 +42,7 @@ impl EventSink for Recorder {
     fn up(&mut self) {
         self.record(Event::Up);
     }
-    fn down(&mut self, protocol: Protocol, reason: &Reason, killed: &[&u32]) {
+    fn down(&mut self, protocol: Protocol, reason: &Reason, killed: &[&u32], _: &[&u32]) {
         let killed = killed.iter().map(|s| **s).collect();
         self.record(Event::Down(protocol, reason.clone(), killed));
     }
@@ -56,6 +56,7 @@ impl EventSink for Recorder {
     fn data(&mut self, stream: &u32, fin: bool, data: &[u8]) {
         self.record(Event::Data(*stream, fin, data.to_vec()));
     }
+    fn trailers(&mut self, _stream: &u32, _headers: &[(Vec<u8>, Vec<u8>)]) {}
     fn stream_error(&mut self, stream: &u32, reason: &Reason) {
         self.record(Event::StreamError(*stream, reason.clone()));
     }

@@ -5,23 +5,22 @@ use std::future::pending;
 use std::io;
 use std::time::Duration;
 
-use tokio::io::{AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadHalf, WriteHalf};
+use tokio::io::{AsyncReadExt, ReadHalf, WriteHalf};
 use tokio::time::{interval_at, sleep_until, Instant, Interval, MissedTickBehavior};
 
 use crate::protocol::close_code;
 use crate::protocol::frame::{close_payload, encode_masked, OpCode};
 use crate::protocol::message::{Message, MessageReader};
 
-use super::command::{Command, OutFrame, Upgrade};
+use super::command::{Command, OutFrame, Request, Upgrade};
 use super::config::WsConfig;
-use super::event::{EventSink, Exit, Protocol, Reason};
+use super::event::{EventSink, Exit, Protocol, Reason, BADSTATE_UPGRADED};
 use super::lifecycle::{Conn, Outcome};
-use super::socket::Socket;
+use super::socket::{write_or_flush, Io, Socket};
 
 const READ_CHUNK: usize = 64 * 1024;
 /// RFC 6455 §7.1.1's "reasonable time" for the server to close TCP first.
 const MAX_LINGER: Duration = Duration::from_secs(1);
-const BADSTATE_UPGRADED: &str = "Connection is already upgraded to Websocket.";
 
 /// We sent a close frame and wait for the server's.
 struct Closing {
@@ -51,12 +50,6 @@ enum Wake {
     Written(io::Result<Io>),
     Keepalive,
     Deadline,
-}
-
-/// What a turn of the writer did.
-enum Io {
-    Wrote(usize),
-    Flushed,
 }
 
 struct Session {
@@ -191,10 +184,14 @@ pub(super) async fn serve<K: EventSink>(
         let deadline = session.closing.as_ref().and_then(|c| c.deadline);
         let wake = tokio::select! {
             command = conn.cmds.recv() => match command {
-                Some(Command::WsUpgrade(upgrade)) => {
-                    conn.sink.stream_error(&upgrade.stream, &Reason::BadState(BADSTATE_UPGRADED));
+                Some(Command::WsUpgrade(Upgrade { stream, .. }))
+                | Some(Command::Request(Request { stream, .. }))
+                | Some(Command::Data { stream, .. }) => {
+                    conn.sink.stream_error(&stream, &Reason::BadState(BADSTATE_UPGRADED));
                     continue;
                 }
+                // The stream was done with at the upgrade.
+                Some(Command::Cancel(_)) => continue,
                 Some(Command::WsSend(frames)) => {
                     session.send(frames);
                     continue;
@@ -224,9 +221,7 @@ pub(super) async fn serve<K: EventSink>(
                 unflushed = true;
             }
             Wake::Written(Ok(Io::Flushed)) => unflushed = false,
-            Wake::Read(Err(e)) | Wake::Written(Err(e)) => {
-                break End::Lost(Reason::socket(&e))
-            }
+            Wake::Read(Err(e)) | Wake::Written(Err(e)) => break End::Lost(Reason::socket(&e)),
             Wake::Keepalive => session.queue(OpCode::Ping, b""),
             Wake::Deadline => break End::OurCloseDone,
         }
@@ -257,7 +252,7 @@ pub(super) async fn serve<K: EventSink>(
     if stream_error {
         conn.sink.stream_error(&stream, &down);
     }
-    conn.sink.down(Protocol::Ws, &down, &[&stream]);
+    conn.sink.down(Protocol::Ws, &down, &[&stream], &[]);
     conn.sink.flush();
     match stop {
         Some(exit) => Outcome::Stop(exit),
@@ -296,16 +291,6 @@ async fn linger<K: EventSink>(
                 _ => return None,
             },
         }
-    }
-}
-
-/// Writes what is pending, or flushes once nothing is: each step is
-/// cancel-safe on its own, which a write followed by a flush is not.
-async fn write_or_flush<W: AsyncWrite + Unpin>(wr: &mut W, pending: &[u8]) -> io::Result<Io> {
-    if pending.is_empty() {
-        wr.flush().await.map(|()| Io::Flushed)
-    } else {
-        wr.write(pending).await.map(Io::Wrote)
     }
 }
 

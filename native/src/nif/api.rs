@@ -6,7 +6,7 @@ use std::sync::Arc;
 use rustler::types::tuple::make_tuple;
 use rustler::{Encoder, Env, LocalPid, NifResult, ResourceArc, Term};
 
-use crate::connection::{self, Command, Protocol, Transport, Upgrade};
+use crate::connection::{self, Body, Command, Protocol, Request, Transport, Upgrade};
 
 use super::atoms;
 use super::decode;
@@ -14,6 +14,7 @@ use super::kept_term::KeptTerm;
 use super::messages::ErlangSink;
 use super::registry::{self, Conn};
 use super::resource::ConnResource;
+use super::stream_ref::StreamRef;
 
 /// Above this many payload bytes, copying them could take a normal
 /// scheduler past its ~1 ms slice: `ws_send` hands over to the dirty one.
@@ -62,7 +63,7 @@ fn ws_upgrade<'a>(
     if let Some(conn) = registry::lookup(&conn_pid) {
         let ws = decode::ws_config(ws_opts, &conn.ws_defaults)?;
         conn.handle.send(Command::WsUpgrade(Upgrade {
-            stream: KeptTerm::new(stream_ref),
+            stream: StreamRef::new(stream_ref),
             path,
             headers,
             ws,
@@ -93,6 +94,123 @@ fn send_frames(conn_pid: LocalPid, frames: Term, dirty: bool) -> NifResult<rustl
         conn.handle.send(Command::WsSend(frames));
     }
     Ok(atoms::ok())
+}
+
+/// `Body` is `none`, `streamed` (gun:data/4 follows) or iodata.
+#[rustler::nif]
+fn request<'a>(
+    conn_pid: LocalPid,
+    stream_ref: Term<'a>,
+    method: Term<'a>,
+    path: Term<'a>,
+    headers: Term<'a>,
+    body: Term<'a>,
+) -> NifResult<rustler::Atom> {
+    queue_request(conn_pid, stream_ref, method, path, headers, body, false)
+}
+
+#[rustler::nif(schedule = "DirtyCpu")]
+fn request_dirty<'a>(
+    conn_pid: LocalPid,
+    stream_ref: Term<'a>,
+    method: Term<'a>,
+    path: Term<'a>,
+    headers: Term<'a>,
+    body: Term<'a>,
+) -> NifResult<rustler::Atom> {
+    queue_request(conn_pid, stream_ref, method, path, headers, body, true)
+}
+
+fn queue_request(
+    conn_pid: LocalPid,
+    stream_ref: Term,
+    method: Term,
+    path: Term,
+    headers: Term,
+    body: Term,
+    dirty: bool,
+) -> NifResult<rustler::Atom> {
+    let method = decode::iodata(method)?.as_slice().to_vec();
+    let path = decode::iodata(path)?.as_slice().to_vec();
+    let headers = decode::headers(headers)?;
+    let body = match body.decode::<rustler::Atom>() {
+        Ok(atom) if atom == atoms::streamed() => Body::Streamed,
+        Ok(_) => Body::None,
+        Err(_) => {
+            let body = decode::iodata(body)?;
+            if !dirty && body.len() > DIRTY_SEND_BYTES {
+                return Ok(atoms::dirty());
+            }
+            Body::Full(body.as_slice().to_vec())
+        }
+    };
+    if let Some(conn) = registry::lookup(&conn_pid) {
+        conn.handle.send(Command::Request(Request {
+            stream: StreamRef::new(stream_ref),
+            method,
+            path,
+            headers,
+            body,
+        }));
+    }
+    Ok(atoms::ok())
+}
+
+#[rustler::nif]
+fn data<'a>(
+    conn_pid: LocalPid,
+    stream_ref: Term<'a>,
+    is_fin: rustler::Atom,
+    payload: Term<'a>,
+) -> NifResult<rustler::Atom> {
+    queue_data(conn_pid, stream_ref, is_fin, payload, false)
+}
+
+#[rustler::nif(schedule = "DirtyCpu")]
+fn data_dirty<'a>(
+    conn_pid: LocalPid,
+    stream_ref: Term<'a>,
+    is_fin: rustler::Atom,
+    payload: Term<'a>,
+) -> NifResult<rustler::Atom> {
+    queue_data(conn_pid, stream_ref, is_fin, payload, true)
+}
+
+fn queue_data(
+    conn_pid: LocalPid,
+    stream_ref: Term,
+    is_fin: rustler::Atom,
+    data: Term,
+    dirty: bool,
+) -> NifResult<rustler::Atom> {
+    let fin = if is_fin == atoms::fin() {
+        true
+    } else if is_fin == atoms::nofin() {
+        false
+    } else {
+        return Err(rustler::Error::BadArg);
+    };
+    let data = decode::iodata(data)?;
+    if !dirty && data.len() > DIRTY_SEND_BYTES {
+        return Ok(atoms::dirty());
+    }
+    if let Some(conn) = registry::lookup(&conn_pid) {
+        conn.handle.send(Command::Data {
+            stream: StreamRef::new(stream_ref),
+            fin,
+            data: data.as_slice().to_vec(),
+        });
+    }
+    Ok(atoms::ok())
+}
+
+#[rustler::nif]
+fn cancel(conn_pid: LocalPid, stream_ref: Term) -> rustler::Atom {
+    if let Some(conn) = registry::lookup(&conn_pid) {
+        conn.handle
+            .send(Command::Cancel(StreamRef::new(stream_ref)));
+    }
+    atoms::ok()
 }
 
 #[rustler::nif]

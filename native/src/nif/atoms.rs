@@ -12,6 +12,8 @@ rustler::atoms! {
     gun_inform,
     gun_response,
     gun_data,
+    gun_trailers,
+    streamed,
     gun_error,
     gun_exit = "$gun_exit",
     fin,

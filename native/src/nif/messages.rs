@@ -10,8 +10,8 @@ use crate::protocol::http_response::HttpError;
 use crate::protocol::message::Message;
 
 use super::atoms;
-use super::kept_term::KeptTerm;
 use super::registry;
+use super::stream_ref::StreamRef;
 
 /// Messages built since the env was last cleared, and their payload
 /// bytes: the env keeps every term alive until it is cleared.
@@ -86,7 +86,7 @@ fn send_exit(env: &mut OwnedEnv, conn_pid: LocalPid, exit: &Exit) {
 }
 
 impl EventSink for ErlangSink {
-    type Stream = KeptTerm;
+    type Stream = StreamRef;
 
     fn up(&mut self) {
         self.send_to_owner(0, |env, conn| {
@@ -97,10 +97,16 @@ impl EventSink for ErlangSink {
         });
     }
 
-    fn down(&mut self, protocol: Protocol, reason: &Reason, killed: &[&KeptTerm]) {
+    fn down(
+        &mut self,
+        protocol: Protocol,
+        reason: &Reason,
+        killed: &[&StreamRef],
+        unprocessed: &[&StreamRef],
+    ) {
         self.send_to_owner(0, |env, conn| {
             let killed: Vec<Term> = killed.iter().map(|s| s.load(env)).collect();
-            let unprocessed: Vec<Term> = Vec::new();
+            let unprocessed: Vec<Term> = unprocessed.iter().map(|s| s.load(env)).collect();
             make_tuple(
                 env,
                 &[
@@ -115,7 +121,7 @@ impl EventSink for ErlangSink {
         });
     }
 
-    fn ws_upgrade(&mut self, _stream: &KeptTerm, headers: &[(Vec<u8>, Vec<u8>)]) {
+    fn ws_upgrade(&mut self, _stream: &StreamRef, headers: &[(Vec<u8>, Vec<u8>)]) {
         self.send_to_owner(0, |env, conn| {
             make_tuple(
                 env,
@@ -129,7 +135,7 @@ impl EventSink for ErlangSink {
         });
     }
 
-    fn inform(&mut self, stream: &KeptTerm, status: u16, headers: &[(Vec<u8>, Vec<u8>)]) {
+    fn inform(&mut self, stream: &StreamRef, status: u16, headers: &[(Vec<u8>, Vec<u8>)]) {
         self.send_to_owner(0, |env, conn| {
             make_tuple(
                 env,
@@ -146,7 +152,7 @@ impl EventSink for ErlangSink {
 
     fn response(
         &mut self,
-        stream: &KeptTerm,
+        stream: &StreamRef,
         fin: bool,
         status: u16,
         headers: &[(Vec<u8>, Vec<u8>)],
@@ -166,7 +172,7 @@ impl EventSink for ErlangSink {
         });
     }
 
-    fn data(&mut self, stream: &KeptTerm, fin: bool, data: &[u8]) {
+    fn data(&mut self, stream: &StreamRef, fin: bool, data: &[u8]) {
         self.send_to_owner(data.len(), |env, conn| {
             make_tuple(
                 env,
@@ -181,7 +187,21 @@ impl EventSink for ErlangSink {
         });
     }
 
-    fn stream_error(&mut self, stream: &KeptTerm, reason: &Reason) {
+    fn trailers(&mut self, stream: &StreamRef, headers: &[(Vec<u8>, Vec<u8>)]) {
+        self.send_to_owner(0, |env, conn| {
+            make_tuple(
+                env,
+                &[
+                    atoms::gun_trailers().encode(env),
+                    conn,
+                    stream.load(env),
+                    headers_term(env, headers),
+                ],
+            )
+        });
+    }
+
+    fn stream_error(&mut self, stream: &StreamRef, reason: &Reason) {
         self.send_to_owner(0, |env, conn| {
             make_tuple(
                 env,

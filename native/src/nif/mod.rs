@@ -8,6 +8,7 @@ mod kept_term;
 mod messages;
 mod registry;
 mod resource;
+mod stream_ref;
 
 use rustler::{Env, Term};
 

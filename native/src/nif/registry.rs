@@ -9,9 +9,10 @@ use rustler::LocalPid;
 use crate::connection::{Handle, Transport, WsConfig};
 
 use super::kept_term::KeptTerm;
+use super::stream_ref::StreamRef;
 
 pub struct Conn {
-    pub handle: Handle<KeptTerm>,
+    pub handle: Handle<StreamRef>,
     /// The `ws_opts` given to `gun:open/3`; `gun:ws_upgrade/4` overrides them.
     pub ws_defaults: WsConfig,
     pub owner: LocalPid,

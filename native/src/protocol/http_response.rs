@@ -212,9 +212,14 @@ enum DecoderState {
     UntilClose,
 }
 
+/// Trailer sections larger than this are refused, like an oversized head.
+const MAX_TRAILER_BYTES: usize = 64 * 1024;
+
 #[derive(Debug, Clone)]
 pub struct BodyDecoder {
     state: DecoderState,
+    /// The raw trailer section of a chunked body, kept for `take_trailers`.
+    trailer: Vec<u8>,
 }
 
 impl BodyDecoder {
@@ -225,7 +230,24 @@ impl BodyDecoder {
             BodyFraming::Chunked => DecoderState::Chunked(ChunkState::START),
             BodyFraming::UntilClose => DecoderState::UntilClose,
         };
-        Self { state }
+        Self {
+            state,
+            trailer: Vec::new(),
+        }
+    }
+
+    /// The trailer fields of a finished chunked body (names lower-cased).
+    pub fn take_trailers(&mut self) -> Vec<(Vec<u8>, Vec<u8>)> {
+        let raw = std::mem::take(&mut self.trailer);
+        raw.split(|&b| b == b'\n')
+            .filter_map(|line| {
+                let line = line.strip_suffix(b"\r").unwrap_or(line);
+                let colon = line.iter().position(|&b| b == b':')?;
+                let name = line[..colon].to_ascii_lowercase();
+                let value = line[colon + 1..].trim_ascii().to_vec();
+                Some((name, value))
+            })
+            .collect()
     }
 
     /// Decode as much of `input` as possible, appending body bytes to `out`. Returns (consumed, finished). Chunked: hex sizes with optional ;extensions, CRLFs checked, trailers skipped until the empty line. Must accept input split at ANY byte boundary.
@@ -275,6 +297,15 @@ impl BodyDecoder {
             }
             let byte = input[pos];
             pos += 1;
+            if matches!(
+                state,
+                ChunkState::TrailerLineStart | ChunkState::TrailerLine | ChunkState::TrailerLf
+            ) {
+                if self.trailer.len() >= MAX_TRAILER_BYTES {
+                    return Err(HttpError::HeadTooLarge);
+                }
+                self.trailer.push(byte);
+            }
             match state.step(byte)? {
                 Some(next) => state = next,
                 None => {
@@ -551,6 +582,21 @@ mod tests {
         assert_eq!(
             decode_pieces(BodyFraming::Chunked, &input, &every),
             Ok((expected, CHUNKED.len(), true))
+        );
+    }
+
+    #[test]
+    fn chunked_trailers_are_kept() {
+        let mut decoder = BodyDecoder::new(BodyFraming::Chunked);
+        let mut out = Vec::new();
+        let (used, finished) = decoder.decode(CHUNKED, &mut out).expect("decodes");
+        assert_eq!((used, finished), (CHUNKED.len(), true));
+        assert_eq!(
+            decoder.take_trailers(),
+            vec![
+                (b"expires".to_vec(), b"never".to_vec()),
+                (b"x-trailer".to_vec(), b"1".to_vec())
+            ]
         );
     }
 

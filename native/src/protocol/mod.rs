@@ -8,6 +8,7 @@ pub mod close_code;
 pub mod error;
 pub mod frame;
 pub mod handshake;
+pub mod http_request;
 pub mod http_response;
 pub mod mask;
 pub mod message;
