@@ -3,7 +3,9 @@
 %% The demo: starts a local WebSocket server (Python's `websockets`,
 %% an independent implementation), upgrades to it with gun, sends frames
 %% both ways and prints every message the owner receives as an Erlang term.
-%% With an argument ws://host:port/path it talks to that server instead.
+%% With an argument ws://host:port/path or wss://host:port/path it talks to
+%% that server instead (wss verifies the server against the system's trust
+%% store, or against the CA file given as a second argument).
 -mode(compile).
 
 main([]) ->
@@ -18,17 +20,31 @@ main([]) ->
 	run("127.0.0.1", Port, "/echo"),
 	port_close(Server);
 main([Url]) ->
+	main([Url, system]);
+main([Url, CaCertFile]) ->
 	case uri_string:parse(Url) of
-		#{scheme := "ws", host := Host} = Uri ->
+		#{scheme := Scheme, host := Host} = Uri when Scheme =:= "ws"; Scheme =:= "wss" ->
 			Path = case maps:get(path, Uri, "") of "" -> "/"; P -> P end,
-			run(Host, maps:get(port, Uri, 80), Path);
+			{Transport, DefaultPort} = case Scheme of
+				"ws" -> {tcp, 80};
+				"wss" -> {tls, 443}
+			end,
+			TlsOpts = case CaCertFile of
+				system -> [];
+				_ -> [{cacertfile, CaCertFile}]
+			end,
+			run(Host, maps:get(port, Uri, DefaultPort), Path,
+				#{transport => Transport, tls_opts => TlsOpts});
 		_ ->
-			halt_with("usage: demo.escript [ws://host:port/path]")
+			halt_with("usage: demo.escript [ws[s]://host:port/path [CaCertFile]]")
 	end.
 
 run(Host, Port, Path) ->
+	run(Host, Port, Path, #{}).
+
+run(Host, Port, Path, Opts) ->
 	{ok, _} = application:ensure_all_started(gun),
-	{ok, ConnPid} = gun:open(Host, Port, #{retry => 0, ws_opts => #{silence_pings => false}}),
+	{ok, ConnPid} = gun:open(Host, Port, Opts#{retry => 0, ws_opts => #{silence_pings => false}}),
 	call("gun:open/3 returned {ok, ~p}", [ConnPid]),
 	print(),
 	call("gun:ws_upgrade(ConnPid, ~p)", [Path]),
