@@ -31,7 +31,13 @@ do_check_options([{closing_timeout, infinity}|Opts]) ->
 	do_check_options(Opts);
 do_check_options([{closing_timeout, T}|Opts]) when is_integer(T), T >= 0 ->
 	do_check_options(Opts);
+do_check_options([{client_max_window_bits, B}|Opts]) when is_integer(B), B >= 9, B =< 15 ->
+	do_check_options(Opts);
+do_check_options([{client_no_context_takeover, B}|Opts]) when is_boolean(B) ->
+	do_check_options(Opts);
 do_check_options([{compress, B}|Opts]) when is_boolean(B) ->
+	do_check_options(Opts);
+do_check_options([{deflate_level, L}|Opts]) when is_integer(L), L >= 0, L =< 9 ->
 	do_check_options(Opts);
 do_check_options([{keepalive, infinity}|Opts]) ->
 	do_check_options(Opts);
@@ -40,6 +46,10 @@ do_check_options([{keepalive, K}|Opts]) when is_integer(K), K > 0 ->
 do_check_options([{max_frame_size, infinity}|Opts]) ->
 	do_check_options(Opts);
 do_check_options([{max_frame_size, S}|Opts]) when is_integer(S), S >= 0 ->
+	do_check_options(Opts);
+do_check_options([{server_max_window_bits, B}|Opts]) when is_integer(B), B >= 8, B =< 15 ->
+	do_check_options(Opts);
+do_check_options([{server_no_context_takeover, B}|Opts]) when is_boolean(B) ->
 	do_check_options(Opts);
 do_check_options([{silence_pings, B}|Opts]) when is_boolean(B) ->
 	do_check_options(Opts);

@@ -3,6 +3,8 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::protocol::deflate::DeflateConfig;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Transport {
     Tcp,
@@ -22,9 +24,20 @@ pub struct WsConfig {
     pub silence_pings: bool,
     /// How long to wait for the server's close after ours; `None` is `infinity`.
     pub closing_timeout: Option<Duration>,
-    /// `None` is `infinity`.
+    /// `None` is `infinity`. With permessage-deflate it bounds each frame's
+    /// inflated size too, checked while inflating.
     pub max_frame_size: Option<u64>,
+    /// Offer permessage-deflate.
     pub compress: bool,
+    /// Our side of permessage-deflate, used when `compress` is set.
+    pub deflate: DeflateConfig,
+}
+
+impl WsConfig {
+    /// The permessage-deflate offer to make, if any.
+    pub fn deflate_offer(&self) -> Option<&DeflateConfig> {
+        self.compress.then_some(&self.deflate)
+    }
 }
 
 impl Default for WsConfig {
@@ -35,6 +48,7 @@ impl Default for WsConfig {
             closing_timeout: Some(Duration::from_millis(15000)),
             max_frame_size: None,
             compress: false,
+            deflate: DeflateConfig::default(),
         }
     }
 }

@@ -7,6 +7,7 @@ use std::collections::VecDeque;
 
 use tokio::io::AsyncReadExt;
 
+use crate::protocol::deflate::DeflateParams;
 use crate::protocol::handshake::{self, UpgradeRequest};
 use crate::protocol::http_request::{
     encode_chunk, encode_last_chunk, host_header, streamed_body, RequestBody, RequestHead,
@@ -51,7 +52,7 @@ enum Step<S> {
     /// More bytes are needed.
     Continue,
     /// The 101 arrived and was valid: the connection is a WebSocket now.
-    Upgraded(Upgrade<S>),
+    Upgraded(Upgrade<S>, Option<DeflateParams>),
     /// The server said it closes after this response.
     Closing,
     Lost(Reason),
@@ -91,14 +92,14 @@ pub(super) async fn serve<K: EventSink>(conn: &mut Conn<K>, socket: Socket) -> O
     loop {
         match session.read_responses(conn) {
             Step::Continue => {}
-            Step::Upgraded(upgrade) => {
+            Step::Upgraded(upgrade, deflate) => {
                 // What waited for the upgrade's outcome can never be sent now.
                 for pending in std::mem::take(&mut conn.queued) {
                     let reason = Reason::BadState(BADSTATE_UPGRADED);
                     conn.sink.stream_error(pending.stream(), &reason);
                 }
                 let socket = rd.unsplit(wr);
-                return websocket::serve(conn, socket, session.buf, upgrade).await;
+                return websocket::serve(conn, socket, session.buf, upgrade, deflate).await;
             }
             Step::Closing => return session.closed_by_server(conn),
             Step::Lost(reason) => return session.lost(conn, reason),
@@ -164,6 +165,7 @@ impl<S: PartialEq> Session<S> {
             path: &upgrade.path,
             key: &key,
             headers: &upgrade.headers,
+            deflate: upgrade.ws.deflate_offer(),
         };
         let offered = request.offered_protocols();
         request.encode(&mut self.out);
@@ -343,11 +345,16 @@ impl<S: PartialEq> Session<S> {
                     HttpError::Malformed("101 for a request that asked no upgrade".into());
                 return Step::Lost(Reason::BadResponse(unasked));
             };
-            if let Err(e) =
-                handshake::validate_response(&upgrade.key, &upgrade.offered, &head.headers)
-            {
-                return Step::Lost(Reason::Handshake(e));
-            }
+            let deflate = upgrade.ws.deflate_offer();
+            let accepted = match handshake::validate_response(
+                &upgrade.key,
+                &upgrade.offered,
+                deflate,
+                &head.headers,
+            ) {
+                Ok(accepted) => accepted,
+                Err(e) => return Step::Lost(Reason::Handshake(e)),
+            };
             let Some(InFlight {
                 stream,
                 upgrade: Some(upgrade),
@@ -365,7 +372,7 @@ impl<S: PartialEq> Session<S> {
                 headers: Vec::new(),
                 ws: upgrade.ws,
             };
-            return Step::Upgraded(upgrade);
+            return Step::Upgraded(upgrade, accepted.deflate);
         }
         let framing = match body_framing(&head, front.head_request) {
             Ok(framing) => framing,

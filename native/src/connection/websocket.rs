@@ -9,7 +9,8 @@ use tokio::io::{AsyncReadExt, ReadHalf, WriteHalf};
 use tokio::time::{interval_at, sleep_until, Instant, Interval, MissedTickBehavior};
 
 use crate::protocol::close_code;
-use crate::protocol::frame::{close_payload, encode_masked, OpCode};
+use crate::protocol::deflate::{DeflateParams, Deflater, Inflater};
+use crate::protocol::frame::{close_payload, encode_masked, encode_masked_with_rsv, OpCode, RSV1};
 use crate::protocol::message::{Message, MessageReader};
 
 use super::command::{Command, OutFrame, Request, Upgrade};
@@ -19,6 +20,8 @@ use super::lifecycle::{Conn, Outcome};
 use super::socket::{write_or_flush, Io, Socket};
 
 const READ_CHUNK: usize = 64 * 1024;
+/// The compression buffer kept between messages.
+const COMPRESSED_KEEP: usize = 256 * 1024;
 /// RFC 6455 §7.1.1's "reasonable time" for the server to close TCP first.
 const MAX_LINGER: Duration = Duration::from_secs(1);
 
@@ -59,6 +62,10 @@ struct Session {
     out: Vec<u8>,
     written: usize,
     closing: Option<Closing>,
+    /// Present once permessage-deflate is agreed.
+    deflater: Option<Deflater>,
+    /// Reused for each compressed payload before it is framed.
+    compressed: Vec<u8>,
 }
 
 impl Session {
@@ -68,6 +75,33 @@ impl Session {
             self.written = 0;
         }
         encode_masked(&mut self.out, opcode, true, payload, rand::random());
+    }
+
+    /// A data message, compressed when permessage-deflate is agreed.
+    fn queue_data(&mut self, opcode: OpCode, payload: &[u8]) {
+        let Some(deflater) = &mut self.deflater else {
+            return self.queue(opcode, payload);
+        };
+        self.compressed.clear();
+        if !deflater.compress(payload, &mut self.compressed) {
+            return self.queue(opcode, payload);
+        }
+        if self.written == self.out.len() {
+            self.out.clear();
+            self.written = 0;
+        }
+        // One frame per message, so RSV1 is on its first (only) frame.
+        encode_masked_with_rsv(
+            &mut self.out,
+            opcode,
+            RSV1,
+            &self.compressed,
+            rand::random(),
+        );
+        // Large messages must not pin a large buffer for the session's life.
+        if self.compressed.capacity() > COMPRESSED_KEEP {
+            self.compressed = Vec::new();
+        }
     }
 
     fn queue_close(&mut self, code: Option<u16>, reason: &[u8]) {
@@ -94,8 +128,8 @@ impl Session {
                 return;
             }
             match frame {
-                OutFrame::Text(payload) => self.queue(OpCode::Text, &payload),
-                OutFrame::Binary(payload) => self.queue(OpCode::Binary, &payload),
+                OutFrame::Text(payload) => self.queue_data(OpCode::Text, &payload),
+                OutFrame::Binary(payload) => self.queue_data(OpCode::Binary, &payload),
                 OutFrame::Ping(payload) => self.queue(OpCode::Ping, &payload),
                 OutFrame::Pong(payload) => self.queue(OpCode::Pong, &payload),
                 OutFrame::Close(code, reason) => {
@@ -151,14 +185,21 @@ pub(super) async fn serve<K: EventSink>(
     socket: Socket,
     leftover: Vec<u8>,
     upgrade: Upgrade<K::Stream>,
+    deflate: Option<DeflateParams>,
 ) -> Outcome {
     let stream = upgrade.stream;
+    let mut reader = MessageReader::new(upgrade.ws.max_frame_size);
+    if let Some(params) = &deflate {
+        reader = reader.with_inflater(Inflater::new(params));
+    }
     let mut session = Session {
-        reader: MessageReader::new(upgrade.ws.max_frame_size),
+        reader,
         cfg: upgrade.ws,
         out: Vec::new(),
         written: 0,
         closing: None,
+        deflater: deflate.as_ref().map(Deflater::new),
+        compressed: Vec::new(),
     };
     session.reader.feed(&leftover);
     drop(leftover);

@@ -168,6 +168,17 @@ fn string(term: Term) -> NifResult<String> {
         .collect()
 }
 
+/// The permessage-deflate options, kept beside their only decoder.
+mod deflate_atoms {
+    rustler::atoms! {
+        deflate_level,
+        client_max_window_bits,
+        server_max_window_bits,
+        client_no_context_takeover,
+        server_no_context_takeover,
+    }
+}
+
 pub fn ws_config(map: Term, base: &WsConfig) -> NifResult<WsConfig> {
     let mut ws = base.clone();
     if let Some(t) = get(map, atoms::keepalive()) {
@@ -189,7 +200,35 @@ pub fn ws_config(map: Term, base: &WsConfig) -> NifResult<WsConfig> {
     if let Some(t) = get(map, atoms::compress()) {
         ws.compress = t.decode()?;
     }
+    // Ranges are checked again here: flate2 panics on a window outside 9..=15.
+    if let Some(t) = get(map, deflate_atoms::deflate_level()) {
+        ws.deflate.level = bounded(t, 0, 9)?;
+    }
+    if let Some(t) = get(map, deflate_atoms::client_max_window_bits()) {
+        ws.deflate.client_max_window_bits = bounded(t, 9, 15)?;
+    }
+    if let Some(t) = get(map, deflate_atoms::server_max_window_bits()) {
+        ws.deflate.server_max_window_bits = Some(bounded(t, 8, 15)?);
+    }
+    if let Some(t) = get(map, deflate_atoms::client_no_context_takeover()) {
+        ws.deflate.client_no_context_takeover = t.decode()?;
+    }
+    if let Some(t) = get(map, deflate_atoms::server_no_context_takeover()) {
+        ws.deflate.server_no_context_takeover = t.decode()?;
+    }
     Ok(ws)
+}
+
+fn bounded<T: PartialOrd + for<'a> rustler::Decoder<'a>>(
+    term: Term,
+    min: T,
+    max: T,
+) -> NifResult<T> {
+    let value: T = term.decode()?;
+    if value < min || value > max {
+        return Err(Error::BadArg);
+    }
+    Ok(value)
 }
 
 pub fn iodata<'a>(term: Term<'a>) -> NifResult<Binary<'a>> {

@@ -30,6 +30,10 @@ pub enum ProtocolError {
     InvalidCloseCode(u16),
     #[error("close frame payload of a single byte")]
     InvalidClosePayload,
+    #[error("compressed message does not inflate")]
+    BadCompressedData,
+    #[error("frame inflates to more than the limit of {max} bytes")]
+    InflatedTooLarge { max: u64 },
 }
 
 impl ProtocolError {
@@ -37,7 +41,10 @@ impl ProtocolError {
     pub fn close_code(&self) -> u16 {
         match self {
             Self::InvalidUtf8 => close_code::INVALID_PAYLOAD,
-            Self::FrameTooLarge { .. } => close_code::MESSAGE_TOO_BIG,
+            // The inflated size is what a frame costs the receiver.
+            Self::FrameTooLarge { .. } | Self::InflatedTooLarge { .. } => {
+                close_code::MESSAGE_TOO_BIG
+            }
             Self::ReservedBits
             | Self::ReservedOpcode(_)
             | Self::MaskedServerFrame
@@ -47,7 +54,10 @@ impl ProtocolError {
             | Self::ExpectedContinuation
             | Self::PayloadLengthTooLarge
             | Self::InvalidCloseCode(_)
-            | Self::InvalidClosePayload => close_code::PROTOCOL_ERROR,
+            | Self::InvalidClosePayload
+            // A payload the negotiated extension cannot decode is a bad
+            // frame, as Python's websockets treats it.
+            | Self::BadCompressedData => close_code::PROTOCOL_ERROR,
         }
     }
 
@@ -78,6 +88,7 @@ mod tests {
             ProtocolError::PayloadLengthTooLarge,
             ProtocolError::InvalidCloseCode(1005),
             ProtocolError::InvalidClosePayload,
+            ProtocolError::BadCompressedData,
         ];
         for e in framing {
             assert_eq!(e.close_code(), 1002, "{e:?}");
@@ -92,6 +103,9 @@ mod tests {
         let too_large = ProtocolError::FrameTooLarge { size: 11, max: 10 };
         assert_eq!(too_large.close_code(), 1009);
         assert_eq!(too_large.reason(), "badsize");
+        let bomb = ProtocolError::InflatedTooLarge { max: 10 };
+        assert_eq!(bomb.close_code(), 1009);
+        assert_eq!(bomb.reason(), "badsize");
         assert_eq!(
             too_large.to_string(),
             "frame payload of 11 bytes exceeds the limit of 10 bytes"

@@ -53,6 +53,8 @@ pub struct FrameHeader {
 }
 
 const FIN_BIT: u8 = 0x80;
+/// RSV1 in [`FrameHeader::rsv`]: a compressed message with permessage-deflate.
+pub const RSV1: u8 = 0b100;
 const MASK_BIT: u8 = 0x80;
 const LEN_16: u8 = 126;
 const LEN_64: u8 = 127;
@@ -142,9 +144,32 @@ impl FrameHeader {
 
 /// Append one complete client frame: header with the mask bit and `key`, then `payload` masked with `key` (copy then apply_mask on the appended slice).
 pub fn encode_masked(out: &mut Vec<u8>, opcode: OpCode, fin: bool, payload: &[u8], key: [u8; 4]) {
+    encode_frame(out, opcode, fin, 0, payload, key);
+}
+
+/// A whole message in one masked frame with reserved bits set (RSV1 for a
+/// compressed message).
+pub fn encode_masked_with_rsv(
+    out: &mut Vec<u8>,
+    opcode: OpCode,
+    rsv: u8,
+    payload: &[u8],
+    key: [u8; 4],
+) {
+    encode_frame(out, opcode, true, rsv, payload, key);
+}
+
+fn encode_frame(
+    out: &mut Vec<u8>,
+    opcode: OpCode,
+    fin: bool,
+    rsv: u8,
+    payload: &[u8],
+    key: [u8; 4],
+) {
     let header = FrameHeader {
         fin,
-        rsv: 0,
+        rsv,
         opcode,
         mask: Some(key),
         payload_len: payload.len() as u64,

@@ -4,6 +4,9 @@ use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use sha1::{Digest, Sha1};
 
+use crate::protocol::deflate::{
+    self, negotiate, parse_extensions, DeflateConfig, DeflateParamError, DeflateParams,
+};
 use crate::protocol::http_response::header_has_token;
 
 const ACCEPT_GUID: &[u8] = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
@@ -30,6 +33,8 @@ pub struct UpgradeRequest<'a> {
     pub key: &'a str,
     /// Caller's headers, sent after ours.
     pub headers: &'a [(Vec<u8>, Vec<u8>)],
+    /// permessage-deflate to offer, if any.
+    pub deflate: Option<&'a DeflateConfig>,
 }
 
 impl UpgradeRequest<'_> {
@@ -57,6 +62,11 @@ impl UpgradeRequest<'_> {
         out.extend_from_slice(b"connection: Upgrade\r\nupgrade: websocket\r\nsec-websocket-version: 13\r\nsec-websocket-key: ");
         out.extend_from_slice(self.key.as_bytes());
         out.extend_from_slice(b"\r\n");
+        if let Some(deflate) = self.deflate {
+            out.extend_from_slice(b"sec-websocket-extensions: ");
+            out.extend_from_slice(deflate.offer().as_bytes());
+            out.extend_from_slice(b"\r\n");
+        }
         for (name, value) in self.headers {
             out.extend_from_slice(name);
             out.extend_from_slice(b": ");
@@ -107,6 +117,8 @@ pub enum HandshakeError {
     UnexpectedExtension(Vec<u8>),
     #[error("server selected a subprotocol that was not offered: {}", String::from_utf8_lossy(.0))]
     UnexpectedProtocol(Vec<u8>),
+    #[error("server's permessage-deflate answer is invalid: {0}")]
+    InvalidExtensionParams(#[from] DeflateParamError),
 }
 
 impl HandshakeError {
@@ -118,16 +130,27 @@ impl HandshakeError {
             Self::MissingConnectionHeader => "missing_connection_header",
             Self::UnexpectedExtension(_) => "unexpected_extension",
             Self::UnexpectedProtocol(_) => "unexpected_protocol",
+            Self::InvalidExtensionParams(_) => "invalid_extension_params",
         }
     }
 }
 
-/// Validate a 101 response's headers (names already lower-case): upgrade contains token "websocket" (case-insensitive), connection contains token "upgrade" (case-insensitive, comma-separated list), sec-websocket-accept == accept_key(key), any sec-websocket-extensions header -> UnexpectedExtension (no extension is offered yet), sec-websocket-protocol must be exactly one of `offered` (case-sensitive) else UnexpectedProtocol; returns the selected protocol if any.
+/// What a valid 101 agreed to.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Accepted {
+    /// The selected subprotocol, if any.
+    pub protocol: Option<Vec<u8>>,
+    /// permessage-deflate as agreed, if the server accepted our offer.
+    pub deflate: Option<DeflateParams>,
+}
+
+/// Validate a 101 response's headers (names already lower-case): upgrade contains token "websocket" (case-insensitive), connection contains token "upgrade" (case-insensitive, comma-separated list), sec-websocket-accept == accept_key(key), sec-websocket-extensions may only accept the permessage-deflate offer in `deflate` (any other extension -> UnexpectedExtension, a bad answer -> InvalidExtensionParams), sec-websocket-protocol must be exactly one of `offered` (case-sensitive) else UnexpectedProtocol.
 pub fn validate_response(
     key: &str,
     offered: &[Vec<u8>],
+    deflate: Option<&DeflateConfig>,
     headers: &[(Vec<u8>, Vec<u8>)],
-) -> Result<Option<Vec<u8>>, HandshakeError> {
+) -> Result<Accepted, HandshakeError> {
     let values = |wanted: &'static [u8]| {
         headers
             .iter()
@@ -146,9 +169,7 @@ pub fn validate_response(
         (Some(accept), None) if accept.trim_ascii() == expected.as_bytes() => {}
         _ => return Err(HandshakeError::InvalidAccept),
     }
-    if let Some(extension) = values(b"sec-websocket-extensions").next() {
-        return Err(HandshakeError::UnexpectedExtension(extension.to_vec()));
-    }
+    let deflate = accepted_extensions(deflate, values(b"sec-websocket-extensions"))?;
     let mut selected = None;
     for value in values(b"sec-websocket-protocol") {
         let protocol = value.trim_ascii();
@@ -159,7 +180,37 @@ pub fn validate_response(
         }
         selected = Some(protocol.to_vec());
     }
-    Ok(selected)
+    Ok(Accepted {
+        protocol: selected,
+        deflate,
+    })
+}
+
+/// The server may accept our permessage-deflate offer, once, and nothing else.
+fn accepted_extensions<'h>(
+    offer: Option<&DeflateConfig>,
+    values: impl Iterator<Item = &'h [u8]>,
+) -> Result<Option<DeflateParams>, HandshakeError> {
+    let mut agreed = None;
+    for value in values {
+        let Some(offer) = offer else {
+            // Nothing was offered: any extension at all is unexpected.
+            return Err(HandshakeError::UnexpectedExtension(value.to_vec()));
+        };
+        for extension in parse_extensions(value)? {
+            if !extension
+                .name
+                .eq_ignore_ascii_case(deflate::EXTENSION.as_bytes())
+            {
+                return Err(HandshakeError::UnexpectedExtension(extension.name));
+            }
+            if agreed.is_some() {
+                return Err(DeflateParamError::RepeatedExtension.into());
+            }
+            agreed = Some(negotiate(offer, &extension.params)?);
+        }
+    }
+    Ok(agreed)
 }
 
 #[cfg(test)]
@@ -207,6 +258,7 @@ mod tests {
             path: b"/chat?x=1",
             key: KEY,
             headers: &headers,
+            deflate: None,
         };
         assert_eq!(
             request_text(&req),
@@ -231,6 +283,7 @@ mod tests {
             path: b"",
             key: KEY,
             headers: &[],
+            deflate: None,
         };
         let text = request_text(&base);
         assert!(
@@ -286,6 +339,7 @@ mod tests {
             path: b"/",
             key: KEY,
             headers: &headers,
+            deflate: None,
         };
         assert_eq!(
             req.offered_protocols(),
@@ -300,13 +354,19 @@ mod tests {
 
     #[test]
     fn valid_responses() {
-        assert_eq!(validate_response(KEY, &[], &good_headers()), Ok(None));
+        assert_eq!(
+            validate_response(KEY, &[], None, &good_headers()),
+            Ok(Accepted::default())
+        );
         let headers = vec![
             h("upgrade", "WebSocket"),
             h("connection", "keep-alive, UPGRADE"),
             h("sec-websocket-accept", ACCEPT),
         ];
-        assert_eq!(validate_response(KEY, &[], &headers), Ok(None));
+        assert_eq!(
+            validate_response(KEY, &[], None, &headers),
+            Ok(Accepted::default())
+        );
     }
 
     #[test]
@@ -318,7 +378,7 @@ mod tests {
                 headers.push(h("upgrade", value));
             }
             assert_eq!(
-                validate_response(KEY, &[], &headers),
+                validate_response(KEY, &[], None, &headers),
                 Err(HandshakeError::MissingUpgradeHeader)
             );
         }
@@ -333,7 +393,7 @@ mod tests {
                 headers.push(h("connection", value));
             }
             assert_eq!(
-                validate_response(KEY, &[], &headers),
+                validate_response(KEY, &[], None, &headers),
                 Err(HandshakeError::MissingConnectionHeader)
             );
         }
@@ -344,22 +404,22 @@ mod tests {
         let mut headers = good_headers();
         headers.retain(|(n, _)| n != b"sec-websocket-accept");
         assert_eq!(
-            validate_response(KEY, &[], &headers),
+            validate_response(KEY, &[], None, &headers),
             Err(HandshakeError::InvalidAccept)
         );
         headers.push(h("sec-websocket-accept", "AAAAAAAAAAAAAAAAAAAAAAAAAAA="));
         assert_eq!(
-            validate_response(KEY, &[], &headers),
+            validate_response(KEY, &[], None, &headers),
             Err(HandshakeError::InvalidAccept)
         );
         assert_eq!(
-            validate_response("AQIDBAUGBwgJCgsMDQ4PEA==", &[], &good_headers()),
+            validate_response("AQIDBAUGBwgJCgsMDQ4PEA==", &[], None, &good_headers()),
             Err(HandshakeError::InvalidAccept)
         );
         let mut twice = good_headers();
         twice.push(h("sec-websocket-accept", ACCEPT));
         assert_eq!(
-            validate_response(KEY, &[], &twice),
+            validate_response(KEY, &[], None, &twice),
             Err(HandshakeError::InvalidAccept)
         );
     }
@@ -369,10 +429,89 @@ mod tests {
         let mut headers = good_headers();
         headers.push(h("sec-websocket-extensions", "permessage-deflate"));
         assert_eq!(
-            validate_response(KEY, &[], &headers),
+            validate_response(KEY, &[], None, &headers),
             Err(HandshakeError::UnexpectedExtension(
                 b"permessage-deflate".to_vec()
             ))
+        );
+    }
+
+    #[test]
+    fn deflate_offer_in_request() {
+        let config = DeflateConfig::default();
+        let req = UpgradeRequest {
+            host: "h",
+            port: 80,
+            default_port: true,
+            path: b"/",
+            key: KEY,
+            headers: &[],
+            deflate: Some(&config),
+        };
+        assert!(request_text(&req).ends_with(
+            "sec-websocket-key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
+             sec-websocket-extensions: permessage-deflate; client_max_window_bits\r\n\r\n"
+        ));
+    }
+
+    #[test]
+    fn deflate_answers() {
+        let config = DeflateConfig::default();
+        let with = |values: &[&str]| {
+            let mut headers = good_headers();
+            headers.extend(values.iter().map(|v| h("sec-websocket-extensions", v)));
+            validate_response(KEY, &[], Some(&config), &headers)
+        };
+        // Declined: no compression, still a valid upgrade.
+        assert_eq!(with(&[]), Ok(Accepted::default()));
+        let agreed =
+            with(&["permessage-deflate; client_max_window_bits=9; server_no_context_takeover"])
+                .expect("valid")
+                .deflate
+                .expect("agreed");
+        assert_eq!(agreed.client_max_window_bits, 9);
+        assert!(agreed.server_no_context_takeover);
+        assert!(with(&["PerMessage-Deflate"])
+            .expect("valid")
+            .deflate
+            .is_some());
+
+        let invalid = |e: DeflateParamError| Err(HandshakeError::InvalidExtensionParams(e));
+        assert_eq!(
+            with(&["permessage-deflate; foo"]),
+            invalid(DeflateParamError::Unknown("foo".into()))
+        );
+        assert_eq!(
+            with(&["permessage-deflate; server_max_window_bits=10; server_max_window_bits=10"]),
+            invalid(DeflateParamError::Repeated("server_max_window_bits".into()))
+        );
+        assert_eq!(
+            with(&["permessage-deflate; client_max_window_bits"]),
+            invalid(DeflateParamError::InvalidValue(
+                "client_max_window_bits".into()
+            ))
+        );
+        assert_eq!(
+            with(&["permessage-deflate", "permessage-deflate"]),
+            invalid(DeflateParamError::RepeatedExtension)
+        );
+        assert_eq!(
+            with(&["permessage-deflate, permessage-deflate"]),
+            invalid(DeflateParamError::RepeatedExtension)
+        );
+        assert_eq!(
+            with(&["permessage-deflate; x=\"1"]),
+            invalid(DeflateParamError::Malformed)
+        );
+        assert_eq!(
+            with(&["x-webkit-deflate-frame"]),
+            Err(HandshakeError::UnexpectedExtension(
+                b"x-webkit-deflate-frame".to_vec()
+            ))
+        );
+        assert_eq!(
+            HandshakeError::InvalidExtensionParams(DeflateParamError::Malformed).reason(),
+            "invalid_extension_params"
         );
     }
 
@@ -384,28 +523,37 @@ mod tests {
             headers.extend(protocols.iter().map(|p| h("sec-websocket-protocol", p)));
             headers
         };
-        assert_eq!(validate_response(KEY, &offered, &with(&[])), Ok(None));
         assert_eq!(
-            validate_response(KEY, &offered, &with(&["superchat"])),
-            Ok(Some(b"superchat".to_vec()))
+            validate_response(KEY, &offered, None, &with(&[])),
+            Ok(Accepted::default())
         );
         assert_eq!(
-            validate_response(KEY, &offered, &with(&[" chat "])),
-            Ok(Some(b"chat".to_vec()))
+            validate_response(KEY, &offered, None, &with(&["superchat"])),
+            Ok(Accepted {
+                protocol: Some(b"superchat".to_vec()),
+                deflate: None
+            })
+        );
+        assert_eq!(
+            validate_response(KEY, &offered, None, &with(&[" chat "])),
+            Ok(Accepted {
+                protocol: Some(b"chat".to_vec()),
+                deflate: None
+            })
         );
         for bad in ["Chat", "other", "chat, superchat", ""] {
             assert_eq!(
-                validate_response(KEY, &offered, &with(&[bad])),
+                validate_response(KEY, &offered, None, &with(&[bad])),
                 Err(HandshakeError::UnexpectedProtocol(bad.as_bytes().to_vec())),
                 "{bad}"
             );
         }
         assert_eq!(
-            validate_response(KEY, &[], &with(&["chat"])),
+            validate_response(KEY, &[], None, &with(&["chat"])),
             Err(HandshakeError::UnexpectedProtocol(b"chat".to_vec()))
         );
         assert_eq!(
-            validate_response(KEY, &offered, &with(&["chat", "superchat"])),
+            validate_response(KEY, &offered, None, &with(&["chat", "superchat"])),
             Err(HandshakeError::UnexpectedProtocol(b"superchat".to_vec()))
         );
     }

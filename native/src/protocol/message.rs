@@ -1,7 +1,8 @@
 //! Reassembles the server's frame stream into whole messages.
 
 use crate::protocol::close_code;
-use crate::protocol::frame::{FrameHeader, OpCode};
+use crate::protocol::deflate::Inflater;
+use crate::protocol::frame::{FrameHeader, OpCode, RSV1};
 use crate::protocol::utf8::Utf8Validator;
 use crate::protocol::ProtocolError;
 
@@ -27,15 +28,58 @@ struct PartialMessage {
     payload: Vec<u8>,
     /// `Some` for text messages only.
     utf8: Option<Utf8Validator>,
+    /// RSV1 was set on its first frame: the payload is inflated as it comes.
+    compressed: bool,
+    /// Inflated bytes of the current frame, held to `max_frame_size`.
+    frame_output: u64,
 }
 
 impl PartialMessage {
-    fn append(&mut self, chunk: &[u8]) -> Result<(), ProtocolError> {
-        if let Some(utf8) = &mut self.utf8 {
-            utf8.feed(chunk)?;
+    fn append(
+        &mut self,
+        chunk: &[u8],
+        inflater: Option<&mut Inflater>,
+        limit: Option<u64>,
+    ) -> Result<(), ProtocolError> {
+        match inflater {
+            Some(inflater) if self.compressed => {
+                let start = self.payload.len();
+                inflater.inflate(chunk, &mut self.payload, &mut self.frame_output, limit)?;
+                self.check_utf8(start)
+            }
+            _ => {
+                if let Some(utf8) = &mut self.utf8 {
+                    utf8.feed(chunk)?;
+                }
+                self.payload.extend_from_slice(chunk);
+                Ok(())
+            }
         }
-        self.payload.extend_from_slice(chunk);
-        Ok(())
+    }
+
+    /// Validates what was appended from `start` on, so bad UTF-8 fails
+    /// as soon as it is inflated.
+    fn check_utf8(&mut self, start: usize) -> Result<(), ProtocolError> {
+        match (&mut self.utf8, self.payload.get(start..)) {
+            (Some(utf8), Some(new)) => utf8.feed(new),
+            _ => Ok(()),
+        }
+    }
+
+    /// The last frame is in: a compressed message gets its tail back.
+    fn end(
+        &mut self,
+        inflater: Option<&mut Inflater>,
+        limit: Option<u64>,
+    ) -> Result<(), ProtocolError> {
+        match inflater {
+            Some(inflater) if self.compressed => {
+                let start = self.payload.len();
+                inflater.finish_message(&mut self.payload, &mut self.frame_output, limit)?;
+                self.check_utf8(start)
+            }
+            _ => Ok(()),
+        }
     }
 
     fn finish(self) -> Result<Message, ProtocolError> {
@@ -67,6 +111,8 @@ pub struct MessageReader {
     /// Payload of the control frame in progress; control frames may sit
     /// between the fragments of a data message, so it is kept apart.
     control: Vec<u8>,
+    /// Present once permessage-deflate is agreed.
+    inflater: Option<Inflater>,
     failed: Option<ProtocolError>,
 }
 
@@ -80,8 +126,15 @@ impl MessageReader {
             frame: None,
             message: None,
             control: Vec::new(),
+            inflater: None,
             failed: None,
         }
+    }
+
+    /// permessage-deflate was agreed: RSV1 marks compressed messages.
+    pub fn with_inflater(mut self, inflater: Inflater) -> Self {
+        self.inflater = Some(inflater);
+        self
     }
 
     /// Append bytes read from the socket (keep an internal Vec<u8> buffer with a read offset; compact cheaply; don't copy the whole buffer per frame).
@@ -130,7 +183,7 @@ impl MessageReader {
             } else if let Some(message) = &mut self.message {
                 // Text is validated per chunk so bad UTF-8 fails the
                 // connection before the rest of the message arrives.
-                message.append(chunk)?;
+                message.append(chunk, self.inflater.as_mut(), self.max_frame_size)?;
             }
             self.pos += take;
             frame.remaining -= take as u64;
@@ -163,11 +216,14 @@ impl MessageReader {
                 self.message = Some(PartialMessage {
                     payload: Vec::with_capacity(reserve),
                     utf8: (header.opcode == OpCode::Text).then(Utf8Validator::new),
+                    compressed: header.rsv & RSV1 != 0,
+                    frame_output: 0,
                 });
             }
             OpCode::Continuation => {
                 if let Some(message) = &mut self.message {
                     message.payload.reserve(reserve);
+                    message.frame_output = 0;
                 }
             }
         }
@@ -178,8 +234,12 @@ impl MessageReader {
     }
 
     fn check(&self, header: &FrameHeader) -> Result<(), ProtocolError> {
-        if header.rsv != 0 {
-            // No extension is ever negotiated, so no RSV bit has a meaning.
+        // RSV1 means "compressed" only with permessage-deflate agreed, and
+        // only on the first frame of a data message (RFC 7692 §6.1); RSV2
+        // and RSV3 never have a meaning here.
+        let rsv1_allowed =
+            self.inflater.is_some() && matches!(header.opcode, OpCode::Text | OpCode::Binary);
+        if header.rsv & !RSV1 != 0 || (header.rsv & RSV1 != 0 && !rsv1_allowed) {
             return Err(ProtocolError::ReservedBits);
         }
         if header.mask.is_some() {
@@ -222,7 +282,10 @@ impl MessageReader {
                     return Ok(None);
                 }
                 match self.message.take() {
-                    Some(message) => message.finish()?,
+                    Some(mut message) => {
+                        message.end(self.inflater.as_mut(), self.max_frame_size)?;
+                        message.finish()?
+                    }
                     // check() guarantees a message for continuations and
                     // start_frame() creates one for text/binary.
                     None => return Err(ProtocolError::UnexpectedContinuation),
@@ -255,6 +318,7 @@ fn parse_close(mut payload: Vec<u8>) -> Result<Message, ProtocolError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::protocol::deflate::{DeflateParams, Deflater};
     use crate::protocol::frame::close_payload;
     use proptest::prelude::*;
 
@@ -707,6 +771,197 @@ mod tests {
             reader.buf.capacity() < 4 * stream.len(),
             "{}",
             reader.buf.capacity()
+        );
+    }
+
+    /// permessage-deflate agreed with defaults; `takeover` false is the
+    /// server's no_context_takeover.
+    fn deflate_reader(max_frame_size: Option<u64>, takeover: bool) -> MessageReader {
+        let params = DeflateParams {
+            client_max_window_bits: 15,
+            server_max_window_bits: 15,
+            client_no_context_takeover: false,
+            server_no_context_takeover: !takeover,
+            level: 6,
+        };
+        MessageReader::new(max_frame_size).with_inflater(Inflater::new(&params))
+    }
+
+    fn compressed(message: &[u8]) -> Vec<u8> {
+        let params = DeflateParams {
+            client_max_window_bits: 15,
+            server_max_window_bits: 15,
+            client_no_context_takeover: true,
+            server_no_context_takeover: true,
+            level: 6,
+        };
+        let mut out = Vec::new();
+        assert!(Deflater::new(&params).compress(message, &mut out));
+        out
+    }
+
+    fn rsv_frame(opcode: OpCode, fin: bool, rsv: u8, payload: &[u8]) -> Vec<u8> {
+        let mut out = Vec::new();
+        FrameHeader {
+            fin,
+            rsv,
+            opcode,
+            mask: None,
+            payload_len: payload.len() as u64,
+        }
+        .encode(&mut out);
+        out.extend_from_slice(payload);
+        out
+    }
+
+    fn read_with(reader: &mut MessageReader, stream: &[u8]) -> Result<Vec<Message>, ProtocolError> {
+        reader.feed(stream);
+        drain(reader)
+    }
+
+    #[test]
+    fn compressed_messages_whole_and_fragmented() {
+        let text = "Hello, κόσμε! ".repeat(100);
+        let wire = compressed(text.as_bytes());
+        let mut stream = rsv_frame(OpCode::Text, true, RSV1, &wire);
+        // Fragmented: RSV1 on the first frame only, a ping in between.
+        stream.extend(rsv_frame(OpCode::Binary, false, RSV1, &wire[..3]));
+        stream.extend(frame(OpCode::Ping, true, b"p"));
+        stream.extend(frame(OpCode::Continuation, false, &wire[3..10]));
+        stream.extend(frame(OpCode::Continuation, true, &wire[10..]));
+        // An uncompressed message is still fine with deflate agreed.
+        stream.extend(frame(OpCode::Text, true, b"plain"));
+        // An empty compressed message (RFC 7692 §7.2.3.6).
+        stream.extend(rsv_frame(OpCode::Binary, true, RSV1, &[0x00]));
+        let expected = vec![
+            Message::Text(text.as_bytes().to_vec()),
+            Message::Ping(b"p".to_vec()),
+            Message::Binary(text.as_bytes().to_vec()),
+            Message::Text(b"plain".to_vec()),
+            Message::Binary(Vec::new()),
+        ];
+        let mut reader = deflate_reader(None, false);
+        assert_eq!(read_with(&mut reader, &stream), Ok(expected.clone()));
+        // Byte by byte, as the socket may cut it.
+        let mut reader = deflate_reader(None, false);
+        let mut got = Vec::new();
+        for b in &stream {
+            reader.feed(std::slice::from_ref(b));
+            got.extend(drain(&mut reader).expect("valid"));
+        }
+        assert_eq!(got, expected);
+    }
+
+    #[test]
+    fn context_takeover_across_messages() {
+        // RFC 7692 §7.2.3.2: the second "Hello" is a back-reference.
+        let mut stream = rsv_frame(
+            OpCode::Text,
+            true,
+            RSV1,
+            &[0xf2, 0x48, 0xcd, 0xc9, 0xc9, 0x07, 0x00],
+        );
+        stream.extend(rsv_frame(
+            OpCode::Text,
+            true,
+            RSV1,
+            &[0xf2, 0x00, 0x11, 0x00, 0x00],
+        ));
+        assert_eq!(
+            read_with(&mut deflate_reader(None, true), &stream),
+            Ok(vec![
+                Message::Text(b"Hello".to_vec()),
+                Message::Text(b"Hello".to_vec())
+            ])
+        );
+        // Without the server's context takeover the window is gone.
+        let mut reader = deflate_reader(None, false);
+        reader.feed(&stream);
+        assert_eq!(
+            reader.next_message(),
+            Ok(Some(Message::Text(b"Hello".to_vec())))
+        );
+        assert_eq!(reader.next_message(), Err(ProtocolError::BadCompressedData));
+    }
+
+    #[test]
+    fn rsv1_rules_with_deflate() {
+        let wire = compressed(b"abc");
+        // RSV1 on a continuation, on a control frame, RSV2/RSV3: errors.
+        let mut stream = rsv_frame(OpCode::Text, false, RSV1, &wire);
+        stream.extend(rsv_frame(OpCode::Continuation, true, RSV1, b""));
+        assert_eq!(
+            read_with(&mut deflate_reader(None, true), &stream),
+            Err(ProtocolError::ReservedBits)
+        );
+        for opcode in [OpCode::Ping, OpCode::Pong, OpCode::Close] {
+            assert_eq!(
+                read_with(
+                    &mut deflate_reader(None, true),
+                    &rsv_frame(opcode, true, RSV1, b"")
+                ),
+                Err(ProtocolError::ReservedBits)
+            );
+        }
+        for rsv in [0b010, 0b001, 0b110] {
+            assert_eq!(
+                read_with(
+                    &mut deflate_reader(None, true),
+                    &rsv_frame(OpCode::Binary, true, rsv, &wire)
+                ),
+                Err(ProtocolError::ReservedBits)
+            );
+        }
+        // Without deflate agreed RSV1 means nothing.
+        assert_fails(
+            &rsv_frame(OpCode::Text, true, RSV1, &wire),
+            ProtocolError::ReservedBits,
+        );
+    }
+
+    #[test]
+    fn compressed_errors() {
+        assert_eq!(
+            read_with(
+                &mut deflate_reader(None, true),
+                &rsv_frame(OpCode::Binary, true, RSV1, &[0xff; 8])
+            ),
+            Err(ProtocolError::BadCompressedData)
+        );
+        // Bad UTF-8 fails as soon as it is inflated, before the message ends.
+        let bad = compressed(b"ok \xed\xa0\x80 and then much more text that never matters");
+        let mut reader = deflate_reader(None, true);
+        reader.feed(&rsv_frame(OpCode::Text, false, RSV1, &bad));
+        assert_eq!(reader.next_message(), Err(ProtocolError::InvalidUtf8));
+        // Truncated UTF-8 at the end of the inflated message.
+        assert_eq!(
+            read_with(
+                &mut deflate_reader(None, true),
+                &rsv_frame(OpCode::Text, true, RSV1, &compressed(b"ok\xe2\x82"))
+            ),
+            Err(ProtocolError::InvalidUtf8)
+        );
+    }
+
+    #[test]
+    fn inflated_size_counts_against_max_frame_size() {
+        let bomb = compressed(&vec![b'a'; 1 << 20]);
+        assert!(bomb.len() < 2000);
+        let mut reader = deflate_reader(Some(4096), true);
+        assert_eq!(
+            read_with(&mut reader, &rsv_frame(OpCode::Text, true, RSV1, &bomb)),
+            Err(ProtocolError::InflatedTooLarge { max: 4096 })
+        );
+        // Exactly at the limit is fine, and the count starts again with
+        // each frame.
+        let exact = compressed(&[b'a'; 4096]);
+        let mut stream = rsv_frame(OpCode::Binary, true, RSV1, &exact);
+        stream.extend(rsv_frame(OpCode::Binary, true, RSV1, &exact));
+        let got = read_with(&mut deflate_reader(Some(4096), true), &stream);
+        assert!(
+            got == Ok(vec![Message::Binary(vec![b'a'; 4096]); 2]),
+            "{:?}",
+            got.map(|m| m.len())
         );
     }
 

@@ -5,6 +5,7 @@
 //! layer can drive it from any transport and tests can exercise it exhaustively.
 
 pub mod close_code;
+pub mod deflate;
 pub mod error;
 pub mod frame;
 pub mod handshake;
