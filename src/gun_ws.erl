@@ -43,6 +43,10 @@ do_check_options([{keepalive, infinity}|Opts]) ->
 	do_check_options(Opts);
 do_check_options([{keepalive, K}|Opts]) when is_integer(K), K > 0 ->
 	do_check_options(Opts);
+do_check_options([{keepalive_tolerance, infinity}|Opts]) ->
+	do_check_options(Opts);
+do_check_options([{keepalive_tolerance, N}|Opts]) when is_integer(N), N > 0 ->
+	do_check_options(Opts);
 do_check_options([{max_frame_size, infinity}|Opts]) ->
 	do_check_options(Opts);
 do_check_options([{max_frame_size, S}|Opts]) when is_integer(S), S >= 0 ->
@@ -50,6 +54,10 @@ do_check_options([{max_frame_size, S}|Opts]) when is_integer(S), S >= 0 ->
 do_check_options([{server_max_window_bits, B}|Opts]) when is_integer(B), B >= 8, B =< 15 ->
 	do_check_options(Opts);
 do_check_options([{server_no_context_takeover, B}|Opts]) when is_boolean(B) ->
+	do_check_options(Opts);
+do_check_options([{send_queue_limit, infinity}|Opts]) ->
+	do_check_options(Opts);
+do_check_options([{send_queue_limit, Bytes}|Opts]) when is_integer(Bytes), Bytes > 0 ->
 	do_check_options(Opts);
 do_check_options([{silence_pings, B}|Opts]) when is_boolean(B) ->
 	do_check_options(Opts);

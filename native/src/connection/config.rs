@@ -21,6 +21,11 @@ pub enum HttpVersion {
 pub struct WsConfig {
     /// Ping interval while upgraded; `None` is `infinity`.
     pub keepalive: Option<Duration>,
+    /// Keepalive pings in a row with no byte from the server before the
+    /// connection is taken as dead (half-open); `None` is `infinity`.
+    pub keepalive_tolerance: Option<u32>,
+    /// Bytes waiting for the socket beyond which frames are refused; `None` is `infinity`.
+    pub send_queue_limit: Option<usize>,
     pub silence_pings: bool,
     /// How long to wait for the server's close after ours; `None` is `infinity`.
     pub closing_timeout: Option<Duration>,
@@ -44,6 +49,8 @@ impl Default for WsConfig {
     fn default() -> Self {
         WsConfig {
             keepalive: Some(Duration::from_millis(5000)),
+            keepalive_tolerance: None,
+            send_queue_limit: Some(64 << 20),
             silence_pings: true,
             closing_timeout: Some(Duration::from_millis(15000)),
             max_frame_size: None,

@@ -32,6 +32,10 @@ pub enum Reason {
     BadResponse(HttpError),
     /// The request makes no sense in the connection's state; the text is Gun's.
     BadState(&'static str),
+    /// `keepalive_tolerance` pings went unanswered: `{error, keepalive_timeout}`.
+    KeepaliveTimeout,
+    /// `send_queue_limit` would be passed: `{error, send_queue_full}`.
+    SendQueueFull,
     /// A TLS failure: `{tls_alert, Why}`.
     Tls(&'static str),
     /// A `tls_opts` entry that cannot be used: `{tls_opts, {Opt, Why}}`.

@@ -66,6 +66,8 @@ struct Session {
     deflater: Option<Deflater>,
     /// Reused for each compressed payload before it is framed.
     compressed: Vec<u8>,
+    /// Keepalive pings sent since the server last sent anything.
+    unanswered_pings: u32,
 }
 
 impl Session {
@@ -121,11 +123,17 @@ impl Session {
         }
     }
 
-    /// Queues the user's frames; nothing after a close is sent.
-    fn send(&mut self, frames: Vec<OutFrame>) {
+    /// Queues the user's frames; nothing after a close is sent. `false`
+    /// when some were refused for `send_queue_limit` (a close never is).
+    fn send(&mut self, frames: Vec<OutFrame>) -> bool {
+        let mut all_queued = true;
         for frame in frames {
             if self.closing.is_some() {
-                return;
+                break;
+            }
+            if !self.has_room_for(&frame) {
+                all_queued = false;
+                continue;
             }
             match frame {
                 OutFrame::Text(payload) => self.queue_data(OpCode::Text, &payload),
@@ -141,6 +149,32 @@ impl Session {
                 }
             }
         }
+        all_queued
+    }
+
+    fn has_room_for(&self, frame: &OutFrame) -> bool {
+        let payload = match frame {
+            OutFrame::Close(..) => return true,
+            OutFrame::Text(p) | OutFrame::Binary(p) | OutFrame::Ping(p) | OutFrame::Pong(p) => p,
+        };
+        let waiting = self.out.len() - self.written;
+        self.cfg
+            .send_queue_limit
+            .is_none_or(|limit| waiting + payload.len() <= limit)
+    }
+
+    /// A keepalive tick: `false` when too many pings went unanswered.
+    fn keepalive(&mut self) -> bool {
+        if self
+            .cfg
+            .keepalive_tolerance
+            .is_some_and(|tolerance| self.unanswered_pings >= tolerance)
+        {
+            return false;
+        }
+        self.unanswered_pings += 1;
+        self.queue(OpCode::Ping, b"");
+        true
     }
 
     /// Delivers every complete message buffered; answers pings and closes.
@@ -200,6 +234,7 @@ pub(super) async fn serve<K: EventSink>(
         closing: None,
         deflater: deflate.as_ref().map(Deflater::new),
         compressed: Vec::new(),
+        unanswered_pings: 0,
     };
     session.reader.feed(&leftover);
     drop(leftover);
@@ -234,7 +269,9 @@ pub(super) async fn serve<K: EventSink>(
                 // The stream was done with at the upgrade.
                 Some(Command::Cancel(_)) => continue,
                 Some(Command::WsSend(frames)) => {
-                    session.send(frames);
+                    if !session.send(frames) {
+                        conn.sink.stream_error(&stream, &Reason::SendQueueFull);
+                    }
                     continue;
                 }
                 Some(Command::Shutdown) => Wake::Shutdown,
@@ -255,7 +292,10 @@ pub(super) async fn serve<K: EventSink>(
             ),
             Wake::Close => break End::Stop(Exit::Normal),
             Wake::Read(Ok(0)) => break End::Lost(Reason::Closed),
-            Wake::Read(Ok(_)) => session.reader.feed(&rbuf),
+            Wake::Read(Ok(_)) => {
+                session.unanswered_pings = 0;
+                session.reader.feed(&rbuf);
+            }
             Wake::Written(Ok(Io::Wrote(0))) => break End::Lost(Reason::Socket("epipe")),
             Wake::Written(Ok(Io::Wrote(n))) => {
                 session.written += n;
@@ -263,7 +303,13 @@ pub(super) async fn serve<K: EventSink>(
             }
             Wake::Written(Ok(Io::Flushed)) => unflushed = false,
             Wake::Read(Err(e)) | Wake::Written(Err(e)) => break End::Lost(Reason::socket(&e)),
-            Wake::Keepalive => session.queue(OpCode::Ping, b""),
+            Wake::Keepalive => {
+                if !session.keepalive() {
+                    // Half-open, most likely: a close is worth a try, no more.
+                    session.queue_close(Some(close_code::GOING_AWAY), b"");
+                    break End::Failed(Reason::KeepaliveTimeout);
+                }
+            }
             Wake::Deadline => break End::OurCloseDone,
         }
     };

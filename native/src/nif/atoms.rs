@@ -36,6 +36,10 @@ rustler::atoms! {
     ws_upgrade,
     bad_response,
     tls_alert,
+    keepalive_timeout,
+    send_queue_full,
+    keepalive_tolerance,
+    send_queue_limit,
     // Options.
     transport,
     tcp,

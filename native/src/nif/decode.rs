@@ -184,6 +184,20 @@ pub fn ws_config(map: Term, base: &WsConfig) -> NifResult<WsConfig> {
     if let Some(t) = get(map, atoms::keepalive()) {
         ws.keepalive = millis_or_infinity(t)?;
     }
+    if let Some(t) = get(map, atoms::keepalive_tolerance()) {
+        ws.keepalive_tolerance = if t.decode::<Atom>().ok() == Some(atoms::infinity()) {
+            None
+        } else {
+            Some(t.decode()?)
+        };
+    }
+    if let Some(t) = get(map, atoms::send_queue_limit()) {
+        ws.send_queue_limit = if t.decode::<Atom>().ok() == Some(atoms::infinity()) {
+            None
+        } else {
+            Some(t.decode()?)
+        };
+    }
     if let Some(t) = get(map, atoms::silence_pings()) {
         ws.silence_pings = t.decode()?;
     }

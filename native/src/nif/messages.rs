@@ -286,6 +286,8 @@ fn reason_term<'a>(env: Env<'a>, reason: &Reason) -> Term<'a> {
             error((atoms::bad_response(), atom_term(env, http_error_name(e))).encode(env))
         }
         Reason::BadState(text) => (atoms::badstate(), charlist(text)).encode(env),
+        Reason::KeepaliveTimeout => error(atoms::keepalive_timeout().encode(env)),
+        Reason::SendQueueFull => error(atoms::send_queue_full().encode(env)),
         Reason::Tls(why) => (atoms::tls_alert(), atom_term(env, why)).encode(env),
         Reason::TlsOpts(opt, why) => {
             let detail = (atom_term(env, opt), atom_term(env, why)).encode(env);
