@@ -8,7 +8,7 @@ set -eu
 bench=$(cd "$(dirname "$0")" && pwd)
 scenario=$1
 data="$bench/out/perf.$scenario.data"
-sh "$bench/run.sh" >/dev/null 2>&1 </dev/null || true   # build once, outside the profile
+BENCH_BUILD_ONLY=1 sh "$bench/run.sh"   # build outside the profile
 BENCH_NO_BUILD=1 BENCH_QUIET_WAIT="${BENCH_QUIET_WAIT:-30}" BENCH_ONLY="$scenario" \
 	BENCH_ERL_FLAGS="+JPperf true" \
 	perf record -e cpu-clock -F 4999 -g -o "$data" -- sh "$bench/run.sh"

@@ -29,6 +29,7 @@ cargo build --release --quiet --manifest-path "$bench/server/Cargo.toml"
 mkdir -p "$bench/out"
 erlc -o "$bench/out" "$bench/gun_bench.erl"
 fi
+[ -n "${BENCH_BUILD_ONLY:-}" ] && exit 0
 
 # The conns scenario wants about 50,000 descriptors; raise the limit if we may.
 want=120000
