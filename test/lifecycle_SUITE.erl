@@ -1,0 +1,1090 @@
+%% The connection's whole life (issue 4): reconnect and re-upgrade,
+%% retries running out, connect failures and connect_timeout, frames sent
+%% while down, keepalive and half-open detection (keepalive_tolerance),
+%% graceful endings (gun:shutdown/1, a user close, the owner's death,
+%% gun:close/1), faults (a server killed mid-message, a reset, a server
+%% that never answers the upgrade, a peer that stops reading, the owner
+%% killed mid-send) and thousands of open/upgrade/close cycles.
+%%
+%% Terms come from ../shared/spec/contract.md and doc/behaviour.md
+%% ("Ending reasons", "Lifecycle additions beyond Gun"). Every case that
+%% ends a connection monitors ConnPid and checks its exit reason, and
+%% checks that nothing leaked: the VM's open file descriptors and its
+%% process count are back to where they were when the case started
+%% (polled for a few seconds, not slept for).
+%%
+%% Peers: test/support/ws_server.py (Python websockets) where a real
+%% server is wanted, raw_peer (scripted gen_tcp) where the wire must be
+%% controlled or read.
+%%
+%% Run: rebar3 ct --suite test/lifecycle_SUITE
+-module(lifecycle_SUITE).
+-compile([export_all, nowarn_export_all]).
+
+-include_lib("common_test/include/ct.hrl").
+
+-define(T, 10000).
+-define(BADSTATE_SEND, "Connection needs to be upgraded to Websocket before the gun:ws_send/1 function can be used.").
+
+%% The next message from ConnPid must match Pattern (a badmatch shows the
+%% message actually received; a timeout error shows the mailbox).
+-define(NEXT(ConnPid, Pattern), Pattern = raw_peer:next_msg(ConnPid)).
+-define(NEXT(ConnPid, Timeout, Pattern), Pattern = raw_peer:next_msg(ConnPid, Timeout)).
+
+suite() ->
+	[{timetrap, {minutes, 10}}].
+
+all() ->
+	[
+		%% Reconnect.
+		reconnect_reupgrade,
+		retries_exhausted_server_gone,
+		retries_reset_on_each_up,
+		first_connect_refused,
+		first_connect_refused_await_up,
+		first_connect_refused_then_up,
+		connect_timeout_exhausted,
+		connect_timeout_then_up,
+		send_while_down,
+		readme_recipe,
+		%% Keepalive.
+		keepalive_pongs,
+		keepalive_tolerance_half_open,
+		keepalive_tolerance_reconnect,
+		keepalive_tolerance_alive,
+		%% Graceful endings.
+		shutdown_close_reply,
+		shutdown_closing_timeout,
+		shutdown_python,
+		user_close_code,
+		owner_death,
+		close_immediate,
+		%% Faults.
+		killed_mid_message,
+		reset_mid_message,
+		never_answers_upgrade_shutdown,
+		never_answers_upgrade_close,
+		slow_reader_send_queue_full,
+		owner_killed_mid_send,
+		%% Resources.
+		cycles_2000
+	].
+
+%% Setup: the Python server for the whole suite.
+
+init_per_suite(Config) ->
+	{ok, _} = application:ensure_all_started(gun),
+	{Holder, Port} = start_server(find_script()),
+	%% Warm-up: the engine's runtime opens its own descriptors on first use.
+	ok = cycles(Port, 5),
+	[{ws_port, Port}, {ws_holder, Holder}|Config].
+
+end_per_suite(Config) ->
+	Holder = proplists:get_value(ws_holder, Config),
+	MRef = monitor(process, Holder),
+	Holder ! stop,
+	receive {'DOWN', MRef, process, Holder, _} -> ok after ?T -> error(server_did_not_stop) end,
+	ok.
+
+%% Each case starts with an empty mailbox and its own resource snapshot.
+init_per_testcase(_, Config) ->
+	flush_mailbox(),
+	Config.
+
+end_per_testcase(_, _) ->
+	ok.
+
+find_script() ->
+	Candidates = [os:getenv("GUN_WS_SERVER"),
+		filename:join([filename:dirname(?FILE), "support", "ws_server.py"]),
+		filename:join([filename:dirname(code:which(?MODULE)), "support", "ws_server.py"])],
+	case [F || F <- Candidates, is_list(F), filelib:is_regular(F)] of
+		[Script|_] -> Script;
+		[] -> error({ws_server_py_not_found, Candidates})
+	end.
+
+%% The port must outlive init_per_suite's process: a holder process owns
+%% it and closes it (the server then sees EOF on stdin and exits) on stop.
+start_server(Script) ->
+	Parent = self(),
+	Holder = spawn(fun() ->
+		Port = open_port({spawn_executable, "/usr/bin/python3"},
+			[{args, [Script]}, {line, 1024}, use_stdio, binary, exit_status]),
+		receive
+			{Port, {data, {eol, Line}}} ->
+				Parent ! {self(), {ok, binary_to_integer(Line)}},
+				holder_loop(Port);
+			{Port, {exit_status, Status}} ->
+				Parent ! {self(), {error, {ws_server_exited, Status}}}
+		after ?T ->
+			Parent ! {self(), {error, ws_server_printed_no_port}}
+		end
+	end),
+	receive
+		{Holder, {ok, Port}} -> {Holder, Port};
+		{Holder, Error} -> error(Error)
+	after 2 * ?T ->
+		error(ws_server_start_timeout)
+	end.
+
+holder_loop(Port) ->
+	receive
+		stop -> port_close(Port);
+		{Port, {exit_status, Status}} -> exit({ws_server_exited, Status});
+		{Port, {data, _}} -> holder_loop(Port)
+	end.
+
+%% Helpers: resources.
+
+fd_count() ->
+	{ok, Fds} = file:list_dir("/proc/self/fd"),
+	length(Fds).
+
+proc_count() ->
+	erlang:system_info(process_count).
+
+%% The VM's resident set, in bytes (native allocations included, which
+%% erlang:memory/1 does not see).
+rss() ->
+	{ok, Status} = file:read_file("/proc/self/status"),
+	[_, Rest] = binary:split(Status, <<"VmRSS:">>),
+	[Kb|_] = string:lexemes(Rest, " \t\n"),
+	binary_to_integer(Kb) * 1024.
+
+snapshot() ->
+	#{fds => fd_count(), procs => proc_count()}.
+
+%% Nothing left behind: file descriptors and processes back to (at most)
+%% where they were, polled for up to 5 s.
+no_leak(#{fds := Fds0, procs := Procs0}) ->
+	ok = settle(fds, fun fd_count/0, Fds0, 50),
+	ok = settle(procs, fun proc_count/0, Procs0, 50).
+
+%% Polls (every 100 ms, up to Tries times) until Fun() =< Limit.
+settle(What, Fun, Limit, Tries) ->
+	case Fun() of
+		V when V =< Limit -> ok;
+		V when Tries =:= 0 -> error({leak, What, {now, V}, {at_start, Limit}});
+		_ ->
+			receive after 100 -> ok end,
+			settle(What, Fun, Limit, Tries - 1)
+	end.
+
+flush_mailbox() ->
+	receive _ -> flush_mailbox() after 0 -> ok end.
+
+%% A monitor on ConnPid that is in place when this returns (see
+%% ws_SUITE:monitor_conn/1: the engine's exit order comes from a native
+%% thread; process_info/2 is a round trip ordered after the monitor).
+monitor_conn(ConnPid) ->
+	MRef = monitor(process, ConnPid),
+	_ = erlang:process_info(ConnPid, status),
+	MRef.
+
+exit_reason(MRef, ConnPid) ->
+	raw_peer:exit_reason(MRef, ConnPid).
+
+%% ConnPid has not exited (yet).
+alive(MRef, ConnPid) ->
+	receive
+		{'DOWN', MRef, process, ConnPid, Reason} -> error({conn_exited, Reason})
+	after 0 -> true = is_process_alive(ConnPid)
+	end.
+
+no_more_msgs(ConnPid) ->
+	raw_peer:no_more_msgs(ConnPid).
+
+ms_since(T0) ->
+	erlang:monotonic_time(millisecond) - T0.
+
+now_ms() ->
+	erlang:monotonic_time(millisecond).
+
+id() ->
+	integer_to_list(erlang:unique_integer([positive])).
+
+port(Config) ->
+	proplists:get_value(ws_port, Config).
+
+closed_port() ->
+	{ok, L} = gen_tcp:listen(0, [{ip, {127, 0, 0, 1}}]),
+	{ok, Port} = inet:port(L),
+	ok = gen_tcp:close(L),
+	Port.
+
+%% Helpers: raw peer.
+
+%% keepalive => infinity unless the case sets it, so that no client ping
+%% comes between the frames a case reads.
+raw_opts(Opts) ->
+	WsOpts = maps:merge(#{keepalive => infinity}, maps:get(ws_opts, Opts, #{})),
+	maps:merge(#{retry => 0}, Opts#{ws_opts => WsOpts}).
+
+%% gun:open on a raw listener, ws_upgrade at once, accept, read the
+%% request, answer 101: an upgraded connection.
+raw_connect(Opts) ->
+	{LSock, Port} = raw_peer:listen(),
+	raw_connect(LSock, Port, Opts).
+
+raw_connect(LSock, Port, Opts) ->
+	{ok, ConnPid} = gun:open("127.0.0.1", Port, raw_opts(Opts)),
+	MRef = monitor_conn(ConnPid),
+	St = raw_upgrade(#{lsock => LSock, port => Port, conn => ConnPid, mref => MRef}),
+	?NEXT(ConnPid, {gun_up, ConnPid, http}),
+	expect_upgraded(St).
+
+%% Asks for the upgrade and accepts the (next) connection.
+raw_upgrade(St = #{lsock := LSock, conn := ConnPid}) ->
+	StreamRef = gun:ws_upgrade(ConnPid, "/"),
+	true = is_reference(StreamRef),
+	Sock = raw_peer:accept(LSock),
+	Req = raw_peer:read_request(Sock),
+	raw_peer:send(Sock, raw_peer:response_101(Req)),
+	St#{ref => StreamRef, sock => Sock}.
+
+expect_upgraded(St = #{conn := ConnPid}) ->
+	?NEXT(ConnPid, {gun_ws_upgrade, ConnPid, ok, _}),
+	St.
+
+%% Both ways work on an upgraded raw connection.
+raw_echo_check(#{conn := ConnPid, sock := Sock}) ->
+	Text = list_to_binary("check " ++ id()),
+	ok = gun:ws_send(ConnPid, {text, Text}),
+	Text = raw_peer:expect_frame(Sock, 1),
+	raw_peer:send(Sock, raw_peer:frame(1, Text)),
+	?NEXT(ConnPid, {gun_ws, ConnPid, {text, Text}}),
+	ok.
+
+%% No new connection comes in for Ms: there was no reconnect.
+no_reconnect(LSock, Ms) ->
+	case gen_tcp:accept(LSock, Ms) of
+		{error, timeout} -> ok;
+		{ok, S} -> gen_tcp:close(S), error(unexpected_reconnect)
+	end.
+
+%% Reads the client's close frame; returns {Code, Reason}.
+expect_close(Sock) ->
+	expect_close(Sock, 5000).
+
+expect_close(Sock, Timeout) ->
+	case raw_peer:expect_frame(Sock, 8, Timeout) of
+		<<Code:16, Reason/binary>> -> {Code, Reason};
+		Other -> error({client_close_payload, Other})
+	end.
+
+close_frame(Code, Reason) ->
+	raw_peer:frame(8, <<Code:16, Reason/binary>>).
+
+%% Helpers: Python server.
+
+connect(Config, Opts) ->
+	{ok, ConnPid} = gun:open("127.0.0.1", port(Config), maps:merge(#{retry => 0}, Opts)),
+	{ok, http} = gun:await_up(ConnPid, ?T),
+	ConnPid.
+
+upgrade(ConnPid, Path) ->
+	StreamRef = gun:ws_upgrade(ConnPid, Path),
+	true = is_reference(StreamRef),
+	?NEXT(ConnPid, {gun_ws_upgrade, ConnPid, ok, _}),
+	StreamRef.
+
+echo_check(ConnPid) ->
+	Text = list_to_binary("check " ++ id()),
+	ok = gun:ws_send(ConnPid, {text, Text}),
+	?NEXT(ConnPid, {gun_ws, ConnPid, {text, Text}}),
+	ok.
+
+%% gun:close/1, and ConnPid exits normal.
+close(ConnPid) ->
+	MRef = monitor_conn(ConnPid),
+	ok = gun:close(ConnPid),
+	normal = exit_reason(MRef, ConnPid),
+	ok = gun:flush(ConnPid).
+
+%% How the Python server saw the connection tagged Id end: the client's
+%% close code as a binary (<<"1006">>: no close frame, <<"none">>: unknown).
+lastclose(Config, Id) ->
+	{ok, ConnPid} = gun:open("127.0.0.1", port(Config), #{retry => 0}),
+	MRef = monitor_conn(ConnPid),
+	{ok, http} = gun:await_up(ConnPid, ?T),
+	StreamRef = gun:ws_upgrade(ConnPid, "/lastclose?id=" ++ Id),
+	?NEXT(ConnPid, {gun_ws_upgrade, ConnPid, ok, _}),
+	?NEXT(ConnPid, 3 * ?T, {gun_ws, ConnPid, {text, Code}}),
+	?NEXT(ConnPid, {gun_ws, ConnPid, {close, 1000, <<>>}}),
+	?NEXT(ConnPid, {gun_down, ConnPid, ws, normal, [StreamRef], []}),
+	{shutdown, normal} = exit_reason(MRef, ConnPid),
+	Code.
+
+%% Reconnect.
+
+%% The guide's recipe: after gun_down (server's close) or gun_error +
+%% gun_down (the socket dropped), the connection comes back as http with
+%% gun_up, and the owner upgrades again; that works each time.
+reconnect_reupgrade(Config) ->
+	Snap = snapshot(),
+	ConnPid = connect(Config, #{retry => 2, retry_timeout => 100}),
+	MRef = monitor_conn(ConnPid),
+	%% 1. The server closes (4000): delivered, then a loss with reason normal.
+	Ref1 = upgrade(ConnPid, "/close"),
+	ok = gun:ws_send(ConnPid, {text, <<"hi">>}),
+	?NEXT(ConnPid, {gun_ws, ConnPid, {close, 4000, <<"bye">>}}),
+	?NEXT(ConnPid, {gun_down, ConnPid, ws, normal, [Ref1], []}),
+	?NEXT(ConnPid, {gun_up, ConnPid, http}),
+	%% Not upgraded again automatically.
+	#{protocol := http} = gun:info(ConnPid),
+	ok = gun:ws_send(ConnPid, {text, <<"x">>}),
+	?NEXT(ConnPid, {gun_error, ConnPid, {badstate, ?BADSTATE_SEND}}),
+	%% 2. Re-upgrade; the server drops TCP: gun_error for the stream, then gun_down.
+	Ref2 = upgrade(ConnPid, "/drop"),
+	true = Ref2 =/= Ref1,
+	ok = gun:ws_send(ConnPid, {text, <<"hi">>}),
+	?NEXT(ConnPid, {gun_error, ConnPid, Ref2, closed}),
+	?NEXT(ConnPid, {gun_down, ConnPid, ws, closed, [Ref2], []}),
+	?NEXT(ConnPid, {gun_up, ConnPid, http}),
+	%% 3. Re-upgrade once more: it works.
+	Ref3 = upgrade(ConnPid, "/echo"),
+	true = Ref3 =/= Ref2,
+	#{protocol := ws} = gun:info(ConnPid),
+	echo_check(ConnPid),
+	alive(MRef, ConnPid),
+	ok = gun:close(ConnPid),
+	normal = exit_reason(MRef, ConnPid),
+	no_more_msgs(ConnPid),
+	no_leak(Snap).
+
+%% The server goes away (closes the connection and stops listening):
+%% gun_error + gun_down closed, then `retry` refused attempts
+%% `retry_timeout` apart, no gun_up, and ConnPid exits {shutdown,
+%% econnrefused}. The refused attempts cannot be accepted (so counted) on
+%% a listener; they are counted by time: retry_timeout is 500, so 2
+%% attempts end ~1000 ms after gun_down (3 would be ~1500, 1 ~500).
+retries_exhausted_server_gone(_) ->
+	Snap = snapshot(),
+	St = #{conn := ConnPid, mref := MRef, ref := Ref, sock := Sock, lsock := LSock} =
+		raw_connect(#{retry => 2, retry_timeout => 500}),
+	raw_echo_check(St),
+	ok = gen_tcp:close(LSock),
+	ok = gen_tcp:close(Sock),
+	?NEXT(ConnPid, {gun_error, ConnPid, Ref, closed}),
+	?NEXT(ConnPid, {gun_down, ConnPid, ws, closed, [Ref], []}),
+	T0 = now_ms(),
+	{shutdown, econnrefused} = exit_reason(MRef, ConnPid),
+	Elapsed = ms_since(T0),
+	ct:log("exit ~p ms after gun_down", [Elapsed]),
+	true = Elapsed >= 950,
+	true = Elapsed < 1450,
+	no_more_msgs(ConnPid),
+	no_leak(Snap).
+
+%% Each successful connect gives gun_up and restores the full `retry`
+%% count (Gun's behaviour): a listener that accepts and closes at once
+%% sees exactly 3 connections while it listens; once it stops, `retry`
+%% (2) refused attempts follow and ConnPid exits {shutdown, econnrefused}.
+retries_reset_on_each_up(_) ->
+	Snap = snapshot(),
+	{LSock, Port} = raw_peer:listen(),
+	Self = self(),
+	Acceptor = spawn_link(fun() ->
+		receive go -> ok end,
+		N = accept_close(LSock, 3),
+		ok = gen_tcp:close(LSock),
+		Self ! {accepted, self(), N}
+	end),
+	ok = gen_tcp:controlling_process(LSock, Acceptor),
+	Acceptor ! go,
+	{ok, ConnPid} = gun:open("127.0.0.1", Port, #{retry => 2, retry_timeout => 500}),
+	MRef = monitor_conn(ConnPid),
+	[begin
+		?NEXT(ConnPid, {gun_up, ConnPid, http}),
+		?NEXT(ConnPid, {gun_down, ConnPid, http, closed, [], []})
+	end || _ <- lists:seq(1, 3)],
+	T0 = now_ms(),
+	receive {accepted, Acceptor, 3} -> ok after ?T -> error(acceptor_timeout) end,
+	{shutdown, econnrefused} = exit_reason(MRef, ConnPid),
+	Elapsed = ms_since(T0),
+	ct:log("exit ~p ms after the last gun_down", [Elapsed]),
+	true = Elapsed >= 950,
+	true = Elapsed < 1450,
+	no_more_msgs(ConnPid),
+	no_leak(Snap).
+
+accept_close(LSock, N) ->
+	accept_close(LSock, N, 0).
+
+accept_close(_, N, N) ->
+	N;
+accept_close(LSock, N, Done) ->
+	{ok, S} = gen_tcp:accept(LSock, ?T),
+	ok = gen_tcp:close(S),
+	accept_close(LSock, N, Done + 1).
+
+%% A first connect that fails follows the same rules: retry+1 attempts
+%% (counted by time: 2 waits of 500 ms), no message at all, then
+%% {shutdown, econnrefused}.
+first_connect_refused(_) ->
+	Snap = snapshot(),
+	T0 = now_ms(),
+	{ok, ConnPid} = gun:open("127.0.0.1", closed_port(), #{retry => 2, retry_timeout => 500}),
+	MRef = monitor_conn(ConnPid),
+	{shutdown, econnrefused} = exit_reason(MRef, ConnPid),
+	Elapsed = ms_since(T0),
+	ct:log("exit ~p ms after gun:open", [Elapsed]),
+	true = Elapsed >= 1000,
+	true = Elapsed < 1450,
+	no_more_msgs(ConnPid),
+	%% retry => 0: one attempt, at once.
+	T1 = now_ms(),
+	{ok, ConnPid0} = gun:open("127.0.0.1", closed_port(), #{retry => 0, retry_timeout => 500}),
+	MRef0 = monitor_conn(ConnPid0),
+	{shutdown, econnrefused} = exit_reason(MRef0, ConnPid0),
+	true = ms_since(T1) < 450,
+	no_more_msgs(ConnPid0),
+	no_leak(Snap).
+
+first_connect_refused_await_up(_) ->
+	Snap = snapshot(),
+	{ok, ConnPid} = gun:open("127.0.0.1", closed_port(), #{retry => 1, retry_timeout => 100}),
+	MRef = monitor_conn(ConnPid),
+	{error, {shutdown, econnrefused}} = gun:await_up(ConnPid, ?T),
+	{shutdown, econnrefused} = exit_reason(MRef, ConnPid),
+	no_more_msgs(ConnPid),
+	no_leak(Snap).
+
+%% The first attempt is refused; the server appears during retry_timeout;
+%% the retry connects: gun_up, and the upgrade asked for before works.
+first_connect_refused_then_up(_) ->
+	Snap = snapshot(),
+	Port = closed_port(),
+	{ok, ConnPid} = gun:open("127.0.0.1", Port, raw_opts(#{retry => 1, retry_timeout => 1000})),
+	MRef = monitor_conn(ConnPid),
+	StreamRef = gun:ws_upgrade(ConnPid, "/"),
+	%% Well inside the first retry_timeout.
+	receive after 300 -> ok end,
+	alive(MRef, ConnPid),
+	{ok, LSock} = gen_tcp:listen(Port, [binary, {active, false}, {packet, raw},
+		{reuseaddr, true}, {ip, {127, 0, 0, 1}}]),
+	Sock = raw_peer:accept(LSock),
+	Req = raw_peer:read_request(Sock),
+	raw_peer:send(Sock, raw_peer:response_101(Req)),
+	?NEXT(ConnPid, {gun_up, ConnPid, http}),
+	St = expect_upgraded(#{conn => ConnPid, sock => Sock, ref => StreamRef}),
+	raw_echo_check(St),
+	ok = gun:close(ConnPid),
+	normal = exit_reason(MRef, ConnPid),
+	ok = gen_tcp:close(Sock),
+	ok = gen_tcp:close(LSock),
+	no_more_msgs(ConnPid),
+	no_leak(Snap).
+
+%% A listener whose accept queue is full: Linux drops the SYNs, so a
+%% connect hangs (loopback answers a closed port at once; this does not).
+%% backlog 0 holds one connection; one gen_tcp:connect fills it.
+full_listener() ->
+	{ok, LSock} = gen_tcp:listen(0, [binary, {active, false}, {backlog, 0},
+		{ip, {127, 0, 0, 1}}]),
+	{ok, Port} = inet:port(LSock),
+	Fillers = fill(Port, []),
+	{LSock, Port, Fillers}.
+
+fill(Port, Acc) when length(Acc) < 8 ->
+	case gen_tcp:connect({127, 0, 0, 1}, Port, [binary, {active, false}], 300) of
+		{ok, S} -> fill(Port, [S|Acc]);
+		{error, timeout} when Acc =/= [] -> Acc
+	end.
+
+%% connect_timeout: each attempt gives up after 200 ms; retry => 1 and
+%% retry_timeout => 100: two attempts, no message, ConnPid exits
+%% {shutdown, timeout} after ~500 ms.
+connect_timeout_exhausted(_) ->
+	Snap = snapshot(),
+	{LSock, Port, Fillers} = full_listener(),
+	T0 = now_ms(),
+	{ok, ConnPid} = gun:open("127.0.0.1", Port,
+		#{retry => 1, retry_timeout => 100, connect_timeout => 200}),
+	MRef = monitor_conn(ConnPid),
+	{shutdown, timeout} = exit_reason(MRef, ConnPid),
+	Elapsed = ms_since(T0),
+	ct:log("exit ~p ms after gun:open", [Elapsed]),
+	true = Elapsed >= 500,
+	true = Elapsed < 950,
+	no_more_msgs(ConnPid),
+	[ok = gen_tcp:close(S) || S <- Fillers],
+	ok = gen_tcp:close(LSock),
+	no_leak(Snap).
+
+%% The first attempt times out; the queue is emptied meanwhile; the retry
+%% connects and gun_up follows. gun:await_up/2 sees it.
+connect_timeout_then_up(_) ->
+	Snap = snapshot(),
+	{LSock, Port, Fillers} = full_listener(),
+	{ok, ConnPid} = gun:open("127.0.0.1", Port,
+		#{retry => 1, retry_timeout => 500, connect_timeout => 200}),
+	MRef = monitor_conn(ConnPid),
+	{error, timeout} = gun:await_up(ConnPid, 150),
+	%% Make room in the accept queue before the retry (at ~700 ms).
+	Accepted = [begin {ok, A} = gen_tcp:accept(LSock, 1000), A end || _ <- Fillers],
+	{ok, http} = gun:await_up(ConnPid, 2000),
+	{ok, Sock} = gen_tcp:accept(LSock, ?T),
+	ok = gun:close(ConnPid),
+	normal = exit_reason(MRef, ConnPid),
+	[ok = gen_tcp:close(S) || S <- [Sock|Accepted ++ Fillers]],
+	ok = gen_tcp:close(LSock),
+	no_more_msgs(ConnPid),
+	no_leak(Snap).
+
+%% While down (between gun_down and gun_up), frames are refused with the
+%% badstate gun_error, one per gun:ws_send/2 call; after gun_up too,
+%% until the owner upgrades again.
+send_while_down(_) ->
+	Snap = snapshot(),
+	St = #{conn := ConnPid, mref := MRef, ref := Ref, sock := Sock} =
+		raw_connect(#{retry => 1, retry_timeout => 1000}),
+	ok = gen_tcp:close(Sock),
+	?NEXT(ConnPid, {gun_error, ConnPid, Ref, closed}),
+	?NEXT(ConnPid, {gun_down, ConnPid, ws, closed, [Ref], []}),
+	ok = gun:ws_send(ConnPid, {text, <<"while down">>}),
+	?NEXT(ConnPid, {gun_error, ConnPid, {badstate, ?BADSTATE_SEND}}),
+	ok = gun:ws_send(ConnPid, [{text, <<"a">>}, {binary, <<"b">>}]),
+	?NEXT(ConnPid, {gun_error, ConnPid, {badstate, ?BADSTATE_SEND}}),
+	%% Back up: http until the owner upgrades.
+	{ok, Sock2} = gen_tcp:accept(maps:get(lsock, St), ?T),
+	?NEXT(ConnPid, 2000, {gun_up, ConnPid, http}),
+	#{protocol := http} = gun:info(ConnPid),
+	ok = gun:ws_send(ConnPid, {text, <<"before upgrade">>}),
+	?NEXT(ConnPid, {gun_error, ConnPid, {badstate, ?BADSTATE_SEND}}),
+	Ref2 = gun:ws_upgrade(ConnPid, "/"),
+	Req = raw_peer:read_request(Sock2),
+	raw_peer:send(Sock2, raw_peer:response_101(Req)),
+	St2 = expect_upgraded(St#{sock => Sock2, ref => Ref2}),
+	raw_echo_check(St2),
+	ok = gun:close(ConnPid),
+	normal = exit_reason(MRef, ConnPid),
+	no_more_msgs(ConnPid),
+	ok = gen_tcp:close(Sock2),
+	ok = gen_tcp:close(maps:get(lsock, St)),
+	no_leak(Snap).
+
+%% The README's reconnect-and-re-upgrade loop, as written there, plus a
+%% round count and a trace: against /close (the server closes 4000 after
+%% the first message) it upgrades on each gun_up; the third time it ends
+%% with gun:shutdown/1 instead of sending.
+readme_recipe(Config) ->
+	Snap = snapshot(),
+	{done, normal, Trace} = ws_connect("127.0.0.1", port(Config), "/close"),
+	ct:log("~p", [Trace]),
+	[up, upgraded, {ws, {close, 4000, <<"bye">>}}, {down, ws, normal},
+		up, upgraded, {ws, {close, 4000, <<"bye">>}}, {down, ws, normal},
+		up, upgraded, {ws, {close, 1001, <<>>}}, {down, ws, normal}] = Trace,
+	no_leak(Snap).
+
+ws_connect(Host, Port, Path) ->
+	{ok, ConnPid} = gun:open(Host, Port, #{retry => 10, retry_timeout => 100}),
+	MRef = monitor(process, ConnPid),
+	ws_loop(ConnPid, MRef, Path, 0, []).
+
+ws_loop(ConnPid, MRef, Path, Rounds, Trace) ->
+	receive
+		{gun_up, ConnPid, http} ->
+			_StreamRef = gun:ws_upgrade(ConnPid, Path),
+			ws_loop(ConnPid, MRef, Path, Rounds, [up|Trace]);
+		{gun_ws_upgrade, ConnPid, ok, _Headers} when Rounds =:= 2 ->
+			ok = gun:shutdown(ConnPid),
+			ws_loop(ConnPid, MRef, Path, Rounds + 1, [upgraded|Trace]);
+		{gun_ws_upgrade, ConnPid, ok, _Headers} ->
+			ok = gun:ws_send(ConnPid, {text, <<"hello">>}),
+			ws_loop(ConnPid, MRef, Path, Rounds + 1, [upgraded|Trace]);
+		{gun_response, ConnPid, _Ref, _IsFin, Status, _Headers} ->
+			ok = gun:close(ConnPid),
+			{error, {ws_upgrade_refused, Status}};
+		{gun_ws, ConnPid, Frame} ->
+			ws_loop(ConnPid, MRef, Path, Rounds, [{ws, Frame}|Trace]);
+		{gun_error, ConnPid, _StreamRef, Reason} ->
+			ws_loop(ConnPid, MRef, Path, Rounds, [{error, Reason}|Trace]);
+		{gun_error, ConnPid, {badstate, _}} ->
+			ws_loop(ConnPid, MRef, Path, Rounds, [badstate|Trace]);
+		{gun_down, ConnPid, Protocol, Reason, _Killed, _Unprocessed} ->
+			ws_loop(ConnPid, MRef, Path, Rounds, [{down, Protocol, Reason}|Trace]);
+		{'DOWN', MRef, process, ConnPid, Reason} ->
+			{done, Reason, lists:reverse(Trace)}
+	after ?T ->
+		error({timeout, lists:reverse(Trace)})
+	end.
+
+%% Keepalive.
+
+%% keepalive => 100 and silence_pings => false: the Python server answers
+%% each keepalive ping; the owner sees the pongs (empty: the atom pong).
+keepalive_pongs(Config) ->
+	Snap = snapshot(),
+	ConnPid = connect(Config, #{ws_opts => #{keepalive => 100, silence_pings => false}}),
+	MRef = monitor_conn(ConnPid),
+	_ = upgrade(ConnPid, "/echo"),
+	T0 = now_ms(),
+	[?NEXT(ConnPid, 1000, {gun_ws, ConnPid, pong}) || _ <- lists:seq(1, 3)],
+	Elapsed = ms_since(T0),
+	ct:log("3 pongs in ~p ms", [Elapsed]),
+	true = Elapsed >= 200,
+	ok = gun:close(ConnPid),
+	normal = exit_reason(MRef, ConnPid),
+	ok = gun:flush(ConnPid),
+	no_leak(Snap).
+
+%% Half-open TCP: the peer completes the upgrade, then never sends a byte
+%% and never closes. keepalive => 100, keepalive_tolerance => 2: the peer
+%% reads 2 pings, then a close 1001; the owner gets gun_error and gun_down
+%% {error, keepalive_timeout} within ~1 s; retry => 0: ConnPid exits
+%% {shutdown, {error, keepalive_timeout}}.
+keepalive_tolerance_half_open(_) ->
+	Snap = snapshot(),
+	#{conn := ConnPid, mref := MRef, ref := Ref, sock := Sock, lsock := LSock} =
+		raw_connect(#{ws_opts => #{keepalive => 100, keepalive_tolerance => 2}}),
+	T0 = now_ms(),
+	%% On the wire: exactly 2 pings, then close 1001, then EOF.
+	<<>> = raw_peer:expect_frame(Sock, 9),
+	<<>> = raw_peer:expect_frame(Sock, 9),
+	{1001, _} = expect_close(Sock),
+	Close = ms_since(T0),
+	raw_peer:expect_eof(Sock),
+	Eof = ms_since(T0),
+	Reason = {error, keepalive_timeout},
+	?NEXT(ConnPid, 1500, {gun_error, ConnPid, Ref, Reason}),
+	?NEXT(ConnPid, {gun_down, ConnPid, ws, Reason, [Ref], []}),
+	Down = ms_since(T0),
+	ct:log("after the upgrade: close 1001 at ~p ms, EOF at ~p ms, gun_down at ~p ms",
+		[Close, Eof, Down]),
+	%% Detected on the 3rd tick (2 pings unanswered): close 1001 at ~300 ms.
+	%% The engine then lingers up to 1 s for the peer's FIN before closing
+	%% and sending gun_down (the same linger as after any close frame), so
+	%% gun_down comes at ~1.3 s: "within ~1 s" is taken as under 1.5 s.
+	case Close >= 250 andalso Close < 600 andalso Down < 1500 of
+		true -> ok;
+		false -> error({keepalive_timeout_timing, #{close_1001_ms => Close, eof_ms => Eof, gun_down_ms => Down}})
+	end,
+	{shutdown, Reason} = exit_reason(MRef, ConnPid),
+	no_more_msgs(ConnPid),
+	ok = gen_tcp:close(Sock),
+	ok = gen_tcp:close(LSock),
+	no_leak(Snap).
+
+%% The same loss reconnects per retry; the owner upgrades again.
+keepalive_tolerance_reconnect(_) ->
+	Snap = snapshot(),
+	St = #{conn := ConnPid, mref := MRef, ref := Ref, sock := Sock, lsock := LSock} =
+		raw_connect(#{retry => 1, retry_timeout => 100,
+			ws_opts => #{keepalive => 100, keepalive_tolerance => 2}}),
+	Reason = {error, keepalive_timeout},
+	?NEXT(ConnPid, 1500, {gun_error, ConnPid, Ref, Reason}),
+	?NEXT(ConnPid, {gun_down, ConnPid, ws, Reason, [Ref], []}),
+	St2 = #{sock := Sock2} = raw_upgrade(St),
+	?NEXT(ConnPid, {gun_up, ConnPid, http}),
+	expect_upgraded(St2),
+	%% This peer answers: the pings are ponged, so the connection stays.
+	ok = pong_for(Sock2, 600),
+	alive(MRef, ConnPid),
+	ok = gun:close(ConnPid),
+	normal = exit_reason(MRef, ConnPid),
+	no_more_msgs(ConnPid),
+	[ok = gen_tcp:close(S) || S <- [Sock, Sock2, LSock]],
+	no_leak(Snap).
+
+%% Answers every ping with a pong for Ms.
+pong_for(Sock, Ms) ->
+	pong_until(Sock, now_ms() + Ms).
+
+pong_until(Sock, Until) ->
+	case Until - now_ms() of
+		Left when Left =< 0 -> ok;
+		Left ->
+			case gen_tcp:recv(Sock, 2, Left) of
+				{ok, <<1:1, 0:3, 9:4, 1:1, 0:7>>} ->
+					{ok, _Key} = gen_tcp:recv(Sock, 4, 1000),
+					raw_peer:send(Sock, raw_peer:frame(10, <<>>)),
+					pong_until(Sock, Until);
+				{ok, Other} -> error({unexpected_client_bytes, Other});
+				{error, timeout} -> ok
+			end
+	end.
+
+%% A live server (Python answers pings) with the same options: no loss.
+keepalive_tolerance_alive(Config) ->
+	Snap = snapshot(),
+	ConnPid = connect(Config, #{ws_opts => #{keepalive => 100, keepalive_tolerance => 2}}),
+	MRef = monitor_conn(ConnPid),
+	_ = upgrade(ConnPid, "/echo"),
+	receive
+		Msg when element(2, Msg) =:= ConnPid -> error({unexpected, Msg})
+	after 1000 -> ok
+	end,
+	alive(MRef, ConnPid),
+	echo_check(ConnPid),
+	ok = gun:close(ConnPid),
+	normal = exit_reason(MRef, ConnPid),
+	no_more_msgs(ConnPid),
+	no_leak(Snap).
+
+%% Graceful endings.
+
+%% gun:shutdown/1: the peer reads close 1001 and answers in time; the
+%% owner gets the server's close, then gun_down ws normal; ConnPid exits
+%% normal; no reconnect although retry => 5.
+shutdown_close_reply(_) ->
+	Snap = snapshot(),
+	#{conn := ConnPid, mref := MRef, ref := Ref, sock := Sock, lsock := LSock} =
+		raw_connect(#{retry => 5, retry_timeout => 100}),
+	ok = gun:shutdown(ConnPid),
+	{1001, <<>>} = expect_close(Sock),
+	raw_peer:send(Sock, close_frame(1001, <<"bye">>)),
+	?NEXT(ConnPid, {gun_ws, ConnPid, {close, 1001, <<"bye">>}}),
+	?NEXT(ConnPid, {gun_down, ConnPid, ws, normal, [Ref], []}),
+	normal = exit_reason(MRef, ConnPid),
+	raw_peer:expect_eof(Sock),
+	no_reconnect(LSock, 500),
+	no_more_msgs(ConnPid),
+	[ok = gen_tcp:close(S) || S <- [Sock, LSock]],
+	no_leak(Snap).
+
+%% No reply to the close: the client waits closing_timeout (300 ms), then
+%% closes; gun_down ws normal, ConnPid exits normal, no reconnect.
+shutdown_closing_timeout(_) ->
+	Snap = snapshot(),
+	#{conn := ConnPid, mref := MRef, ref := Ref, sock := Sock, lsock := LSock} =
+		raw_connect(#{retry => 5, retry_timeout => 100, ws_opts => #{closing_timeout => 300}}),
+	T0 = now_ms(),
+	ok = gun:shutdown(ConnPid),
+	{1001, <<>>} = expect_close(Sock),
+	?NEXT(ConnPid, 2000, {gun_down, ConnPid, ws, normal, [Ref], []}),
+	Elapsed = ms_since(T0),
+	ct:log("gun_down ~p ms after gun:shutdown/1", [Elapsed]),
+	true = Elapsed >= 300,
+	true = Elapsed < 1300,
+	normal = exit_reason(MRef, ConnPid),
+	raw_peer:expect_eof(Sock),
+	no_reconnect(LSock, 500),
+	no_more_msgs(ConnPid),
+	[ok = gen_tcp:close(S) || S <- [Sock, LSock]],
+	no_leak(Snap).
+
+%% Against the Python server: it echoes the 1001 and recorded it.
+shutdown_python(Config) ->
+	Snap = snapshot(),
+	ConnPid = connect(Config, #{retry => 5, retry_timeout => 100}),
+	MRef = monitor_conn(ConnPid),
+	Id = id(),
+	Ref = upgrade(ConnPid, "/echo?id=" ++ Id),
+	ok = gun:shutdown(ConnPid),
+	?NEXT(ConnPid, {gun_ws, ConnPid, {close, 1001, <<>>}}),
+	?NEXT(ConnPid, {gun_down, ConnPid, ws, normal, [Ref], []}),
+	normal = exit_reason(MRef, ConnPid),
+	<<"1001">> = lastclose(Config, Id),
+	no_more_msgs(ConnPid),
+	no_leak(Snap).
+
+%% A user close frame with its own code: the same, with that code.
+user_close_code(_) ->
+	Snap = snapshot(),
+	#{conn := ConnPid, mref := MRef, ref := Ref, sock := Sock, lsock := LSock} =
+		raw_connect(#{retry => 5, retry_timeout => 100}),
+	ok = gun:ws_send(ConnPid, {close, 4001, <<"done">>}),
+	{4001, <<"done">>} = expect_close(Sock),
+	raw_peer:send(Sock, close_frame(4001, <<"done">>)),
+	?NEXT(ConnPid, {gun_ws, ConnPid, {close, 4001, <<"done">>}}),
+	?NEXT(ConnPid, {gun_down, ConnPid, ws, normal, [Ref], []}),
+	normal = exit_reason(MRef, ConnPid),
+	raw_peer:expect_eof(Sock),
+	no_reconnect(LSock, 500),
+	no_more_msgs(ConnPid),
+	[ok = gen_tcp:close(S) || S <- [Sock, LSock]],
+	no_leak(Snap).
+
+%% The owner dies: the peer reads close 1001 and answers; ConnPid exits
+%% {shutdown, owner_gone}; no reconnect although retry => 5.
+owner_death(_) ->
+	Snap = snapshot(),
+	{LSock, Port} = raw_peer:listen(),
+	Self = self(),
+	Owner = spawn(fun() ->
+		{ok, ConnPid} = gun:open("127.0.0.1", Port, raw_opts(#{retry => 5, retry_timeout => 100})),
+		_ = gun:ws_upgrade(ConnPid, "/"),
+		receive {gun_ws_upgrade, ConnPid, ok, _} -> ok after ?T -> exit(upgrade_timeout) end,
+		Self ! {owner_ready, self(), ConnPid},
+		receive after infinity -> ok end
+	end),
+	Sock = raw_peer:accept(LSock),
+	Req = raw_peer:read_request(Sock),
+	raw_peer:send(Sock, raw_peer:response_101(Req)),
+	ConnPid = receive {owner_ready, Owner, C} -> C after ?T -> error(owner_not_ready) end,
+	MRef = monitor_conn(ConnPid),
+	exit(Owner, kill),
+	{1001, <<>>} = expect_close(Sock),
+	raw_peer:send(Sock, close_frame(1001, <<>>)),
+	{shutdown, owner_gone} = exit_reason(MRef, ConnPid),
+	raw_peer:expect_eof(Sock),
+	no_reconnect(LSock, 500),
+	no_more_msgs(ConnPid),
+	[ok = gen_tcp:close(S) || S <- [Sock, LSock]],
+	no_leak(Snap).
+
+%% gun:close/1: immediate and synchronous (ConnPid is dead on return),
+%% no gun_down, no reconnect; the peer sees the connection end at once.
+close_immediate(_) ->
+	Snap = snapshot(),
+	#{conn := ConnPid, mref := MRef, sock := Sock, lsock := LSock} =
+		raw_connect(#{retry => 5, retry_timeout => 100}),
+	T0 = now_ms(),
+	ok = gun:close(ConnPid),
+	false = is_process_alive(ConnPid),
+	normal = exit_reason(MRef, ConnPid),
+	{closed, Bytes} = raw_peer:drain(Sock, 1000),
+	Elapsed = ms_since(T0),
+	ct:log("peer saw EOF ~p ms after gun:close/1; bytes before it: ~p",
+		[Elapsed, raw_peer:decode_frames(Bytes)]),
+	true = Elapsed < 1000,
+	no_reconnect(LSock, 500),
+	no_more_msgs(ConnPid),
+	[ok = gen_tcp:close(S) || S <- [Sock, LSock]],
+	no_leak(Snap).
+
+%% Faults.
+
+%% The server dies in the middle of a message (half a frame, then FIN):
+%% nothing delivered, gun_error + gun_down closed, {shutdown, closed}.
+killed_mid_message(_) ->
+	mid_message(fun(Sock) -> ok = gen_tcp:close(Sock) end, closed).
+
+%% The same with a reset (linger 0): {error, econnreset}.
+reset_mid_message(_) ->
+	mid_message(fun(Sock) ->
+		ok = inet:setopts(Sock, [{linger, {true, 0}}]),
+		ok = gen_tcp:close(Sock)
+	end, {error, econnreset}).
+
+mid_message(Kill, Reason) ->
+	Snap = snapshot(),
+	#{conn := ConnPid, mref := MRef, ref := Ref, sock := Sock, lsock := LSock} = raw_connect(#{}),
+	Frame = raw_peer:frame(2, binary:copy(<<"x">>, 100)),
+	raw_peer:send(Sock, binary:part(Frame, 0, 50)),
+	%% Let the half frame arrive before the end.
+	receive after 100 -> ok end,
+	Kill(Sock),
+	?NEXT(ConnPid, {gun_error, ConnPid, Ref, Reason}),
+	?NEXT(ConnPid, {gun_down, ConnPid, ws, Reason, [Ref], []}),
+	{shutdown, Reason} = exit_reason(MRef, ConnPid),
+	no_more_msgs(ConnPid),
+	ok = gen_tcp:close(LSock),
+	no_leak(Snap).
+
+%% A server that accepts and reads the upgrade request and never answers.
+never_answering() ->
+	{LSock, Port} = raw_peer:listen(),
+	{ok, ConnPid} = gun:open("127.0.0.1", Port, raw_opts(#{retry => 5, retry_timeout => 100})),
+	MRef = monitor_conn(ConnPid),
+	Ref = gun:ws_upgrade(ConnPid, "/"),
+	Sock = raw_peer:accept(LSock),
+	_ = raw_peer:read_request(Sock),
+	?NEXT(ConnPid, {gun_up, ConnPid, http}),
+	%% Nothing comes.
+	no_more_msgs(ConnPid),
+	#{conn => ConnPid, mref => MRef, ref => Ref, sock => Sock, lsock => LSock}.
+
+%% gun:shutdown/1 still ends it promptly: ConnPid exits normal, the
+%% socket is closed, no reconnect. The pending upgrade is not answered,
+%% so (doc/behaviour.md: gun_down lists the pending upgrade's StreamRef
+%% on an http connection) gun_down http normal [Ref].
+never_answers_upgrade_shutdown(_) ->
+	Snap = snapshot(),
+	#{conn := ConnPid, mref := MRef, ref := Ref, sock := Sock, lsock := LSock} = never_answering(),
+	T0 = now_ms(),
+	ok = gun:shutdown(ConnPid),
+	normal = exit_reason(MRef, ConnPid),
+	Elapsed = ms_since(T0),
+	raw_peer:expect_eof(Sock, 2000),
+	Msgs = [M || M <- element(2, process_info(self(), messages)), element(2, M) =:= ConnPid],
+	ct:log("exit ~p ms after gun:shutdown/1; messages: ~p", [Elapsed, Msgs]),
+	true = Elapsed < 1000,
+	?NEXT(ConnPid, {gun_down, ConnPid, http, normal, [Ref], []}),
+	no_reconnect(LSock, 500),
+	no_more_msgs(ConnPid),
+	[ok = gen_tcp:close(S) || S <- [Sock, LSock]],
+	no_leak(Snap).
+
+%% gun:close/1: dead on return, no message, no reconnect.
+never_answers_upgrade_close(_) ->
+	Snap = snapshot(),
+	#{conn := ConnPid, mref := MRef, sock := Sock, lsock := LSock} = never_answering(),
+	ok = gun:close(ConnPid),
+	false = is_process_alive(ConnPid),
+	normal = exit_reason(MRef, ConnPid),
+	raw_peer:expect_eof(Sock, 1000),
+	no_reconnect(LSock, 500),
+	no_more_msgs(ConnPid),
+	[ok = gen_tcp:close(S) || S <- [Sock, LSock]],
+	no_leak(Snap).
+
+%% A peer that stops reading while the owner sends 64 KiB frames, with
+%% send_queue_limit => 1 MiB: once the kernel's buffers and the 1 MiB are
+%% full, each refused gun:ws_send/2 call gets {gun_error, C, Ref, {error,
+%% send_queue_full}}; the connection stays up; memory (the VM's and the
+%% process's resident set) stays bounded. Then the peer reads everything:
+%% exactly the frames not refused arrive, in order, and the connection
+%% still works both ways.
+-define(FRAME, 65536).
+-define(MAX_FRAMES, 1024).
+
+slow_reader_send_queue_full(_) ->
+	Snap = snapshot(),
+	St = #{conn := ConnPid, mref := MRef, ref := Ref, sock := Sock, lsock := LSock} =
+		raw_connect(#{ws_opts => #{send_queue_limit => 1048576}}),
+	Filler = binary:copy(<<"z">>, ?FRAME - 4),
+	garbage_collect(),
+	Mem0 = erlang:memory(total),
+	Rss0 = rss(),
+	{Sent, MaxMem, MaxRss} = send_until_full(ConnPid, Ref, Filler, 1, Mem0, Rss0),
+	ct:log("first send_queue_full after ~p frames (~p KiB); memory ~p -> max ~p; rss ~p -> max ~p",
+		[Sent, Sent * ?FRAME div 1024, Mem0, MaxMem, Rss0, MaxRss]),
+	true = MaxMem - Mem0 < 32 * 1048576,
+	true = MaxRss - Rss0 < 64 * 1048576,
+	%% A few more calls while still full: each is refused (the peer still
+	%% does not read), and the connection stays up.
+	Extra = 4,
+	[ok = gun:ws_send(ConnPid, {binary, [<<S:32>>, Filler]}) || S <- lists:seq(Sent + 1, Sent + Extra)],
+	Total = Sent + Extra,
+	receive after 200 -> ok end,
+	alive(MRef, ConnPid),
+	%% The peer reads everything (in another process) until 700 ms of quiet.
+	Self = self(),
+	Reader = spawn_link(fun() ->
+		receive {go, Self} -> ok end,
+		Bytes = read_quiet(Sock, 700, []),
+		ok = gen_tcp:controlling_process(Sock, Self),
+		Self ! {read, self(), Bytes}
+	end),
+	ok = gen_tcp:controlling_process(Sock, Reader),
+	Reader ! {go, Self},
+	Bytes = receive {read, Reader, B} -> B after 60000 -> error(reader_timeout) end,
+	{Frames, <<>>} = raw_peer:decode_frames(Bytes),
+	Seqs = [begin
+		#{opcode := 2, fin := true, masked := true, payload := <<S:32, Filler/binary>>} = F,
+		S
+	end || F <- Frames],
+	Seqs = lists:sort(Seqs),
+	Refused = count_refused(ConnPid, Ref, 1),
+	ct:log("~p frames sent, ~p delivered, ~p refused", [Total, length(Seqs), Refused]),
+	Total = length(Seqs) + Refused,
+	true = Refused >= 1 + Extra,
+	%% It still works.
+	raw_echo_check(St),
+	ok = gun:close(ConnPid),
+	normal = exit_reason(MRef, ConnPid),
+	no_more_msgs(ConnPid),
+	[ok = gen_tcp:close(S) || S <- [Sock, LSock]],
+	no_leak(Snap).
+
+send_until_full(ConnPid, Ref, Filler, Seq, MaxMem, MaxRss) when Seq =< ?MAX_FRAMES ->
+	ok = gun:ws_send(ConnPid, {binary, [<<Seq:32>>, Filler]}),
+	{MaxMem1, MaxRss1} = case Seq rem 16 of
+		0 -> {max(MaxMem, erlang:memory(total)), max(MaxRss, rss())};
+		_ -> {MaxMem, MaxRss}
+	end,
+	receive
+		{gun_error, ConnPid, Ref, {error, send_queue_full}} ->
+			{Seq, max(MaxMem1, erlang:memory(total)), max(MaxRss1, rss())};
+		Msg when element(2, Msg) =:= ConnPid ->
+			error({unexpected, Msg})
+	after 0 ->
+		send_until_full(ConnPid, Ref, Filler, Seq + 1, MaxMem1, MaxRss1)
+	end;
+send_until_full(_, _, _, Seq, MaxMem, MaxRss) ->
+	error({no_send_queue_full_after, Seq - 1, frames, {memory, MaxMem}, {rss, MaxRss}}).
+
+read_quiet(Sock, Quiet, Acc) ->
+	case gen_tcp:recv(Sock, 0, Quiet) of
+		{ok, Data} -> read_quiet(Sock, Quiet, [Data|Acc]);
+		{error, timeout} -> iolist_to_binary(lists:reverse(Acc))
+	end.
+
+%% The refusals still in the mailbox, plus the one already taken.
+count_refused(ConnPid, Ref, N) ->
+	receive
+		{gun_error, ConnPid, Ref, {error, send_queue_full}} -> count_refused(ConnPid, Ref, N + 1)
+	after 0 -> N
+	end.
+
+%% The owner is killed while it sends in a loop: ConnPid exits
+%% {shutdown, owner_gone}, the server got close 1001, nothing leaks.
+owner_killed_mid_send(Config) ->
+	Snap = snapshot(),
+	Port = port(Config),
+	Id = id(),
+	Self = self(),
+	Owner = spawn(fun() ->
+		{ok, ConnPid} = gun:open("127.0.0.1", Port, #{retry => 5, retry_timeout => 100}),
+		{ok, http} = gun:await_up(ConnPid, ?T),
+		_ = gun:ws_upgrade(ConnPid, "/echo?id=" ++ Id),
+		receive {gun_ws_upgrade, ConnPid, ok, _} -> ok after ?T -> exit(upgrade_timeout) end,
+		Payload = binary:copy(<<"y">>, ?FRAME),
+		send_loop(ConnPid, Payload, Self, 0)
+	end),
+	ConnPid = receive {sending, Owner, C} -> C after ?T -> error(owner_not_sending) end,
+	MRef = monitor_conn(ConnPid),
+	exit(Owner, kill),
+	{shutdown, owner_gone} = exit_reason(MRef, ConnPid),
+	<<"1001">> = lastclose(Config, Id),
+	no_more_msgs(ConnPid),
+	no_leak(Snap).
+
+send_loop(ConnPid, Payload, Parent, N) ->
+	ok = gun:ws_send(ConnPid, {binary, Payload}),
+	case N of
+		100 -> Parent ! {sending, self(), ConnPid};
+		_ -> ok
+	end,
+	%% Drop the echoes so that the owner's mailbox does not grow.
+	receive {gun_ws, ConnPid, _} -> ok after 0 -> ok end,
+	send_loop(ConnPid, Payload, Parent, N + 1).
+
+%% Resources.
+
+%% 2000 open/upgrade/echo/close cycles (4 workers x 500) against the
+%% Python server: file descriptors and processes back to the start,
+%% erlang:memory(total) back near it (after a warm-up).
+cycles_2000(Config) ->
+	Port = port(Config),
+	ok = cycles(Port, 20),
+	garbage_collect(),
+	Snap = snapshot(),
+	Mem0 = erlang:memory(total),
+	Rss0 = rss(),
+	T0 = now_ms(),
+	Workers = [spawn_monitor(fun() -> ok = cycles(Port, 500) end) || _ <- lists:seq(1, 4)],
+	[receive
+		{'DOWN', WRef, process, Pid, Reason} -> normal = Reason
+	after 600000 ->
+		error(worker_timeout)
+	end || {Pid, WRef} <- Workers],
+	no_leak(Snap),
+	garbage_collect(),
+	ok = settle(memory, fun() -> erlang:memory(total) end, Mem0 + 8 * 1048576, 50),
+	ct:log("2000 cycles in ~p ms; fds ~p -> ~p; processes ~p -> ~p; memory ~p -> ~p; rss ~p -> ~p",
+		[ms_since(T0), maps:get(fds, Snap), fd_count(), maps:get(procs, Snap), proc_count(),
+			Mem0, erlang:memory(total), Rss0, rss()]).
+
+cycles(_, 0) ->
+	ok;
+cycles(Port, N) ->
+	{ok, ConnPid} = gun:open("127.0.0.1", Port, #{retry => 0}),
+	MRef = monitor_conn(ConnPid),
+	{ok, http} = gun:await_up(ConnPid, ?T),
+	_ = gun:ws_upgrade(ConnPid, "/echo"),
+	receive {gun_ws_upgrade, ConnPid, ok, _} -> ok after ?T -> error({upgrade_timeout, N}) end,
+	ok = gun:ws_send(ConnPid, {text, <<"ping">>}),
+	receive {gun_ws, ConnPid, {text, <<"ping">>}} -> ok after ?T -> error({echo_timeout, N}) end,
+	ok = gun:close(ConnPid),
+	receive
+		{'DOWN', MRef, process, ConnPid, normal} -> ok;
+		{'DOWN', MRef, process, ConnPid, Reason} -> error({bad_exit_after_close, N, Reason})
+	after ?T ->
+		error({close_timeout, N})
+	end,
+	ok = gun:flush(ConnPid),
+	{messages, []} = process_info(self(), messages),
+	cycles(Port, N - 1).
