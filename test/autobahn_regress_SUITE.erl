@@ -45,7 +45,10 @@ all() ->
 		deflate_answer_twice,
 		deflate_answer_other_extension,
 		deflate_answer_missing_requested,
-		deflate_options_checked
+		deflate_options_checked,
+		%% Against another implementation: Python's websockets.
+		python_websockets_default,
+		python_websockets_strict
 	].
 
 %% Helpers.
@@ -418,3 +421,45 @@ deflate_options_checked(_) ->
 	gun:close(ConnPid),
 	{'EXIT', _} = (catch gun:ws_upgrade(self(), "/", [], #{deflate_level => 11})),
 	ok.
+
+%% Against Python's websockets (test/support/deflate_server.py).
+
+python_websockets_default(_) ->
+	python_echo("default", #{},
+		<<"permessage-deflate; server_max_window_bits=12; client_max_window_bits=12">>).
+
+python_websockets_strict(_) ->
+	python_echo("strict", #{server_no_context_takeover => true, server_max_window_bits => 10,
+			client_no_context_takeover => true},
+		<<"permessage-deflate; server_no_context_takeover; client_no_context_takeover; "
+			"server_max_window_bits=10; client_max_window_bits=9">>).
+
+python_echo(Mode, WsOpts, Answer) ->
+	Script = filename:join([filename:dirname(?FILE), "support", "deflate_server.py"]),
+	Server = open_port({spawn_executable, "/usr/bin/python3"},
+		[{args, [Script, Mode]}, {line, 1024}, use_stdio, binary]),
+	Port = receive
+		{Server, {data, {eol, Line}}} -> binary_to_integer(Line)
+	after 10000 ->
+		ct:fail(deflate_server_did_not_start)
+	end,
+	try
+		{ok, ConnPid} = gun:open("127.0.0.1", Port,
+			default_opts(#{ws_opts => WsOpts#{compress => true}})),
+		?NEXT(ConnPid, {gun_up, ConnPid, http}),
+		_ = gun:ws_upgrade(ConnPid, "/"),
+		?NEXT(ConnPid, {gun_ws_upgrade, ConnPid, ok, Headers}),
+		{_, Answer} = lists:keyfind(<<"sec-websocket-extensions">>, 1, Headers),
+		Noise = crypto:strong_rand_bytes(300000),
+		Frames = [{text, <<"Hello">>}, {text, <<"Hello">>}, {binary, <<>>},
+			{text, binary:copy(<<"κόσμε "/utf8>>, 20000)}, {binary, Noise},
+			{binary, binary:copy(<<1, 2, 3, 4>>, 1 bsl 18)}, {text, <<"Hello">>}],
+		ok = gun:ws_send(ConnPid, Frames),
+		[?NEXT(ConnPid, {gun_ws, ConnPid, Frame}) || Frame <- Frames],
+		ok = gun:ws_send(ConnPid, close),
+		%% An empty close is answered with an empty close.
+		?NEXT(ConnPid, {gun_ws, ConnPid, close}),
+		?NEXT(ConnPid, {gun_down, ConnPid, ws, normal, [_], []})
+	after
+		port_close(Server)
+	end.
