@@ -57,6 +57,7 @@ all() ->
 		send_list_in_order,
 		send_list_with_close,
 		push_1000,
+		send_many_without_waiting,
 		push_pattern,
 		fragmented_whole,
 		ping_unsilenced,
@@ -692,6 +693,24 @@ push_1000(Config) ->
 		end
 	end, lists:seq(0, 999)),
 	echo_check(ConnPid),
+	close(ConnPid).
+
+%% Far more frames than the engine takes in one batch, sent without
+%% waiting: every one is echoed, in order (a batch boundary once lost one).
+send_many_without_waiting(Config) ->
+	ConnPid = connect(Config),
+	_ = upgrade(ConnPid, "/echo"),
+	N = 20000,
+	lists:foreach(fun(I) ->
+		ok = gun:ws_send(ConnPid, {text, integer_to_binary(I)})
+	end, lists:seq(1, N)),
+	lists:foreach(fun(I) ->
+		Expected = integer_to_binary(I),
+		case next() of
+			{gun_ws, ConnPid, {text, Expected}} -> ok;
+			Other -> error({message, I, Other})
+		end
+	end, lists:seq(1, N)),
 	close(ConnPid).
 
 push_pattern(Config) ->

@@ -95,7 +95,10 @@ impl<K: EventSink> Conn<K> {
                 Err(Outcome::Lost(reason)) => reason,
                 Err(Outcome::Stop(exit)) => return exit,
             };
-            self.set_live(|live| live.sock = None);
+            self.set_live(|live| {
+                live.sock = None;
+                live.protocol = Protocol::Http;
+            });
             if retries_left == 0 {
                 return Exit::Shutdown(reason);
             }

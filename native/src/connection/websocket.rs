@@ -20,6 +20,11 @@ use super::lifecycle::{Conn, Outcome};
 use super::socket::{write_or_flush, Io, Socket};
 
 const READ_CHUNK: usize = 64 * 1024;
+/// Commands taken in one go before the socket gets a turn: enough to fill
+/// a write, few enough that reading is never starved.
+const COMMAND_BATCH: usize = 1024;
+/// Bytes queued by one batch of commands before the socket gets a turn.
+const WRITE_BATCH_BYTES: usize = 256 * 1024;
 /// The compression buffer kept between messages.
 const COMPRESSED_KEEP: usize = 256 * 1024;
 /// RFC 6455 §7.1.1's "reasonable time" for the server to close TCP first.
@@ -45,10 +50,8 @@ enum End {
     Stop(Exit),
 }
 
-enum Wake {
-    Shutdown,
-    OwnerDown,
-    Close,
+enum Wake<S> {
+    Commands(Option<Command<S>>),
     Read(io::Result<usize>),
     Written(io::Result<Io>),
     Keepalive,
@@ -259,25 +262,7 @@ pub(super) async fn serve<K: EventSink>(
         rbuf.reserve(READ_CHUNK);
         let deadline = session.closing.as_ref().and_then(|c| c.deadline);
         let wake = tokio::select! {
-            command = conn.cmds.recv() => match command {
-                Some(Command::WsUpgrade(Upgrade { stream, .. }))
-                | Some(Command::Request(Request { stream, .. }))
-                | Some(Command::Data { stream, .. }) => {
-                    conn.sink.stream_error(&stream, &Reason::BadState(BADSTATE_UPGRADED));
-                    continue;
-                }
-                // The stream was done with at the upgrade.
-                Some(Command::Cancel(_)) => continue,
-                Some(Command::WsSend(frames)) => {
-                    if !session.send(frames) {
-                        conn.sink.stream_error(&stream, &Reason::SendQueueFull);
-                    }
-                    continue;
-                }
-                Some(Command::Shutdown) => Wake::Shutdown,
-                Some(Command::OwnerDown) => Wake::OwnerDown,
-                Some(Command::Close) | None => Wake::Close,
-            },
+            command = conn.cmds.recv() => Wake::Commands(command),
             read = rd.read_buf(&mut rbuf) => Wake::Read(read),
             written = write_or_flush(&mut wr, &session.out[session.written..]),
                 if session.written < session.out.len() || unflushed => Wake::Written(written),
@@ -285,12 +270,11 @@ pub(super) async fn serve<K: EventSink>(
             _ = sleep_until_some(deadline), if deadline.is_some() => Wake::Deadline,
         };
         match wake {
-            Wake::Shutdown => session.start_closing(Exit::Normal, Some(close_code::GOING_AWAY)),
-            Wake::OwnerDown => session.start_closing(
-                Exit::Shutdown(Reason::OwnerGone),
-                Some(close_code::GOING_AWAY),
-            ),
-            Wake::Close => break End::Stop(Exit::Normal),
+            Wake::Commands(first) => {
+                if let Some(end) = take_commands(conn, &mut session, &stream, first) {
+                    break end;
+                }
+            }
             Wake::Read(Ok(0)) => break End::Lost(Reason::Closed),
             Wake::Read(Ok(_)) => {
                 session.unanswered_pings = 0;
@@ -328,10 +312,14 @@ pub(super) async fn serve<K: EventSink>(
     // The socket is closed before the owner hears of it, as the contract orders.
     let mut stop = None;
     if !matches!(outcome, Outcome::Lost(Reason::Closed | Reason::Socket(_))) {
-        let limit = session
-            .cfg
-            .closing_timeout
-            .map_or(MAX_LINGER, |t| t.min(MAX_LINGER));
+        let limit = match outcome {
+            // The server is presumed dead: no point waiting for it.
+            Outcome::Lost(Reason::KeepaliveTimeout) => Duration::ZERO,
+            _ => session
+                .cfg
+                .closing_timeout
+                .map_or(MAX_LINGER, |t| t.min(MAX_LINGER)),
+        };
         let out = &session.out[session.written..];
         stop = linger(conn, &mut rd, &mut wr, out, Instant::now() + limit).await;
     }
@@ -345,6 +333,48 @@ pub(super) async fn serve<K: EventSink>(
         Some(exit) => Outcome::Stop(exit),
         None => outcome,
     }
+}
+
+/// Handles `first` and the commands already queued behind it, up to a
+/// bound, so that one write carries all the frames they queue.
+fn take_commands<K: EventSink>(
+    conn: &mut Conn<K>,
+    session: &mut Session,
+    stream: &K::Stream,
+    first: Option<Command<K::Stream>>,
+) -> Option<End> {
+    let mut next = first;
+    for taken in 1.. {
+        match next {
+            Some(Command::WsUpgrade(Upgrade { stream, .. }))
+            | Some(Command::Request(Request { stream, .. }))
+            | Some(Command::Data { stream, .. }) => {
+                conn.sink
+                    .stream_error(&stream, &Reason::BadState(BADSTATE_UPGRADED));
+            }
+            // The stream was done with at the upgrade.
+            Some(Command::Cancel(_)) => {}
+            Some(Command::WsSend(frames)) => {
+                if !session.send(frames) {
+                    conn.sink.stream_error(stream, &Reason::SendQueueFull);
+                }
+            }
+            Some(Command::Shutdown) => {
+                session.start_closing(Exit::Normal, Some(close_code::GOING_AWAY))
+            }
+            Some(Command::OwnerDown) => session.start_closing(
+                Exit::Shutdown(Reason::OwnerGone),
+                Some(close_code::GOING_AWAY),
+            ),
+            Some(Command::Close) | None => return Some(End::Stop(Exit::Normal)),
+        }
+        // The socket gets a turn before refusing anything for a full queue.
+        if taken == COMMAND_BATCH || session.out.len() - session.written > WRITE_BATCH_BYTES {
+            return None;
+        }
+        next = Some(conn.cmds.try_recv().ok()?);
+    }
+    None
 }
 
 /// Writes our last frames and lets the server close the TCP connection
@@ -362,17 +392,19 @@ async fn linger<K: EventSink>(
     let mut unflushed = true;
     loop {
         tokio::select! {
+            // Our last frames go out first, even when the deadline is now.
+            biased;
+            written = write_or_flush(wr, out), if !out.is_empty() || unflushed => match written {
+                Ok(Io::Wrote(n)) if n > 0 => out = &out[n..],
+                Ok(Io::Flushed) => unflushed = false,
+                _ => return None,
+            },
             _ = sleep_until(deadline) => return None,
             command = conn.cmds.recv() => {
                 if let Some(exit) = conn.offline_command(command) {
                     return Some(exit);
                 }
             }
-            written = write_or_flush(wr, out), if !out.is_empty() || unflushed => match written {
-                Ok(Io::Wrote(n)) if n > 0 => out = &out[n..],
-                Ok(Io::Flushed) => unflushed = false,
-                _ => return None,
-            },
             read = rd.read(&mut scratch), if out.is_empty() && !unflushed => match read {
                 Ok(n) if n > 0 => {}
                 _ => return None,
