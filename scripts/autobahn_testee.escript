@@ -6,7 +6,8 @@
 %%
 %% usage: AUTOBAHN_URL=ws://127.0.0.1:9001 scripts/autobahn_testee.escript [CASES]
 %% CASES: optional case indices, e.g. "1-10,17" (1-based, as the server numbers them).
-%% Cases 12.* and 13.* are run with compress => true. Each case gets a bounded wait.
+%% Cases 12.* and 13.* are run with compress => true (all cases with
+%% AUTOBAHN_COMPRESS_ALL=1). Each case gets a bounded wait.
 -mode(compile).
 
 -define(AGENT, "gun-native").
@@ -45,7 +46,8 @@ run_case(Host, Port, I) ->
 	%% permessage-deflate only for the compression groups, as the suite's
 	%% reference testees do; the other groups then also check that nothing
 	%% is offered by default.
-	Compress = binary:match(Id, [<<"12.">>, <<"13.">>]) =:= {0, 3},
+	Compress = binary:match(Id, [<<"12.">>, <<"13.">>]) =:= {0, 3}
+		orelse os:getenv("AUTOBAHN_COMPRESS_ALL") =:= "1",
 	WsOpts = #{compress => Compress, keepalive => infinity},
 	Path = "/runCase?case=" ++ integer_to_list(I) ++ "&agent=" ++ ?AGENT,
 	{ok, ConnPid} = gun:open(Host, Port, #{retry => 0, ws_opts => WsOpts}),
