@@ -326,12 +326,16 @@ impl Deflater {
         let ok = loop {
             // Roughly deflate's worst case, so one call usually suffices.
             out.reserve(input.len() + input.len() / 1000 + 64);
-            let before = inner.total_in();
+            let (before, written) = (inner.total_in(), out.len());
             let status = match inner.compress_vec(input, out, FlushCompress::Sync) {
                 Ok(status) => status,
                 Err(_) => break false,
             };
             let consumed = usize::try_from(inner.total_in() - before).unwrap_or(input.len());
+            if consumed == 0 && out.len() == written && !input.is_empty() {
+                // No progress with input and room: never loop on it.
+                break false;
+            }
             input = input.get(consumed..).unwrap_or_default();
             // A sync flush is complete once all input is in and deflate
             // stopped short of the space it had (or had nothing left to do).
