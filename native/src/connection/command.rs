@@ -38,9 +38,11 @@ pub struct Request<S> {
     pub body: Body,
 }
 
+/// Boxed variants keep the queue's slots small: a connection's queue
+/// allocates them in blocks, idle or not.
 #[derive(Debug)]
 pub enum Command<S> {
-    Request(Request<S>),
+    Request(Box<Request<S>>),
     /// A piece of a streamed request body.
     Data {
         stream: S,
@@ -49,7 +51,7 @@ pub enum Command<S> {
     },
     /// No more messages for this stream.
     Cancel(S),
-    WsUpgrade(Upgrade<S>),
+    WsUpgrade(Box<Upgrade<S>>),
     WsSend(Vec<OutFrame>),
     /// Graceful: close 1001 when upgraded, wait for the server's close.
     Shutdown,

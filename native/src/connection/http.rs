@@ -237,8 +237,8 @@ impl<S: PartialEq> Session<S> {
         command: Option<Command<S>>,
     ) -> Option<Outcome> {
         match command {
-            Some(Command::Request(request)) => conn.queue_request(request),
-            Some(Command::WsUpgrade(upgrade)) => conn.queue_upgrade(upgrade),
+            Some(Command::Request(request)) => conn.queue_request(*request),
+            Some(Command::WsUpgrade(upgrade)) => conn.queue_upgrade(*upgrade),
             Some(Command::Data { stream, fin, data }) => {
                 let streaming = self.body.is_some()
                     && self

@@ -152,11 +152,11 @@ impl<K: EventSink> Conn<K> {
                 None
             }
             Some(Command::WsUpgrade(upgrade)) => {
-                self.queue_upgrade(upgrade);
+                self.queue_upgrade(*upgrade);
                 None
             }
             Some(Command::Request(request)) => {
-                self.queue_request(request);
+                self.queue_request(*request);
                 None
             }
             Some(Command::Data { stream, fin, data }) => {

@@ -97,12 +97,12 @@ impl Client {
     }
 
     fn upgrade(&self, stream: u32) {
-        self.handle.send(Command::WsUpgrade(Upgrade {
+        self.handle.send(Command::WsUpgrade(Box::new(Upgrade {
             stream,
             path: b"/".to_vec(),
             headers: Vec::new(),
             ws: WsConfig::default(),
-        }));
+        })));
     }
 }
 

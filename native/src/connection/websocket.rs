@@ -13,13 +13,14 @@ use crate::protocol::deflate::{DeflateParams, Deflater, Inflater};
 use crate::protocol::frame::{close_payload, encode_masked, encode_masked_with_rsv, OpCode, RSV1};
 use crate::protocol::message::{Message, MessageReader};
 
-use super::command::{Command, OutFrame, Request, Upgrade};
+use super::command::{Command, OutFrame, Upgrade};
 use super::config::WsConfig;
 use super::event::{EventSink, Exit, Protocol, Reason, BADSTATE_UPGRADED};
 use super::lifecycle::{Conn, Outcome};
 use super::socket::{write_or_flush, Io, Socket};
 
 const READ_CHUNK: usize = 64 * 1024;
+const MIN_READ_CHUNK: usize = 2 * 1024;
 /// Commands taken in one go before the socket gets a turn: enough to fill
 /// a write, few enough that reading is never starved.
 const COMMAND_BATCH: usize = 1024;
@@ -250,7 +251,9 @@ pub(super) async fn serve<K: EventSink>(
         timer.set_missed_tick_behavior(MissedTickBehavior::Delay);
         timer
     });
-    let mut rbuf = Vec::with_capacity(READ_CHUNK);
+    // Sized to what the server sends: an idle connection keeps a small one.
+    let mut read_chunk = MIN_READ_CHUNK;
+    let mut rbuf = Vec::with_capacity(read_chunk);
 
     let end = loop {
         let delivered = session.deliver(&mut conn.sink);
@@ -259,7 +262,7 @@ pub(super) async fn serve<K: EventSink>(
             break end;
         }
         rbuf.clear();
-        rbuf.reserve(READ_CHUNK);
+        rbuf.reserve(read_chunk);
         let deadline = session.closing.as_ref().and_then(|c| c.deadline);
         let wake = tokio::select! {
             command = conn.cmds.recv() => Wake::Commands(command),
@@ -276,9 +279,13 @@ pub(super) async fn serve<K: EventSink>(
                 }
             }
             Wake::Read(Ok(0)) => break End::Lost(Reason::Closed),
-            Wake::Read(Ok(_)) => {
+            Wake::Read(Ok(n)) => {
                 session.unanswered_pings = 0;
                 session.reader.feed(&rbuf);
+                read_chunk = next_read_chunk(read_chunk, n);
+                if rbuf.capacity() > 2 * read_chunk {
+                    rbuf = Vec::with_capacity(read_chunk);
+                }
             }
             Wake::Written(Ok(Io::Wrote(0))) => break End::Lost(Reason::Socket("epipe")),
             Wake::Written(Ok(Io::Wrote(n))) => {
@@ -346,9 +353,15 @@ fn take_commands<K: EventSink>(
     let mut next = first;
     for taken in 1.. {
         match next {
-            Some(Command::WsUpgrade(Upgrade { stream, .. }))
-            | Some(Command::Request(Request { stream, .. }))
-            | Some(Command::Data { stream, .. }) => {
+            Some(Command::WsUpgrade(upgrade)) => {
+                let reason = Reason::BadState(BADSTATE_UPGRADED);
+                conn.sink.stream_error(&upgrade.stream, &reason);
+            }
+            Some(Command::Request(request)) => {
+                let reason = Reason::BadState(BADSTATE_UPGRADED);
+                conn.sink.stream_error(&request.stream, &reason);
+            }
+            Some(Command::Data { stream, .. }) => {
                 conn.sink
                     .stream_error(&stream, &Reason::BadState(BADSTATE_UPGRADED));
             }
@@ -410,6 +423,18 @@ async fn linger<K: EventSink>(
                 _ => return None,
             },
         }
+    }
+}
+
+/// Doubles the read size after a read that filled it, halves it after
+/// one that used less than a quarter.
+fn next_read_chunk(chunk: usize, read: usize) -> usize {
+    if read >= chunk {
+        (chunk * 2).min(READ_CHUNK)
+    } else if read < chunk / 4 {
+        (chunk / 2).max(MIN_READ_CHUNK)
+    } else {
+        chunk
     }
 }
 

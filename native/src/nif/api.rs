@@ -62,12 +62,12 @@ fn ws_upgrade<'a>(
     let headers = decode::headers(headers)?;
     if let Some(conn) = registry::lookup(&conn_pid) {
         let ws = decode::ws_config(ws_opts, &conn.ws_defaults)?;
-        conn.handle.send(Command::WsUpgrade(Upgrade {
+        conn.handle.send(Command::WsUpgrade(Box::new(Upgrade {
             stream: StreamRef::new(stream_ref),
             path,
             headers,
             ws,
-        }));
+        })));
     }
     Ok(atoms::ok())
 }
@@ -145,13 +145,13 @@ fn queue_request(
         }
     };
     if let Some(conn) = registry::lookup(&conn_pid) {
-        conn.handle.send(Command::Request(Request {
+        conn.handle.send(Command::Request(Box::new(Request {
             stream: StreamRef::new(stream_ref),
             method,
             path,
             headers,
             body,
-        }));
+        })));
     }
     Ok(atoms::ok())
 }

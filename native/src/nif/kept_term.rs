@@ -1,29 +1,27 @@
-//! An Erlang term kept by the native side for as long as it needs it
-//! (a StreamRef, the origin host), copied into each message that uses it.
+//! An Erlang term the engine keeps after the call that gave it (a
+//! StreamRef, the origin host), as its external encoding: an env per kept
+//! term would cost a heap each, and decoding into the message being built
+//! is cheap for the small terms kept here.
 
-use std::sync::Mutex;
+use rustler::{Encoder, Env, Term};
 
-use rustler::env::SavedTerm;
-use rustler::{Env, OwnedEnv, Term};
+use super::atoms;
 
-/// Each kept term has its own env: the connection's message env is
-/// cleared regularly, which would invalidate anything saved in it. The
-/// mutex makes it shareable: an env must never be used by two threads at once.
-pub struct KeptTerm(Mutex<(OwnedEnv, SavedTerm)>);
+/// Equal for equal terms of the kinds kept here (references, strings,
+/// atoms, IP tuples), whose encodings are unique.
+#[derive(Clone, PartialEq, Eq)]
+pub struct KeptTerm(Vec<u8>);
 
 impl KeptTerm {
     pub fn new(term: Term) -> Self {
-        let env = OwnedEnv::new();
-        let saved = env.save(term);
-        KeptTerm(Mutex::new((env, saved)))
+        KeptTerm(term.to_binary().as_slice().to_vec())
     }
 
-    pub fn load<'a>(&self, into: Env<'a>) -> Term<'a> {
-        let kept = match self.0.lock() {
-            Ok(kept) => kept,
-            Err(poisoned) => poisoned.into_inner(),
-        };
-        let (env, saved) = &*kept;
-        env.run(|own| saved.load(own).in_env(into))
+    pub fn load<'a>(&self, env: Env<'a>) -> Term<'a> {
+        match env.binary_to_term(&self.0) {
+            Some((term, _)) => term,
+            // It was encoded by this VM: decoding cannot fail.
+            None => atoms::undefined().encode(env),
+        }
     }
 }
