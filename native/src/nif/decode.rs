@@ -27,12 +27,17 @@ fn millis(term: Term) -> NifResult<Duration> {
 }
 
 /// `infinity` is `None`.
-fn millis_or_infinity(term: Term) -> NifResult<Option<Duration>> {
+fn or_infinity<'a, T: rustler::Decoder<'a>>(term: Term<'a>) -> NifResult<Option<T>> {
     if term.decode::<Atom>().ok() == Some(atoms::infinity()) {
         Ok(None)
     } else {
-        millis(term).map(Some)
+        term.decode().map(Some)
     }
+}
+
+/// Milliseconds, `infinity` is `None`.
+fn millis_or_infinity(term: Term) -> NifResult<Option<Duration>> {
+    Ok(or_infinity::<u64>(term)?.map(Duration::from_millis))
 }
 
 /// The host as a name for the lookup and the `host` header.
@@ -185,18 +190,10 @@ pub fn ws_config(map: Term, base: &WsConfig) -> NifResult<WsConfig> {
         ws.keepalive = millis_or_infinity(t)?;
     }
     if let Some(t) = get(map, atoms::keepalive_tolerance()) {
-        ws.keepalive_tolerance = if t.decode::<Atom>().ok() == Some(atoms::infinity()) {
-            None
-        } else {
-            Some(t.decode()?)
-        };
+        ws.keepalive_tolerance = or_infinity(t)?;
     }
     if let Some(t) = get(map, atoms::send_queue_limit()) {
-        ws.send_queue_limit = if t.decode::<Atom>().ok() == Some(atoms::infinity()) {
-            None
-        } else {
-            Some(t.decode()?)
-        };
+        ws.send_queue_limit = or_infinity(t)?;
     }
     if let Some(t) = get(map, atoms::silence_pings()) {
         ws.silence_pings = t.decode()?;
@@ -205,11 +202,7 @@ pub fn ws_config(map: Term, base: &WsConfig) -> NifResult<WsConfig> {
         ws.closing_timeout = millis_or_infinity(t)?;
     }
     if let Some(t) = get(map, atoms::max_frame_size()) {
-        ws.max_frame_size = if t.decode::<Atom>().ok() == Some(atoms::infinity()) {
-            None
-        } else {
-            Some(t.decode()?)
-        };
+        ws.max_frame_size = or_infinity(t)?;
     }
     if let Some(t) = get(map, atoms::compress()) {
         ws.compress = t.decode()?;
