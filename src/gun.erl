@@ -48,7 +48,14 @@
 -type req_headers() :: [{iodata(), iodata()}].
 -type ws_opts() :: #{
 	compress => boolean(),
-	keepalive => non_neg_integer() | infinity,
+	deflate_level => 0..9,
+	client_max_window_bits => 9..15,
+	server_max_window_bits => 8..15,
+	client_no_context_takeover => boolean(),
+	server_no_context_takeover => boolean(),
+	keepalive => pos_integer() | infinity,
+	keepalive_tolerance => pos_integer() | infinity,
+	send_queue_limit => pos_integer() | infinity,
 	silence_pings => boolean(),
 	closing_timeout => non_neg_integer() | infinity,
 	max_frame_size => non_neg_integer() | infinity
