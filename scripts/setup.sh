@@ -1,8 +1,8 @@
 #!/bin/sh
 # Installs what the project needs on a fresh Debian machine and builds it:
-# (openssl makes the TLS tests' certificates)
-# Erlang/OTP, Elixir and rebar3 from Debian's packages, and Python's
-# `websockets` (the independent server the tests and the demo talk to).
+# Erlang/OTP, Elixir and rebar3 from Debian's packages, Python's
+# `websockets` (the independent server the tests and the demo talk to) and
+# openssl (the TLS tests make their certificates with it).
 # Rust (cargo) must already be there.
 set -eu
 cd "$(dirname "$0")/.."
