@@ -43,6 +43,7 @@
 -export([ws_upgrade/3]).
 -export([ws_upgrade/4]).
 -export([ws_send/2]).
+-export([update_flow/3]).
 
 -type host() :: inet:hostname() | inet:ip_address() | binary().
 -type req_headers() :: [{iodata(), iodata()}].
@@ -56,6 +57,7 @@
 	keepalive => pos_integer() | infinity,
 	keepalive_tolerance => pos_integer() | infinity,
 	send_queue_limit => pos_integer() | infinity,
+	flow => pos_integer(),
 	silence_pings => boolean(),
 	closing_timeout => non_neg_integer() | infinity,
 	max_frame_size => non_neg_integer() | infinity
@@ -468,3 +470,10 @@ ws_send(ConnPid, Frames) ->
 		ok -> ok;
 		dirty -> gun_nif:ws_send_dirty(ConnPid, Frames)
 	end.
+
+%% Gives the WebSocket stream (opened with ws_opts flow => N) more messages
+%% to deliver; at zero credits the connection stops reading the socket.
+-spec update_flow(pid(), reference(), pos_integer()) -> ok.
+update_flow(ConnPid, StreamRef, Increment)
+		when is_reference(StreamRef), is_integer(Increment), Increment > 0 ->
+	gun_nif:update_flow(ConnPid, StreamRef, Increment).

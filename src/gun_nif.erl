@@ -9,6 +9,7 @@
 -export([data/4]).
 -export([data_dirty/4]).
 -export([cancel/2]).
+-export([update_flow/3]).
 -export([ws_upgrade/5]).
 -export([ws_send/2]).
 -export([ws_send_dirty/2]).
@@ -59,6 +60,10 @@ data(_ConnPid, _StreamRef, _IsFin, _Data) ->
 
 -spec data_dirty(pid(), reference(), fin | nofin, iodata()) -> ok.
 data_dirty(_ConnPid, _StreamRef, _IsFin, _Data) ->
+	erlang:nif_error(not_loaded).
+
+-spec update_flow(pid(), reference(), pos_integer()) -> ok.
+update_flow(_ConnPid, _StreamRef, _Increment) ->
 	erlang:nif_error(not_loaded).
 
 -spec cancel(pid(), reference()) -> ok.

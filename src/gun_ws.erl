@@ -43,6 +43,8 @@ do_check_options([{keepalive, infinity}|Opts]) ->
 	do_check_options(Opts);
 do_check_options([{keepalive, K}|Opts]) when is_integer(K), K > 0 ->
 	do_check_options(Opts);
+do_check_options([{flow, N}|Opts]) when is_integer(N), N > 0 ->
+	do_check_options(Opts);
 do_check_options([{keepalive_tolerance, infinity}|Opts]) ->
 	do_check_options(Opts);
 do_check_options([{keepalive_tolerance, N}|Opts]) when is_integer(N), N > 0 ->

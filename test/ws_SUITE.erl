@@ -58,6 +58,7 @@ all() ->
 		send_list_with_close,
 		push_1000,
 		send_many_without_waiting,
+		flow_control,
 		push_pattern,
 		fragmented_whole,
 		ping_unsilenced,
@@ -357,6 +358,7 @@ open_option_errors(Config) ->
 	{error, {options, {ws, {keepalive, foo}}}} = gun:open("127.0.0.1", Port, #{ws_opts => #{keepalive => foo}}),
 	{error, {options, {http, {version, 'HTTP/2'}}}} = gun:open("127.0.0.1", Port, #{http_opts => #{version => 'HTTP/2'}}),
 	{error, {options, {bad, 1}}} = gun:open("127.0.0.1", Port, #{bad => 1}),
+	{error, {options, {ws, {flow, 0}}}} = gun:open("127.0.0.1", Port, #{ws_opts => #{flow => 0}}),
 	%% No connection was attempted for any of them.
 	no_messages_from_anyone().
 
@@ -712,6 +714,34 @@ send_many_without_waiting(Config) ->
 		end
 	end, lists:seq(1, N)),
 	close(ConnPid).
+
+%% ws_opts flow => N: N messages are delivered, then nothing until
+%% gun:update_flow/3 gives more (the connection stops reading meanwhile).
+flow_control(Config) ->
+	ConnPid = connect(Config),
+	StreamRef = gun:ws_upgrade(ConnPid, "/push?n=10&size=10&seq=1", [], #{flow => 2}),
+	{gun_ws_upgrade, ConnPid, ok, _} = next(),
+	Base = << <<(I rem 256)>> || I <- lists:seq(0, 300) >>,
+	Expect = fun(From, To) ->
+		lists:foreach(fun(K) ->
+			Expected = binary:part(Base, K rem 256, 10),
+			{gun_ws, ConnPid, {binary, Expected}} = next()
+		end, lists:seq(From, To))
+	end,
+	Expect(0, 1),
+	nothing_for(300),
+	ok = gun:update_flow(ConnPid, StreamRef, 3),
+	Expect(2, 4),
+	nothing_for(300),
+	ok = gun:update_flow(ConnPid, StreamRef, 100),
+	Expect(5, 9),
+	echo_check(ConnPid),
+	close(ConnPid).
+
+nothing_for(Ms) ->
+	receive Msg -> error({unexpected, Msg})
+	after Ms -> ok
+	end.
 
 push_pattern(Config) ->
 	ConnPid = connect(Config),

@@ -51,6 +51,11 @@ pub enum Command<S> {
     },
     /// No more messages for this stream.
     Cancel(S),
+    /// More flow credits for the WebSocket stream.
+    UpdateFlow {
+        stream: S,
+        increment: u64,
+    },
     WsUpgrade(Box<Upgrade<S>>),
     WsSend(Vec<OutFrame>),
     /// Graceful: close 1001 when upgraded, wait for the server's close.

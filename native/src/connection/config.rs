@@ -26,6 +26,9 @@ pub struct WsConfig {
     pub keepalive_tolerance: Option<u32>,
     /// Bytes waiting for the socket beyond which frames are refused; `None` is `infinity`.
     pub send_queue_limit: Option<usize>,
+    /// Messages the owner will take before `gun:update_flow/3` gives more;
+    /// `None` is no flow control.
+    pub flow: Option<u64>,
     pub silence_pings: bool,
     /// How long to wait for the server's close after ours; `None` is `infinity`.
     pub closing_timeout: Option<Duration>,
@@ -51,6 +54,7 @@ impl Default for WsConfig {
             keepalive: Some(Duration::from_millis(5000)),
             keepalive_tolerance: None,
             send_queue_limit: Some(64 << 20),
+            flow: None,
             silence_pings: true,
             closing_timeout: Some(Duration::from_millis(15000)),
             max_frame_size: None,

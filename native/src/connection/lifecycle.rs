@@ -167,6 +167,8 @@ impl<K: EventSink> Conn<K> {
                 self.unqueue(&stream);
                 None
             }
+            // Credits are for an upgraded stream; there is none now.
+            Some(Command::UpdateFlow { .. }) => None,
         }
     }
 

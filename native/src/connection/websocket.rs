@@ -72,6 +72,8 @@ struct Session {
     compressed: Vec<u8>,
     /// Keepalive pings sent since the server last sent anything.
     unanswered_pings: u32,
+    /// Messages the owner still takes (`flow`); at zero nothing is read.
+    credits: Option<u64>,
 }
 
 impl Session {
@@ -167,6 +169,11 @@ impl Session {
             .is_none_or(|limit| waiting + payload.len() <= limit)
     }
 
+    /// Out of flow credits: the owner is not reading, and neither are we.
+    fn stalled(&self) -> bool {
+        self.credits == Some(0)
+    }
+
     /// A keepalive tick: `false` when too many pings went unanswered.
     fn keepalive(&mut self) -> bool {
         if self
@@ -176,7 +183,10 @@ impl Session {
         {
             return false;
         }
-        self.unanswered_pings += 1;
+        // A stalled session reads nothing, pongs included: silence proves nothing.
+        if !self.stalled() {
+            self.unanswered_pings += 1;
+        }
         self.queue(OpCode::Ping, b"");
         true
     }
@@ -184,6 +194,9 @@ impl Session {
     /// Delivers every complete message buffered; answers pings and closes.
     fn deliver<K: EventSink>(&mut self, sink: &mut K) -> Option<End> {
         loop {
+            if self.stalled() {
+                return None;
+            }
             match self.reader.next_message() {
                 Ok(None) => return None,
                 Ok(Some(Message::Ping(payload))) => {
@@ -206,7 +219,12 @@ impl Session {
                     self.queue_close(code, b"");
                     return Some(End::PeerClosed);
                 }
-                Ok(Some(message)) => sink.ws_frame(message),
+                Ok(Some(message)) => {
+                    if let Some(credits) = &mut self.credits {
+                        *credits -= 1;
+                    }
+                    sink.ws_frame(message);
+                }
                 Err(e) => {
                     if self.closing.is_none() {
                         self.queue_close(Some(e.close_code()), b"");
@@ -226,6 +244,7 @@ pub(super) async fn serve<K: EventSink>(
     deflate: Option<DeflateParams>,
 ) -> Outcome {
     let stream = upgrade.stream;
+    let upgrade_flow = upgrade.ws.flow;
     let mut reader = MessageReader::new(upgrade.ws.max_frame_size);
     if let Some(params) = &deflate {
         reader = reader.with_inflater(Inflater::new(params));
@@ -239,6 +258,7 @@ pub(super) async fn serve<K: EventSink>(
         deflater: deflate.as_ref().map(Deflater::new),
         compressed: Vec::new(),
         unanswered_pings: 0,
+        credits: upgrade_flow,
     };
     session.reader.feed(&leftover);
     drop(leftover);
@@ -266,7 +286,7 @@ pub(super) async fn serve<K: EventSink>(
         let deadline = session.closing.as_ref().and_then(|c| c.deadline);
         let wake = tokio::select! {
             command = conn.cmds.recv() => Wake::Commands(command),
-            read = rd.read_buf(&mut rbuf) => Wake::Read(read),
+            read = rd.read_buf(&mut rbuf), if !session.stalled() => Wake::Read(read),
             written = write_or_flush(&mut wr, &session.out[session.written..]),
                 if session.written < session.out.len() || unflushed => Wake::Written(written),
             _ = tick(&mut keepalive), if session.closing.is_none() => Wake::Keepalive,
@@ -367,6 +387,16 @@ fn take_commands<K: EventSink>(
             }
             // The stream was done with at the upgrade.
             Some(Command::Cancel(_)) => {}
+            Some(Command::UpdateFlow {
+                stream: named,
+                increment,
+            }) => {
+                if &named == stream {
+                    if let Some(credits) = &mut session.credits {
+                        *credits = credits.saturating_add(increment);
+                    }
+                }
+            }
             Some(Command::WsSend(frames)) => {
                 if !session.send(frames) {
                     conn.sink.stream_error(stream, &Reason::SendQueueFull);

@@ -205,6 +205,17 @@ fn queue_data(
 }
 
 #[rustler::nif]
+fn update_flow(conn_pid: LocalPid, stream_ref: Term, increment: u64) -> rustler::Atom {
+    if let Some(conn) = registry::lookup(&conn_pid) {
+        conn.handle.send(Command::UpdateFlow {
+            stream: StreamRef::new(stream_ref),
+            increment,
+        });
+    }
+    atoms::ok()
+}
+
+#[rustler::nif]
 fn cancel(conn_pid: LocalPid, stream_ref: Term) -> rustler::Atom {
     if let Some(conn) = registry::lookup(&conn_pid) {
         conn.handle

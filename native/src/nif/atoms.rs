@@ -40,6 +40,7 @@ rustler::atoms! {
     send_queue_full,
     keepalive_tolerance,
     send_queue_limit,
+    flow,
     // Options.
     transport,
     tcp,

@@ -189,6 +189,9 @@ pub fn ws_config(map: Term, base: &WsConfig) -> NifResult<WsConfig> {
     if let Some(t) = get(map, atoms::keepalive()) {
         ws.keepalive = millis_or_infinity(t)?;
     }
+    if let Some(t) = get(map, atoms::flow()) {
+        ws.flow = Some(t.decode()?);
+    }
     if let Some(t) = get(map, atoms::keepalive_tolerance()) {
         ws.keepalive_tolerance = or_infinity(t)?;
     }
