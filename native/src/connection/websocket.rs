@@ -271,9 +271,9 @@ pub(super) async fn serve<K: EventSink>(
         timer.set_missed_tick_behavior(MissedTickBehavior::Delay);
         timer
     });
-    // Sized to what the server sends: an idle connection keeps a small one.
+    // Reads are sized to what the server sends: an idle connection keeps
+    // a small buffer.
     let mut read_chunk = MIN_READ_CHUNK;
-    let mut rbuf = Vec::with_capacity(read_chunk);
 
     let end = loop {
         let delivered = session.deliver(&mut conn.sink);
@@ -281,12 +281,12 @@ pub(super) async fn serve<K: EventSink>(
         if let Some(end) = delivered {
             break end;
         }
-        rbuf.clear();
-        rbuf.reserve(read_chunk);
         let deadline = session.closing.as_ref().and_then(|c| c.deadline);
         let wake = tokio::select! {
             command = conn.cmds.recv() => Wake::Commands(command),
-            read = rd.read_buf(&mut rbuf), if !session.stalled() => Wake::Read(read),
+            read = rd.read_buf(session.reader.input(read_chunk)), if !session.stalled() => {
+                Wake::Read(read)
+            }
             written = write_or_flush(&mut wr, &session.out[session.written..]),
                 if session.written < session.out.len() || unflushed => Wake::Written(written),
             _ = tick(&mut keepalive), if session.closing.is_none() => Wake::Keepalive,
@@ -301,11 +301,7 @@ pub(super) async fn serve<K: EventSink>(
             Wake::Read(Ok(0)) => break End::Lost(Reason::Closed),
             Wake::Read(Ok(n)) => {
                 session.unanswered_pings = 0;
-                session.reader.feed(&rbuf);
                 read_chunk = next_read_chunk(read_chunk, n);
-                if rbuf.capacity() > 2 * read_chunk {
-                    rbuf = Vec::with_capacity(read_chunk);
-                }
             }
             Wake::Written(Ok(Io::Wrote(0))) => break End::Lost(Reason::Socket("epipe")),
             Wake::Written(Ok(Io::Wrote(n))) => {
@@ -315,6 +311,8 @@ pub(super) async fn serve<K: EventSink>(
             Wake::Written(Ok(Io::Flushed)) => unflushed = false,
             Wake::Read(Err(e)) | Wake::Written(Err(e)) => break End::Lost(Reason::socket(&e)),
             Wake::Keepalive => {
+                // A quiet moment: whatever a burst grew can go back.
+                session.reader.shrink_if_empty(READ_CHUNK);
                 if !session.keepalive() {
                     // Half-open, most likely: a close is worth a try, no more.
                     session.queue_close(Some(close_code::GOING_AWAY), b"");

@@ -139,13 +139,34 @@ impl MessageReader {
 
     /// Append bytes read from the socket (keep an internal Vec<u8> buffer with a read offset; compact cheaply; don't copy the whole buffer per frame).
     pub fn feed(&mut self, data: &[u8]) {
-        // Shift the unconsumed tail down only once it is no bigger than the
-        // consumed head, so each byte is moved O(1) times amortised.
+        self.compact();
+        self.buf.extend_from_slice(data);
+    }
+
+    /// The buffer to read socket bytes into, with at least `spare` bytes
+    /// of room: bytes appended to it are fed, with no copy in between.
+    pub fn input(&mut self, spare: usize) -> &mut Vec<u8> {
+        self.compact();
+        self.buf.reserve(spare);
+        &mut self.buf
+    }
+
+    /// Gives back an empty buffer larger than `keep` bytes: for a quiet
+    /// moment, since a busy connection would only grow it again.
+    pub fn shrink_if_empty(&mut self, keep: usize) {
+        if self.pos == self.buf.len() && self.buf.capacity() > keep {
+            self.buf = Vec::new();
+            self.pos = 0;
+        }
+    }
+
+    /// Shifts the unconsumed tail down only once it is no bigger than the
+    /// consumed head, so each byte is moved O(1) times amortised.
+    fn compact(&mut self) {
         if self.pos > 0 && self.pos >= self.buf.len() - self.pos {
             self.buf.drain(..self.pos);
             self.pos = 0;
         }
-        self.buf.extend_from_slice(data);
     }
 
     /// Next complete message or control frame, Ok(None) when more bytes are needed. After an Err the reader is dead (keep returning the same Err).
@@ -334,6 +355,48 @@ mod tests {
         .encode(&mut out);
         out.extend_from_slice(payload);
         out
+    }
+
+    #[test]
+    fn bytes_read_into_input_are_fed() {
+        let mut reader = MessageReader::new(None);
+        let wire = [
+            frame(OpCode::Text, true, b"one"),
+            frame(OpCode::Binary, true, b"two"),
+        ]
+        .concat();
+        let (first, second) = wire.split_at(7);
+        reader.input(4).extend_from_slice(first);
+        assert_eq!(
+            reader.next_message(),
+            Ok(Some(Message::Text(b"one".to_vec())))
+        );
+        assert_eq!(reader.next_message(), Ok(None));
+        reader.input(4).extend_from_slice(second);
+        assert_eq!(
+            reader.next_message(),
+            Ok(Some(Message::Binary(b"two".to_vec())))
+        );
+    }
+
+    #[test]
+    fn shrink_if_empty_gives_back_only_an_empty_buffer() {
+        let mut reader = MessageReader::new(None);
+        let big = frame(OpCode::Binary, true, &[7; 100_000]);
+        let (head, tail) = big.split_at(10);
+        reader.input(100_000).extend_from_slice(head);
+        reader.shrink_if_empty(1024);
+        assert!(
+            reader.input(0).capacity() >= 100_000,
+            "kept: a frame is pending"
+        );
+        reader.input(0).extend_from_slice(tail);
+        assert!(matches!(
+            reader.next_message(),
+            Ok(Some(Message::Binary(_)))
+        ));
+        reader.shrink_if_empty(1024);
+        assert!(reader.input(0).capacity() <= 1024, "given back once empty");
     }
 
     fn header_only(header: FrameHeader) -> Vec<u8> {
