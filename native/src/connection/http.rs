@@ -261,10 +261,7 @@ impl<S: PartialEq> Session<S> {
                 }
             }
             Some(Command::Shutdown) => {
-                let killed: Vec<&S> = self.in_flight.iter().map(|f| &f.stream).collect();
-                let unprocessed: Vec<&S> = conn.queued.iter().map(|p| p.stream()).collect();
-                conn.sink
-                    .down(Protocol::Http, &Reason::Normal, &killed, &unprocessed);
+                self.report_down(conn, &Reason::Normal);
                 return Some(Outcome::Stop(Exit::Normal));
             }
             other => return conn.offline_command(other).map(Outcome::Stop),
@@ -441,12 +438,18 @@ impl<S: PartialEq> Session<S> {
         for in_flight in self.in_flight.iter().filter(|f| !f.cancelled) {
             conn.sink.stream_error(&in_flight.stream, &reason);
         }
+        self.report_down(conn, &reason);
+        Outcome::Lost(reason)
+    }
+
+    /// `gun_down`: the requests in flight are killed, those not written
+    /// are unprocessed and dropped.
+    fn report_down<K: EventSink<Stream = S>>(&mut self, conn: &mut Conn<K>, reason: &Reason) {
         let killed: Vec<&S> = self.in_flight.iter().map(|f| &f.stream).collect();
         let unprocessed: Vec<&S> = conn.queued.iter().map(|p| p.stream()).collect();
         conn.sink
-            .down(Protocol::Http, &reason, &killed, &unprocessed);
+            .down(Protocol::Http, reason, &killed, &unprocessed);
         conn.queued.clear();
-        Outcome::Lost(reason)
     }
 }
 

@@ -1,6 +1,7 @@
 //! The life of a connection: connect, serve, lose it, retry, end.
 
 use std::collections::VecDeque;
+use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -112,30 +113,30 @@ impl<K: EventSink> Conn<K> {
     /// Connects while still answering the API.
     async fn connect(&mut self) -> Result<Socket, Outcome> {
         let cfg = self.cfg.clone();
-        let connecting = async move { transport::connect(&cfg).await };
-        tokio::pin!(connecting);
-        loop {
-            tokio::select! {
-                result = &mut connecting => return result.map_err(Outcome::Lost),
-                command = self.cmds.recv() => {
-                    if let Some(exit) = self.offline_command(command) {
-                        return Err(Outcome::Stop(exit));
-                    }
-                }
-            }
+        match self
+            .offline(async move { transport::connect(&cfg).await })
+            .await
+        {
+            Ok(result) => result.map_err(Outcome::Lost),
+            Err(exit) => Err(Outcome::Stop(exit)),
         }
     }
 
     /// Waits out `retry_timeout` while still answering the API.
     async fn wait(&mut self, delay: Duration) -> Option<Exit> {
-        let sleep = tokio::time::sleep(delay);
-        tokio::pin!(sleep);
+        self.offline(tokio::time::sleep(delay)).await.err()
+    }
+
+    /// Awaits `work` while there is no connection, answering the API as
+    /// `offline_command` does; `Err` when a command ended the connection.
+    async fn offline<F: Future>(&mut self, work: F) -> Result<F::Output, Exit> {
+        tokio::pin!(work);
         loop {
             tokio::select! {
-                _ = &mut sleep => return None,
+                output = &mut work => return Ok(output),
                 command = self.cmds.recv() => {
                     if let Some(exit) = self.offline_command(command) {
-                        return Some(exit);
+                        return Err(exit);
                     }
                 }
             }

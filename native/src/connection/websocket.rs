@@ -77,11 +77,16 @@ struct Session {
 }
 
 impl Session {
-    fn queue(&mut self, opcode: OpCode, payload: &[u8]) {
+    /// Once everything queued is written, the buffer starts over.
+    fn reclaim_out(&mut self) {
         if self.written == self.out.len() {
             self.out.clear();
             self.written = 0;
         }
+    }
+
+    fn queue(&mut self, opcode: OpCode, payload: &[u8]) {
+        self.reclaim_out();
         encode_masked(&mut self.out, opcode, true, payload, rand::random());
     }
 
@@ -94,10 +99,7 @@ impl Session {
         if !deflater.compress(payload, &mut self.compressed) {
             return self.queue(opcode, payload);
         }
-        if self.written == self.out.len() {
-            self.out.clear();
-            self.written = 0;
-        }
+        self.reclaim_out();
         // One frame per message, so RSV1 is on its first (only) frame.
         encode_masked_with_rsv(
             &mut self.out,
@@ -116,11 +118,11 @@ impl Session {
         self.queue(OpCode::Close, &close_payload(code, reason));
     }
 
-    fn start_closing(&mut self, exit: Exit, code: Option<u16>) {
+    fn start_closing(&mut self, exit: Exit, code: Option<u16>, reason: &[u8]) {
         match &mut self.closing {
             Some(closing) => closing.exit = exit,
             None => {
-                self.queue_close(code, b"");
+                self.queue_close(code, reason);
                 self.closing = Some(Closing {
                     exit,
                     deadline: self.cfg.closing_timeout.map(|t| Instant::now() + t),
@@ -146,13 +148,7 @@ impl Session {
                 OutFrame::Binary(payload) => self.queue_data(OpCode::Binary, &payload),
                 OutFrame::Ping(payload) => self.queue(OpCode::Ping, &payload),
                 OutFrame::Pong(payload) => self.queue(OpCode::Pong, &payload),
-                OutFrame::Close(code, reason) => {
-                    self.queue_close(code, &reason);
-                    self.closing = Some(Closing {
-                        exit: Exit::Normal,
-                        deadline: self.cfg.closing_timeout.map(|t| Instant::now() + t),
-                    });
-                }
+                OutFrame::Close(code, reason) => self.start_closing(Exit::Normal, code, &reason),
             }
         }
         all_queued
@@ -401,11 +397,12 @@ fn take_commands<K: EventSink>(
                 }
             }
             Some(Command::Shutdown) => {
-                session.start_closing(Exit::Normal, Some(close_code::GOING_AWAY))
+                session.start_closing(Exit::Normal, Some(close_code::GOING_AWAY), b"")
             }
             Some(Command::OwnerDown) => session.start_closing(
                 Exit::Shutdown(Reason::OwnerGone),
                 Some(close_code::GOING_AWAY),
+                b"",
             ),
             Some(Command::Close) | None => return Some(End::Stop(Exit::Normal)),
         }

@@ -6,7 +6,6 @@ use rustler::types::tuple::make_tuple;
 use rustler::{Atom, Encoder, Env, LocalPid, NewBinary, OwnedEnv, Term};
 
 use crate::connection::{EventSink, Exit, Protocol, Reason};
-use crate::protocol::http_response::HttpError;
 use crate::protocol::message::Message;
 
 use super::atoms;
@@ -283,7 +282,7 @@ fn reason_term<'a>(env: Env<'a>, reason: &Reason) -> Term<'a> {
             error((atoms::ws_upgrade(), atom_term(env, e.reason())).encode(env))
         }
         Reason::BadResponse(e) => {
-            error((atoms::bad_response(), atom_term(env, http_error_name(e))).encode(env))
+            error((atoms::bad_response(), atom_term(env, e.reason())).encode(env))
         }
         Reason::BadState(text) => (atoms::badstate(), charlist(text)).encode(env),
         Reason::KeepaliveTimeout => error(atoms::keepalive_timeout().encode(env)),
@@ -293,16 +292,6 @@ fn reason_term<'a>(env: Env<'a>, reason: &Reason) -> Term<'a> {
             let detail = (atom_term(env, opt), atom_term(env, why)).encode(env);
             (atoms::tls_opts(), detail).encode(env)
         }
-    }
-}
-
-fn http_error_name(error: &HttpError) -> &'static str {
-    match error {
-        HttpError::Malformed(_) => "malformed",
-        HttpError::TooManyHeaders => "too_many_headers",
-        HttpError::HeadTooLarge => "head_too_large",
-        HttpError::BadContentLength => "bad_content_length",
-        HttpError::BadChunk => "bad_chunk",
     }
 }
 

@@ -25,6 +25,19 @@ pub enum HttpError {
     BadChunk,
 }
 
+impl HttpError {
+    /// The atom name the owner sees in `{bad_response, Why}`.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            HttpError::Malformed(_) => "malformed",
+            HttpError::TooManyHeaders => "too_many_headers",
+            HttpError::HeadTooLarge => "head_too_large",
+            HttpError::BadContentLength => "bad_content_length",
+            HttpError::BadChunk => "bad_chunk",
+        }
+    }
+}
+
 /// Parse with httparse (up to MAX_HEADERS = 100 headers; a head over MAX_HEAD_BYTES = 64 KiB without completing -> HeadTooLarge). Ok(None) = need more bytes. Ok(Some((head, head_len))).
 pub fn parse_response_head(buf: &[u8]) -> Result<Option<(ResponseHead, usize)>, HttpError> {
     // Parsing only the first MAX_HEAD_BYTES bounds the work per call and
