@@ -7,6 +7,6 @@
 
 pub mod connection;
 // The NIF layer calls into the BEAM (enif_*), which a test binary cannot link.
-#[cfg(not(test))]
+#[cfg(all(feature = "nif", not(test)))]
 mod nif;
 pub mod protocol;
