@@ -57,14 +57,20 @@
 	keepalive => pos_integer() | infinity,
 	keepalive_tolerance => pos_integer() | infinity,
 	send_queue_limit => pos_integer() | infinity,
+	owner_queue_limit => pos_integer() | infinity,
 	flow => pos_integer(),
 	silence_pings => boolean(),
 	closing_timeout => non_neg_integer() | infinity,
-	max_frame_size => non_neg_integer() | infinity
+	max_frame_size => non_neg_integer() | infinity,
+	max_message_size => non_neg_integer() | infinity,
+	max_fragments => pos_integer() | infinity,
+	upgrade_timeout => non_neg_integer() | infinity
 }.
 -type http_opts() :: #{
 	version => 'HTTP/1.1' | 'HTTP/1.0',
-	keepalive => non_neg_integer() | infinity
+	keepalive => non_neg_integer() | infinity,
+	max_headers => pos_integer(),
+	max_head_size => pos_integer()
 }.
 -type opts() :: #{
 	connect_timeout => non_neg_integer() | infinity,
@@ -206,6 +212,10 @@ check_http_options([{version, V}|Opts]) when V =:= 'HTTP/1.1'; V =:= 'HTTP/1.0' 
 check_http_options([{keepalive, infinity}|Opts]) ->
 	check_http_options(Opts);
 check_http_options([{keepalive, K}|Opts]) when is_integer(K), K > 0 ->
+	check_http_options(Opts);
+check_http_options([{max_headers, N}|Opts]) when is_integer(N), N > 0 ->
+	check_http_options(Opts);
+check_http_options([{max_head_size, S}|Opts]) when is_integer(S), S > 0 ->
 	check_http_options(Opts);
 check_http_options([Opt|_]) ->
 	{error, {options, {http, Opt}}}.

@@ -9,6 +9,11 @@
 -export([init/5]).
 -export([idle/1]).
 
+-record(conn, {
+	conn :: gun_nif:conn(),
+	owner :: pid()
+}).
+
 -spec start(pid(), gun:host(), inet:port_number(), gun:opts()) -> {ok, pid()}.
 start(Owner, Host, Port, Opts) ->
 	proc_lib:start(?MODULE, init, [self(), Owner, Host, Port, Opts]).
@@ -17,7 +22,7 @@ start(Owner, Host, Port, Opts) ->
 init(Parent, Owner, Host, Port, Opts) ->
 	Conn = gun_nif:open(Owner, Host, Port, Opts),
 	proc_lib:init_ack(Parent, {ok, self()}),
-	erlang:hibernate(?MODULE, idle, [Conn]).
+	erlang:hibernate(?MODULE, idle, [#conn{conn=Conn, owner=Owner}]).
 
 %% gun:close/1 and gun:shutdown/1 come through here rather than straight
 %% to the engine: a message from the caller is handled after any monitor
@@ -25,17 +30,28 @@ init(Parent, Owner, Host, Port, Opts) ->
 %% (the engine's exit order comes from another thread, with no such
 %% ordering). Anything else is dropped so a stray message cannot grow
 %% the mailbox.
--spec idle(gun_nif:conn()) -> no_return().
-idle(Conn) ->
+%%
+%% The engine cannot see a mailbox: with owner_queue_limit it asks here
+%% how much waits in the owner's, estimated as its length times the mean
+%% size of the messages the engine delivered lately.
+-spec idle(#conn{}) -> no_return().
+idle(State=#conn{owner=Owner}) ->
 	receive
 		{'$gun_exit', Reason} ->
 			exit(Reason);
 		'$gun_close' ->
 			ok = gun_nif:close(self()),
-			erlang:hibernate(?MODULE, idle, [Conn]);
+			erlang:hibernate(?MODULE, idle, [State]);
 		'$gun_shutdown' ->
 			ok = gun_nif:shutdown(self()),
-			erlang:hibernate(?MODULE, idle, [Conn]);
+			erlang:hibernate(?MODULE, idle, [State]);
+		{'$gun_owner_check', MeanBytes} ->
+			case erlang:process_info(Owner, message_queue_len) of
+				{message_queue_len, Len} -> ok = gun_nif:owner_queue(self(), Len * MeanBytes);
+				%% The owner is gone: its monitor ends the connection.
+				undefined -> ok
+			end,
+			erlang:hibernate(?MODULE, idle, [State]);
 		_ ->
-			erlang:hibernate(?MODULE, idle, [Conn])
+			erlang:hibernate(?MODULE, idle, [State])
 	end.

@@ -16,6 +16,9 @@
 -export([shutdown/1]).
 -export([close/1]).
 -export([info/1]).
+-export([owner_queue/2]).
+-export([resources/0]).
+-export([inject_panic/1]).
 
 -on_load(load/0).
 
@@ -94,4 +97,21 @@ close(_ConnPid) ->
 
 -spec info(pid()) -> map() | undefined.
 info(_ConnPid) ->
+	erlang:nif_error(not_loaded).
+
+%% The answer to the engine's {'$gun_owner_check', MeanBytes}: the bytes
+%% estimated to wait in the owner's mailbox.
+-spec owner_queue(pid(), non_neg_integer()) -> ok.
+owner_queue(_ConnPid, _QueuedBytes) ->
+	erlang:nif_error(not_loaded).
+
+%% Connections registered and connection tasks alive, for leak checks.
+-spec resources() -> #{connections := non_neg_integer(), tasks := non_neg_integer()}.
+resources() ->
+	erlang:nif_error(not_loaded).
+
+%% A test hook: the connection's task panics, which must fail that one
+%% connection with {error, internal_error} and nothing else.
+-spec inject_panic(pid()) -> ok.
+inject_panic(_ConnPid) ->
 	erlang:nif_error(not_loaded).

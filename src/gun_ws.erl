@@ -53,15 +53,31 @@ do_check_options([{max_frame_size, infinity}|Opts]) ->
 	do_check_options(Opts);
 do_check_options([{max_frame_size, S}|Opts]) when is_integer(S), S >= 0 ->
 	do_check_options(Opts);
+do_check_options([{max_fragments, infinity}|Opts]) ->
+	do_check_options(Opts);
+do_check_options([{max_fragments, N}|Opts]) when is_integer(N), N > 0, N < 1 bsl 32 ->
+	do_check_options(Opts);
+do_check_options([{max_message_size, infinity}|Opts]) ->
+	do_check_options(Opts);
+do_check_options([{max_message_size, S}|Opts]) when is_integer(S), S >= 0 ->
+	do_check_options(Opts);
 do_check_options([{server_max_window_bits, B}|Opts]) when is_integer(B), B >= 8, B =< 15 ->
 	do_check_options(Opts);
 do_check_options([{server_no_context_takeover, B}|Opts]) when is_boolean(B) ->
+	do_check_options(Opts);
+do_check_options([{owner_queue_limit, infinity}|Opts]) ->
+	do_check_options(Opts);
+do_check_options([{owner_queue_limit, Bytes}|Opts]) when is_integer(Bytes), Bytes > 0 ->
 	do_check_options(Opts);
 do_check_options([{send_queue_limit, infinity}|Opts]) ->
 	do_check_options(Opts);
 do_check_options([{send_queue_limit, Bytes}|Opts]) when is_integer(Bytes), Bytes > 0 ->
 	do_check_options(Opts);
 do_check_options([{silence_pings, B}|Opts]) when is_boolean(B) ->
+	do_check_options(Opts);
+do_check_options([{upgrade_timeout, infinity}|Opts]) ->
+	do_check_options(Opts);
+do_check_options([{upgrade_timeout, T}|Opts]) when is_integer(T), T >= 0 ->
 	do_check_options(Opts);
 do_check_options([Opt|_]) ->
 	{error, {options, {ws, Opt}}}.

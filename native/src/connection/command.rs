@@ -58,10 +58,16 @@ pub enum Command<S> {
     },
     WsUpgrade(Box<Upgrade<S>>),
     WsSend(Vec<OutFrame>),
+    /// Bytes estimated to wait in the owner's mailbox, as asked by
+    /// `EventSink::check_owner_queue`.
+    OwnerQueue(u64),
     /// Graceful: close 1001 when upgraded, wait for the server's close.
     Shutdown,
     /// Immediate, and silent.
     Close,
     /// Like `Shutdown`, but nobody is left to tell.
     OwnerDown,
+    /// A test hook (`gun_nif:inject_panic/1`): the task panics, to prove
+    /// that a panic fails that one connection and nothing else.
+    InjectPanic,
 }

@@ -4,6 +4,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::protocol::deflate::DeflateConfig;
+use crate::protocol::http_response::HeadLimits;
+use crate::protocol::message::Limits;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Transport {
@@ -26,6 +28,9 @@ pub struct WsConfig {
     pub keepalive_tolerance: Option<u32>,
     /// Bytes waiting for the socket beyond which frames are refused; `None` is `infinity`.
     pub send_queue_limit: Option<usize>,
+    /// Bytes of messages waiting in the owner's mailbox beyond which the
+    /// connection fails; `None` is `infinity`. Without `flow` only.
+    pub owner_queue_limit: Option<u64>,
     /// Messages the owner will take before `gun:update_flow/3` gives more;
     /// `None` is no flow control.
     pub flow: Option<u64>,
@@ -35,6 +40,13 @@ pub struct WsConfig {
     /// `None` is `infinity`. With permessage-deflate it bounds each frame's
     /// inflated size too, checked while inflating.
     pub max_frame_size: Option<u64>,
+    /// Bytes of one whole message (inflated); `None` is `infinity`.
+    pub max_message_size: Option<u64>,
+    /// Frames in one message; `None` is `infinity`.
+    pub max_fragments: Option<u32>,
+    /// How long the server may take to answer the upgrade request once it
+    /// is sent; `None` is `infinity`.
+    pub upgrade_timeout: Option<Duration>,
     /// Offer permessage-deflate.
     pub compress: bool,
     /// Our side of permessage-deflate, used when `compress` is set.
@@ -46,6 +58,14 @@ impl WsConfig {
     pub fn deflate_offer(&self) -> Option<&DeflateConfig> {
         self.compress.then_some(&self.deflate)
     }
+
+    pub fn limits(&self) -> Limits {
+        Limits {
+            frame: self.max_frame_size,
+            message: self.max_message_size,
+            fragments: self.max_fragments,
+        }
+    }
 }
 
 impl Default for WsConfig {
@@ -54,10 +74,16 @@ impl Default for WsConfig {
             keepalive: Some(Duration::from_millis(5000)),
             keepalive_tolerance: None,
             send_queue_limit: Some(64 << 20),
+            owner_queue_limit: None,
             flow: None,
             silence_pings: true,
             closing_timeout: Some(Duration::from_millis(15000)),
             max_frame_size: None,
+            // Beyond Gun, whose messages are unbounded: what a server may
+            // make us hold in one message, with room for any real use.
+            max_message_size: Some(64 << 20),
+            max_fragments: Some(1 << 20),
+            upgrade_timeout: Some(Duration::from_secs(30)),
             compress: false,
             deflate: DeflateConfig::default(),
         }
@@ -109,6 +135,7 @@ pub struct ConnConfig {
     pub connect_timeout: Option<Duration>,
     pub http_version: HttpVersion,
     pub nodelay: bool,
+    pub head_limits: HeadLimits,
     pub tls: TlsConfig,
     pub ws: WsConfig,
 }
@@ -128,6 +155,7 @@ impl ConnConfig {
             connect_timeout: None,
             http_version: HttpVersion::Http11,
             nodelay: true,
+            head_limits: HeadLimits::default(),
             tls: TlsConfig::default(),
             ws: WsConfig::default(),
         }

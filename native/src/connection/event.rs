@@ -34,8 +34,14 @@ pub enum Reason {
     BadState(&'static str),
     /// `keepalive_tolerance` pings went unanswered: `{error, keepalive_timeout}`.
     KeepaliveTimeout,
+    /// No answer to the upgrade within `upgrade_timeout`: `{error, upgrade_timeout}`.
+    UpgradeTimeout,
+    /// The owner's mailbox holds more than `owner_queue_limit`: `{error, owner_queue_full}`.
+    OwnerQueueFull,
     /// `send_queue_limit` would be passed: `{error, send_queue_full}`.
     SendQueueFull,
+    /// The connection's task panicked: `{error, internal_error}`.
+    InternalError,
     /// A TLS failure: `{tls_alert, Why}`.
     Tls(&'static str),
     /// A `tls_opts` entry that cannot be used: `{tls_opts, {Opt, Why}}`.
@@ -94,6 +100,9 @@ pub trait EventSink: Send + 'static {
     fn stream_error(&mut self, stream: &Self::Stream, reason: &Reason);
     fn conn_error(&mut self, reason: &Reason);
     fn ws_frame(&mut self, frame: Message);
+    /// Asks for the bytes waiting in the owner's mailbox, answered with
+    /// `Command::OwnerQueue`: its queue length times `mean_message_bytes`.
+    fn check_owner_queue(&mut self, mean_message_bytes: u64);
     /// The end of a batch of events from one read: a good time to release memory.
     fn flush(&mut self);
     /// The last call: the connection is over.

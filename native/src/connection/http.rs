@@ -6,6 +6,7 @@
 use std::collections::VecDeque;
 
 use tokio::io::AsyncReadExt;
+use tokio::time::{sleep_until, Instant};
 
 use crate::protocol::deflate::DeflateParams;
 use crate::protocol::handshake::{self, UpgradeRequest};
@@ -13,8 +14,8 @@ use crate::protocol::http_request::{
     encode_chunk, encode_last_chunk, host_header, streamed_body, RequestBody, RequestHead,
 };
 use crate::protocol::http_response::{
-    body_framing, header_has_token, parse_response_head, BodyDecoder, BodyFraming, HttpError,
-    ResponseHead,
+    body_framing, header_has_token, parse_response_head_within, BodyDecoder, BodyFraming,
+    HttpError, ResponseHead,
 };
 
 use super::command::{Body, Command, Upgrade};
@@ -65,6 +66,8 @@ struct Session<S> {
     body: Option<RequestBody>,
     /// An upgrade is in flight: later requests wait for its outcome.
     upgrading: bool,
+    /// When the upgrade in flight is given up (`upgrade_timeout`).
+    upgrade_deadline: Option<Instant>,
     host: Vec<u8>,
     http10: bool,
     /// Bytes read and not yet parsed.
@@ -80,6 +83,7 @@ pub(super) async fn serve<K: EventSink>(conn: &mut Conn<K>, socket: Socket) -> O
         response: None,
         body: None,
         upgrading: false,
+        upgrade_deadline: None,
         host: host_header(&conn.cfg.host, conn.cfg.port, conn.cfg.default_port()),
         http10: conn.cfg.http_version == HttpVersion::Http10,
         buf: Vec::with_capacity(READ_CHUNK),
@@ -108,7 +112,13 @@ pub(super) async fn serve<K: EventSink>(conn: &mut Conn<K>, socket: Socket) -> O
         session.start_writes(conn);
         conn.sink.flush();
         session.buf.reserve(READ_CHUNK);
+        let upgrade_deadline = session.upgrade_deadline;
         tokio::select! {
+            // A server that trickles or withholds its answer would hold
+            // the connection forever.
+            _ = sleep_until_some(upgrade_deadline), if upgrade_deadline.is_some() => {
+                return session.lost(conn, Reason::UpgradeTimeout);
+            }
             command = conn.cmds.recv() => {
                 if let Some(outcome) = session.command(conn, command) {
                     return outcome;
@@ -170,6 +180,7 @@ impl<S: PartialEq> Session<S> {
         let offered = request.offered_protocols();
         request.encode(&mut self.out);
         self.upgrading = true;
+        self.upgrade_deadline = upgrade.ws.upgrade_timeout.map(|t| Instant::now() + t);
         self.in_flight.push_back(InFlight {
             stream: upgrade.stream,
             head_request: false,
@@ -278,7 +289,7 @@ impl<S: PartialEq> Session<S> {
                 return Step::Continue;
             };
             let Some(response) = &mut self.response else {
-                let head = match parse_response_head(&self.buf) {
+                let head = match parse_response_head_within(&self.buf, &conn.cfg.head_limits) {
                     Ok(Some((head, len))) => {
                         self.buf.drain(..len);
                         head
@@ -401,6 +412,7 @@ impl<S: PartialEq> Session<S> {
             if done.upgrade.is_some() {
                 // Refused: later requests can go.
                 self.upgrading = false;
+                self.upgrade_deadline = None;
             }
         }
         keep_alive
@@ -450,6 +462,13 @@ impl<S: PartialEq> Session<S> {
         conn.sink
             .down(Protocol::Http, reason, &killed, &unprocessed);
         conn.queued.clear();
+    }
+}
+
+async fn sleep_until_some(deadline: Option<Instant>) {
+    match deadline {
+        Some(deadline) => sleep_until(deadline).await,
+        None => std::future::pending().await,
     }
 }
 

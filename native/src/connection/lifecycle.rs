@@ -38,6 +38,10 @@ pub(super) struct QueuedRequest<S> {
     pub(super) fin: bool,
 }
 
+pub(super) fn injected_panic() -> ! {
+    panic!("gun_nif:inject_panic/1")
+}
+
 /// How a connected session ended.
 pub(super) enum Outcome {
     /// The connection is gone (gun_down already sent); retry per `retry`.
@@ -147,6 +151,7 @@ impl<K: EventSink> Conn<K> {
     pub(super) fn offline_command(&mut self, command: Option<Command<K::Stream>>) -> Option<Exit> {
         match command {
             None | Some(Command::Close) | Some(Command::Shutdown) => Some(Exit::Normal),
+            Some(Command::InjectPanic) => injected_panic(),
             Some(Command::OwnerDown) => Some(Exit::Shutdown(Reason::OwnerGone)),
             Some(Command::WsSend(_)) => {
                 self.sink.conn_error(&Reason::BadState(BADSTATE_WS_SEND));
@@ -168,8 +173,9 @@ impl<K: EventSink> Conn<K> {
                 self.unqueue(&stream);
                 None
             }
-            // Credits are for an upgraded stream; there is none now.
-            Some(Command::UpdateFlow { .. }) => None,
+            // Credits and the owner's queue are an upgraded stream's
+            // business; there is none now.
+            Some(Command::UpdateFlow { .. } | Command::OwnerQueue(_)) => None,
         }
     }
 

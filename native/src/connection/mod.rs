@@ -16,6 +16,7 @@ mod transport;
 mod websocket;
 
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use tokio::sync::mpsc;
@@ -54,7 +55,33 @@ impl<S> Handle<S> {
     }
 }
 
-/// Starts the connection's task on the shared runtime.
+static LIVE_TASKS: AtomicUsize = AtomicUsize::new(0);
+
+/// Connection tasks not yet ended, however they end (a panic included):
+/// what leak checks compare with their baseline.
+pub fn live_tasks() -> usize {
+    LIVE_TASKS.load(Ordering::Relaxed)
+}
+
+/// Counts a task from its spawn until its future is dropped.
+struct LiveTask;
+
+impl LiveTask {
+    fn new() -> Self {
+        LIVE_TASKS.fetch_add(1, Ordering::Relaxed);
+        LiveTask
+    }
+}
+
+impl Drop for LiveTask {
+    fn drop(&mut self) {
+        LIVE_TASKS.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// Starts the connection's task on the shared runtime. A panic in it
+/// ends that task alone (tokio catches it); the sink is dropped without
+/// its `exit`, which is how the NIF layer learns of it.
 pub fn spawn<K: EventSink>(config: ConnConfig, sink: K) -> Handle<K::Stream> {
     let (commands, queue) = mpsc::unbounded_channel();
     let live = Arc::new(Mutex::new(LiveInfo {
@@ -62,6 +89,10 @@ pub fn spawn<K: EventSink>(config: ConnConfig, sink: K) -> Handle<K::Stream> {
         protocol: Protocol::Http,
     }));
     let conn = lifecycle::Conn::new(config, queue, sink, live.clone());
-    runtime::handle().spawn(conn.run());
+    let task = LiveTask::new();
+    runtime::handle().spawn(async move {
+        let _task = task;
+        conn.run().await
+    });
     Handle { commands, live }
 }

@@ -26,6 +26,7 @@ enum Event {
     StreamError(u32, Reason),
     ConnError(Reason),
     Frame(Message),
+    OwnerCheck(u64),
     Exit(Exit),
 }
 
@@ -66,6 +67,9 @@ impl EventSink for Recorder {
     fn ws_frame(&mut self, frame: Message) {
         self.record(Event::Frame(frame));
     }
+    fn check_owner_queue(&mut self, mean_message_bytes: u64) {
+        self.record(Event::OwnerCheck(mean_message_bytes));
+    }
     fn flush(&mut self) {}
     fn exit(&mut self, exit: &Exit) {
         self.record(Event::Exit(exit.clone()));
@@ -97,12 +101,27 @@ impl Client {
     }
 
     fn upgrade(&self, stream: u32) {
+        self.upgrade_with(stream, WsConfig::default());
+    }
+
+    fn upgrade_with(&self, stream: u32, ws: WsConfig) {
         self.handle.send(Command::WsUpgrade(Box::new(Upgrade {
             stream,
             path: b"/".to_vec(),
             headers: Vec::new(),
-            ws: WsConfig::default(),
+            ws,
         })));
+    }
+
+    /// Opens, upgrades with `ws` and returns the server's side.
+    async fn upgraded(listener: &TcpListener, ws: WsConfig) -> (Client, TcpStream) {
+        let port = listener.local_addr().expect("addr").port();
+        let mut client = Client::open(port, |_| {});
+        client.upgrade_with(1, ws);
+        let server = accept_upgrade(listener).await;
+        assert_eq!(client.next().await, Event::Up);
+        assert_eq!(client.next().await, Event::WsUpgrade(1));
+        (client, server)
     }
 }
 
@@ -316,4 +335,148 @@ async fn a_lost_connection_is_retried() {
     assert_eq!(client.next().await, Event::Up);
     client.handle.send(Command::Close);
     assert_eq!(client.next().await, Event::Exit(Exit::Normal));
+}
+
+#[tokio::test]
+async fn owner_queue_is_asked_about_and_its_limit_enforced() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let ws = WsConfig {
+        owner_queue_limit: Some(1000),
+        ..WsConfig::default()
+    };
+    let (mut client, mut server) = Client::upgraded(&listener, ws).await;
+    let message = server_frame(OpCode::Binary, &[0; 100]);
+    server.write_all(&message.repeat(20)).await.expect("write");
+    let frame = || Event::Frame(Message::Binary(vec![0; 100]));
+    // A question every quarter of the limit (each message counts 100
+    // bytes and 64 of overhead); past another quarter unanswered, the
+    // connection waits.
+    assert_eq!(client.next().await, frame());
+    assert_eq!(client.next().await, frame());
+    assert_eq!(client.next().await, Event::OwnerCheck(164));
+    assert_eq!(client.next().await, frame());
+    assert_eq!(client.next().await, frame());
+    assert!(timeout(Duration::from_millis(100), client.events.recv())
+        .await
+        .is_err());
+    // Within the limit: delivery goes on until the next question.
+    client.handle.send(Command::OwnerQueue(1000));
+    assert_eq!(client.next().await, frame());
+    assert_eq!(client.next().await, Event::OwnerCheck(164));
+    // Over it: the connection fails, with 1008 to the server.
+    client.handle.send(Command::OwnerQueue(1001));
+    let mut events = Vec::new();
+    loop {
+        match client.next().await {
+            Event::Frame(_) => {}
+            event @ Event::Exit(_) => {
+                events.push(event);
+                break;
+            }
+            event => events.push(event),
+        }
+    }
+    let mut buf = Vec::new();
+    loop {
+        let (opcode, payload) = read_client_frame(&mut server, &mut buf).await;
+        if opcode == OpCode::Close {
+            assert_eq!(payload, close_code::POLICY_VIOLATION.to_be_bytes());
+            break;
+        }
+    }
+    let reason = Reason::OwnerQueueFull;
+    assert_eq!(
+        events,
+        [
+            Event::StreamError(1, reason.clone()),
+            Event::Down(Protocol::Ws, reason.clone(), vec![1]),
+            Event::Exit(Exit::Shutdown(reason)),
+        ]
+    );
+}
+
+#[tokio::test]
+async fn pings_from_a_server_that_never_reads_are_answered_within_bounds() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let (mut client, mut server) = Client::upgraded(&listener, WsConfig::default()).await;
+    // Far more pongs than the kernel's buffers and our backlog can hold.
+    const PINGS: u64 = 300_000;
+    let ping = |i: u64| {
+        let mut payload = i.to_be_bytes().to_vec();
+        payload.resize(125, b'p');
+        payload
+    };
+    let mut flood = Vec::new();
+    for i in 0..PINGS {
+        flood.extend_from_slice(&server_frame(OpCode::Ping, &ping(i)));
+    }
+    server.write_all(&flood).await.expect("write");
+    // Only now does the server read: the latest ping is answered, and
+    // most of the others were not queued at all.
+    let last = ping(PINGS - 1);
+    let mut buf = Vec::new();
+    let mut pongs = 0u64;
+    loop {
+        let (opcode, payload) = read_client_frame(&mut server, &mut buf).await;
+        assert_eq!(opcode, OpCode::Pong);
+        pongs += 1;
+        if payload == last {
+            break;
+        }
+    }
+    assert!(pongs < PINGS / 2, "{pongs} pongs queued");
+    client.handle.send(Command::Close);
+    assert_eq!(client.next().await, Event::Exit(Exit::Normal));
+}
+
+#[tokio::test]
+async fn an_upgrade_answered_too_slowly_fails_the_connection() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    let mut client = Client::open(port, |_| {});
+    client.upgrade_with(
+        4,
+        WsConfig {
+            upgrade_timeout: Some(Duration::from_millis(200)),
+            ..WsConfig::default()
+        },
+    );
+    let (mut server, _) = listener.accept().await.expect("accept");
+    assert_eq!(client.next().await, Event::Up);
+    let mut request = [0u8; 1024];
+    let _ = server.read(&mut request).await.expect("request");
+    // Slowloris: a head that never ends.
+    server
+        .write_all(b"HTTP/1.1 101 Switching Protocols\r\nx-slow: ")
+        .await
+        .expect("write");
+    let reason = Reason::UpgradeTimeout;
+    assert_eq!(client.next().await, Event::StreamError(4, reason.clone()));
+    assert_eq!(
+        client.next().await,
+        Event::Down(Protocol::Http, reason.clone(), vec![4])
+    );
+    assert_eq!(client.next().await, Event::Exit(Exit::Shutdown(reason)));
+}
+
+#[tokio::test]
+async fn a_panic_ends_its_task_alone() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let (mut doomed, _server) = Client::upgraded(&listener, WsConfig::default()).await;
+    let (mut other, mut other_server) = Client::upgraded(&listener, WsConfig::default()).await;
+    doomed.handle.send(Command::InjectPanic);
+    // The sink is dropped with the task, without its exit.
+    assert!(timeout(Duration::from_secs(5), doomed.events.recv())
+        .await
+        .expect("the task ended")
+        .is_none());
+    assert!(!doomed.handle.send(Command::Close));
+    other_server
+        .write_all(&server_frame(OpCode::Text, b"still here"))
+        .await
+        .expect("write");
+    assert_eq!(
+        other.next().await,
+        Event::Frame(Message::Text(b"still here".to_vec()))
+    );
 }

@@ -28,6 +28,13 @@ const COMMAND_BATCH: usize = 1024;
 const WRITE_BATCH_BYTES: usize = 256 * 1024;
 /// The compression buffer kept between messages.
 const COMPRESSED_KEEP: usize = 256 * 1024;
+/// Unwritten bytes beyond which the frames we send on our own (pongs,
+/// keepalive pings) wait: a server that pings without reading must not
+/// grow our buffer. RFC 6455 §5.5.3 lets a pong answer only the latest ping.
+const CONTROL_BACKLOG: usize = 64 * 1024;
+/// What a delivered message costs the owner beyond its payload: the
+/// tuple, the binary's header, the mailbox entry.
+const MESSAGE_OVERHEAD: u64 = 64;
 /// RFC 6455 §7.1.1's "reasonable time" for the server to close TCP first.
 const MAX_LINGER: Duration = Duration::from_secs(1);
 
@@ -74,6 +81,64 @@ struct Session {
     unanswered_pings: u32,
     /// Messages the owner still takes (`flow`); at zero nothing is read.
     credits: Option<u64>,
+    /// The latest ping's payload, answered once the backlog is written.
+    owed_pong: Option<Vec<u8>>,
+    /// Present with `owner_queue_limit`.
+    owner_queue: Option<OwnerQueue>,
+}
+
+/// Keeps what waits in the owner's mailbox under `owner_queue_limit`
+/// without `flow`. Only Erlang can see a mailbox: every quarter of the
+/// limit delivered, the process behind ConnPid is asked for the owner's
+/// queue length, and that times the mean size of what was delivered
+/// meanwhile is taken as the bytes waiting there.
+struct OwnerQueue {
+    limit: u64,
+    /// Bytes and messages delivered since the last question.
+    bytes: u64,
+    messages: u64,
+    /// A question is out; reading stops if another quarter is delivered
+    /// before its answer.
+    asked: bool,
+}
+
+impl OwnerQueue {
+    fn new(limit: u64) -> Self {
+        OwnerQueue {
+            limit,
+            bytes: 0,
+            messages: 0,
+            asked: false,
+        }
+    }
+
+    fn quarter(&self) -> u64 {
+        (self.limit / 4).max(1)
+    }
+
+    /// Counts a delivery; `Some(mean message size)` when it is time to ask.
+    fn delivered(&mut self, payload: usize) -> Option<u64> {
+        self.bytes += payload as u64 + MESSAGE_OVERHEAD;
+        self.messages += 1;
+        if self.asked || self.bytes < self.quarter() {
+            return None;
+        }
+        let mean = self.bytes / self.messages;
+        self.asked = true;
+        self.bytes = 0;
+        self.messages = 0;
+        Some(mean)
+    }
+
+    fn waiting_for_answer(&self) -> bool {
+        self.asked && self.bytes >= self.quarter()
+    }
+
+    /// The answer: `false` when the owner holds too much.
+    fn answered(&mut self, queued_bytes: u64) -> bool {
+        self.asked = false;
+        queued_bytes <= self.limit
+    }
 }
 
 impl Session {
@@ -165,9 +230,37 @@ impl Session {
             .is_none_or(|limit| waiting + payload.len() <= limit)
     }
 
-    /// Out of flow credits: the owner is not reading, and neither are we.
+    /// Out of flow credits, or the owner's queue is being looked at: the
+    /// owner is not reading, and neither are we.
     fn stalled(&self) -> bool {
         self.credits == Some(0)
+            || self
+                .owner_queue
+                .as_ref()
+                .is_some_and(OwnerQueue::waiting_for_answer)
+    }
+
+    fn backlog(&self) -> usize {
+        self.out.len() - self.written
+    }
+
+    /// Answers a ping at once, or once the backlog is written if the
+    /// server is not reading what we send.
+    fn answer_ping(&mut self, payload: Vec<u8>) {
+        if self.backlog() > CONTROL_BACKLOG {
+            self.owed_pong = Some(payload);
+        } else {
+            self.queue(OpCode::Pong, &payload);
+        }
+    }
+
+    /// After a write: the pong held back goes out once there is room.
+    fn pay_owed_pong(&mut self) {
+        if self.backlog() <= CONTROL_BACKLOG && self.closing.is_none() {
+            if let Some(payload) = self.owed_pong.take() {
+                self.queue(OpCode::Pong, &payload);
+            }
+        }
     }
 
     /// A keepalive tick: `false` when too many pings went unanswered.
@@ -183,7 +276,10 @@ impl Session {
         if !self.stalled() {
             self.unanswered_pings += 1;
         }
-        self.queue(OpCode::Ping, b"");
+        // Behind a backlog a ping proves no more than the backlog does.
+        if self.backlog() <= CONTROL_BACKLOG {
+            self.queue(OpCode::Ping, b"");
+        }
         true
     }
 
@@ -196,10 +292,10 @@ impl Session {
             match self.reader.next_message() {
                 Ok(None) => return None,
                 Ok(Some(Message::Ping(payload))) => {
-                    self.queue(OpCode::Pong, &payload);
                     if !self.cfg.silence_pings {
-                        sink.ws_frame(Message::Ping(payload));
+                        sink.ws_frame(Message::Ping(payload.clone()));
                     }
+                    self.answer_ping(payload);
                 }
                 Ok(Some(Message::Pong(payload))) => {
                     if !self.cfg.silence_pings {
@@ -219,7 +315,16 @@ impl Session {
                     if let Some(credits) = &mut self.credits {
                         *credits -= 1;
                     }
+                    let ask = match (&mut self.owner_queue, &message) {
+                        (Some(queue), Message::Text(p) | Message::Binary(p)) => {
+                            queue.delivered(p.len())
+                        }
+                        _ => None,
+                    };
                     sink.ws_frame(message);
+                    if let Some(mean) = ask {
+                        sink.check_owner_queue(mean);
+                    }
                 }
                 Err(e) => {
                     if self.closing.is_none() {
@@ -241,7 +346,8 @@ pub(super) async fn serve<K: EventSink>(
 ) -> Outcome {
     let stream = upgrade.stream;
     let upgrade_flow = upgrade.ws.flow;
-    let mut reader = MessageReader::new(upgrade.ws.max_frame_size);
+    let owner_queue = upgrade.ws.owner_queue_limit.map(OwnerQueue::new);
+    let mut reader = MessageReader::new(None).with_limits(upgrade.ws.limits());
     if let Some(params) = &deflate {
         reader = reader.with_inflater(Inflater::new(params));
     }
@@ -255,6 +361,8 @@ pub(super) async fn serve<K: EventSink>(
         compressed: Vec::new(),
         unanswered_pings: 0,
         credits: upgrade_flow,
+        owed_pong: None,
+        owner_queue,
     };
     session.reader.feed(&leftover);
     drop(leftover);
@@ -303,6 +411,7 @@ pub(super) async fn serve<K: EventSink>(
             Wake::Written(Ok(Io::Wrote(n))) => {
                 session.written += n;
                 unflushed = true;
+                session.pay_owed_pong();
             }
             Wake::Written(Ok(Io::Flushed)) => unflushed = false,
             Wake::Read(Err(e)) | Wake::Written(Err(e)) => break End::Lost(Reason::socket(&e)),
@@ -391,6 +500,16 @@ fn take_commands<K: EventSink>(
                     }
                 }
             }
+            Some(Command::OwnerQueue(queued)) => {
+                let within = session
+                    .owner_queue
+                    .as_mut()
+                    .is_none_or(|queue| queue.answered(queued));
+                if !within {
+                    session.queue_close(Some(close_code::POLICY_VIOLATION), b"");
+                    return Some(End::Failed(Reason::OwnerQueueFull));
+                }
+            }
             Some(Command::WsSend(frames)) => {
                 if !session.send(frames) {
                     conn.sink.stream_error(stream, &Reason::SendQueueFull);
@@ -405,6 +524,7 @@ fn take_commands<K: EventSink>(
                 b"",
             ),
             Some(Command::Close) | None => return Some(End::Stop(Exit::Normal)),
+            Some(Command::InjectPanic) => super::lifecycle::injected_panic(),
         }
         // The socket gets a turn before refusing anything for a full queue.
         if taken == COMMAND_BATCH || session.out.len() - session.written > WRITE_BATCH_BYTES {

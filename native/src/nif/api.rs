@@ -215,6 +215,34 @@ fn update_flow(conn_pid: LocalPid, stream_ref: Term, increment: u64) -> rustler:
     atoms::ok()
 }
 
+/// The process behind ConnPid's answer to `$gun_owner_check`.
+#[rustler::nif]
+fn owner_queue(conn_pid: LocalPid, queued_bytes: u64) -> rustler::Atom {
+    if let Some(conn) = registry::lookup(&conn_pid) {
+        conn.handle.send(Command::OwnerQueue(queued_bytes));
+    }
+    atoms::ok()
+}
+
+/// A test hook: the connection's task panics.
+#[rustler::nif]
+fn inject_panic(conn_pid: LocalPid) -> rustler::Atom {
+    if let Some(conn) = registry::lookup(&conn_pid) {
+        conn.handle.send(Command::InjectPanic);
+    }
+    atoms::ok()
+}
+
+/// What the engine holds, for leak checks: `#{connections, tasks}`.
+#[rustler::nif]
+fn resources(env: Env) -> NifResult<Term> {
+    let pairs = [
+        (atoms::connections(), registry::len()),
+        (atoms::tasks(), connection::live_tasks()),
+    ];
+    Term::map_from_pairs(env, &pairs.map(|(k, v)| (k.encode(env), v.encode(env))))
+}
+
 #[rustler::nif]
 fn cancel(conn_pid: LocalPid, stream_ref: Term) -> rustler::Atom {
     if let Some(conn) = registry::lookup(&conn_pid) {

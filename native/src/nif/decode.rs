@@ -87,10 +87,18 @@ pub fn conn_config(host: String, port: u16, opts: Term) -> NifResult<ConnConfig>
     if let Some(t) = get(opts, atoms::connect_timeout()) {
         cfg.connect_timeout = millis_or_infinity(t)?;
     }
-    if let Some(version) = get(opts, atoms::http_opts()).and_then(|h| get(h, atoms::version())) {
-        let version: Atom = version.decode()?;
-        if version.to_term(opts.get_env()).atom_to_string()? == "HTTP/1.0" {
-            cfg.http_version = HttpVersion::Http10;
+    if let Some(http) = get(opts, atoms::http_opts()) {
+        if let Some(version) = get(http, atoms::version()) {
+            let version: Atom = version.decode()?;
+            if version.to_term(opts.get_env()).atom_to_string()? == "HTTP/1.0" {
+                cfg.http_version = HttpVersion::Http10;
+            }
+        }
+        if let Some(n) = get(http, atoms::max_headers()) {
+            cfg.head_limits.max_headers = n.decode()?;
+        }
+        if let Some(n) = get(http, atoms::max_head_size()) {
+            cfg.head_limits.max_head_size = n.decode()?;
         }
     }
     if let Some(tcp_opts) = get(opts, atoms::tcp_opts()) {
@@ -198,6 +206,9 @@ pub fn ws_config(map: Term, base: &WsConfig) -> NifResult<WsConfig> {
     if let Some(t) = get(map, atoms::send_queue_limit()) {
         ws.send_queue_limit = or_infinity(t)?;
     }
+    if let Some(t) = get(map, atoms::owner_queue_limit()) {
+        ws.owner_queue_limit = or_infinity(t)?;
+    }
     if let Some(t) = get(map, atoms::silence_pings()) {
         ws.silence_pings = t.decode()?;
     }
@@ -206,6 +217,15 @@ pub fn ws_config(map: Term, base: &WsConfig) -> NifResult<WsConfig> {
     }
     if let Some(t) = get(map, atoms::max_frame_size()) {
         ws.max_frame_size = or_infinity(t)?;
+    }
+    if let Some(t) = get(map, atoms::max_message_size()) {
+        ws.max_message_size = or_infinity(t)?;
+    }
+    if let Some(t) = get(map, atoms::max_fragments()) {
+        ws.max_fragments = or_infinity(t)?;
+    }
+    if let Some(t) = get(map, atoms::upgrade_timeout()) {
+        ws.upgrade_timeout = millis_or_infinity(t)?;
     }
     if let Some(t) = get(map, atoms::compress()) {
         ws.compress = t.decode()?;

@@ -24,6 +24,8 @@ pub struct ErlangSink {
     unflushed_messages: usize,
     unflushed_bytes: usize,
     exited: bool,
+    /// What a `gun_down` sent for a panic must name.
+    protocol: Protocol,
 }
 
 impl ErlangSink {
@@ -35,6 +37,7 @@ impl ErlangSink {
             unflushed_messages: 0,
             unflushed_bytes: 0,
             exited: false,
+            protocol: Protocol::Http,
         }
     }
 
@@ -65,12 +68,14 @@ impl ErlangSink {
 }
 
 impl Drop for ErlangSink {
-    /// A task that ends without `exit` panicked: the process behind
-    /// ConnPid must not wait forever for an order that never comes.
+    /// A task that ends without `exit` panicked: the owner hears of it as
+    /// of any loss, and the process behind ConnPid must not wait forever
+    /// for an order that never comes.
     fn drop(&mut self) {
         if !self.exited {
-            let reason = Exit::Shutdown(Reason::Socket("internal_error"));
-            send_exit(&mut self.env, self.conn_pid, &reason);
+            self.down(self.protocol, &Reason::InternalError, &[], &[]);
+            let exit = Exit::Shutdown(Reason::InternalError);
+            send_exit(&mut self.env, self.conn_pid, &exit);
         }
     }
 }
@@ -103,6 +108,7 @@ impl EventSink for ErlangSink {
         killed: &[&StreamRef],
         unprocessed: &[&StreamRef],
     ) {
+        self.protocol = Protocol::Http;
         self.send_to_owner(0, |env, conn| {
             let killed: Vec<Term> = killed.iter().map(|s| s.load(env)).collect();
             let unprocessed: Vec<Term> = unprocessed.iter().map(|s| s.load(env)).collect();
@@ -121,6 +127,7 @@ impl EventSink for ErlangSink {
     }
 
     fn ws_upgrade(&mut self, _stream: &StreamRef, headers: &[(Vec<u8>, Vec<u8>)]) {
+        self.protocol = Protocol::Ws;
         self.send_to_owner(0, |env, conn| {
             make_tuple(
                 env,
@@ -240,6 +247,14 @@ impl EventSink for ErlangSink {
         });
     }
 
+    fn check_owner_queue(&mut self, mean_message_bytes: u64) {
+        let conn_pid = self.conn_pid;
+        self.env.run(|env| {
+            let message = (atoms::gun_owner_check(), mean_message_bytes).encode(env);
+            let _ = env.send(&conn_pid, message);
+        });
+    }
+
     fn flush(&mut self) {
         if self.unflushed_messages > 0 {
             self.clear();
@@ -286,7 +301,10 @@ fn reason_term<'a>(env: Env<'a>, reason: &Reason) -> Term<'a> {
         }
         Reason::BadState(text) => (atoms::badstate(), charlist(text)).encode(env),
         Reason::KeepaliveTimeout => error(atoms::keepalive_timeout().encode(env)),
+        Reason::UpgradeTimeout => error(atoms::upgrade_timeout().encode(env)),
         Reason::SendQueueFull => error(atoms::send_queue_full().encode(env)),
+        Reason::OwnerQueueFull => error(atoms::owner_queue_full().encode(env)),
+        Reason::InternalError => error(atoms::internal_error().encode(env)),
         Reason::Tls(why) => (atoms::tls_alert(), atom_term(env, why)).encode(env),
         Reason::TlsOpts(opt, why) => {
             let detail = (atom_term(env, opt), atom_term(env, why)).encode(env);

@@ -39,6 +39,10 @@ pub fn lookup(conn_pid: &LocalPid) -> Option<Arc<Conn>> {
     table().get(conn_pid).cloned()
 }
 
+pub fn len() -> usize {
+    table().len()
+}
+
 pub fn remove(conn_pid: &LocalPid) {
     table().remove(conn_pid);
 }

@@ -4,6 +4,7 @@ pub const NORMAL: u16 = 1000;
 pub const GOING_AWAY: u16 = 1001;
 pub const PROTOCOL_ERROR: u16 = 1002;
 pub const INVALID_PAYLOAD: u16 = 1007;
+pub const POLICY_VIOLATION: u16 = 1008;
 pub const MESSAGE_TOO_BIG: u16 = 1009;
 
 /// Whether a close code may appear in a close frame received from the peer: 1000-1003, 1007-1014, 3000-4999. (1004, 1005, 1006, 1015, <1000, 1016-2999, >=5000 are invalid.)

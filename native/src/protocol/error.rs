@@ -34,17 +34,25 @@ pub enum ProtocolError {
     BadCompressedData,
     #[error("frame inflates to more than the limit of {max} bytes")]
     InflatedTooLarge { max: u64 },
+    #[error("message exceeds the limit of {max} bytes")]
+    MessageTooLarge { max: u64 },
+    #[error("message in more than {max} frames")]
+    TooManyFragments { max: u32 },
 }
 
 impl ProtocolError {
-    /// RFC 6455 close code to send: 1002 for framing errors, 1007 for bad UTF-8 (text or close reason), 1009 for FrameTooLarge.
+    /// RFC 6455 close code to send: 1002 for framing errors, 1007 for bad
+    /// UTF-8 (text or close reason), 1009 for anything over a limit.
     pub fn close_code(&self) -> u16 {
         match self {
             Self::InvalidUtf8 => close_code::INVALID_PAYLOAD,
             // The inflated size is what a frame costs the receiver.
-            Self::FrameTooLarge { .. } | Self::InflatedTooLarge { .. } => {
-                close_code::MESSAGE_TOO_BIG
-            }
+            // Too many fragments is a message too big to process too: its
+            // cost is in the frames rather than the bytes.
+            Self::FrameTooLarge { .. }
+            | Self::InflatedTooLarge { .. }
+            | Self::MessageTooLarge { .. }
+            | Self::TooManyFragments { .. } => close_code::MESSAGE_TOO_BIG,
             Self::ReservedBits
             | Self::ReservedOpcode(_)
             | Self::MaskedServerFrame
@@ -106,6 +114,12 @@ mod tests {
         let bomb = ProtocolError::InflatedTooLarge { max: 10 };
         assert_eq!(bomb.close_code(), 1009);
         assert_eq!(bomb.reason(), "badsize");
+        for over in [
+            ProtocolError::MessageTooLarge { max: 10 },
+            ProtocolError::TooManyFragments { max: 10 },
+        ] {
+            assert_eq!((over.close_code(), over.reason()), (1009, "badsize"));
+        }
         assert_eq!(
             too_large.to_string(),
             "frame payload of 11 bytes exceeds the limit of 10 bytes"

@@ -3,6 +3,24 @@
 pub const MAX_HEADERS: usize = 100;
 pub const MAX_HEAD_BYTES: usize = 64 * 1024;
 
+/// What a response head may cost us (`http_opts` `max_headers` and
+/// `max_head_size`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HeadLimits {
+    pub max_headers: usize,
+    /// Bytes from the status line to the blank line, both included.
+    pub max_head_size: usize,
+}
+
+impl Default for HeadLimits {
+    fn default() -> Self {
+        HeadLimits {
+            max_headers: MAX_HEADERS,
+            max_head_size: MAX_HEAD_BYTES,
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ResponseHead {
     pub minor_version: u8,
@@ -15,10 +33,10 @@ pub struct ResponseHead {
 pub enum HttpError {
     #[error("malformed response head: {0}")]
     Malformed(String),
-    #[error("more than {MAX_HEADERS} response headers")]
-    TooManyHeaders,
-    #[error("response head larger than {MAX_HEAD_BYTES} bytes")]
-    HeadTooLarge,
+    #[error("more than {0} response headers")]
+    TooManyHeaders(usize),
+    #[error("response head larger than {0} bytes")]
+    HeadTooLarge(usize),
     #[error("invalid or conflicting content-length")]
     BadContentLength,
     #[error("malformed chunked body")]
@@ -30,28 +48,39 @@ impl HttpError {
     pub fn reason(&self) -> &'static str {
         match self {
             HttpError::Malformed(_) => "malformed",
-            HttpError::TooManyHeaders => "too_many_headers",
-            HttpError::HeadTooLarge => "head_too_large",
+            HttpError::TooManyHeaders(_) => "too_many_headers",
+            HttpError::HeadTooLarge(_) => "head_too_large",
             HttpError::BadContentLength => "bad_content_length",
             HttpError::BadChunk => "bad_chunk",
         }
     }
 }
 
-/// Parse with httparse (up to MAX_HEADERS = 100 headers; a head over MAX_HEAD_BYTES = 64 KiB without completing -> HeadTooLarge). Ok(None) = need more bytes. Ok(Some((head, head_len))).
+/// [`parse_response_head_within`] the default limits.
 pub fn parse_response_head(buf: &[u8]) -> Result<Option<(ResponseHead, usize)>, HttpError> {
-    // Parsing only the first MAX_HEAD_BYTES bounds the work per call and
-    // makes the size limit independent of how the bytes were split.
-    let window = &buf[..buf.len().min(MAX_HEAD_BYTES)];
-    let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+    parse_response_head_within(buf, &HeadLimits::default())
+}
+
+/// Ok(None): more bytes are needed. Ok(Some((head, head_len))).
+pub fn parse_response_head_within(
+    buf: &[u8],
+    limits: &HeadLimits,
+) -> Result<Option<(ResponseHead, usize)>, HttpError> {
+    // Parsing only the first max_head_size bytes bounds the work per call
+    // and makes the size limit independent of how the bytes were split.
+    let max = limits.max_head_size;
+    let window = &buf[..buf.len().min(max)];
+    let mut headers = vec![httparse::EMPTY_HEADER; limits.max_headers];
     let mut response = httparse::Response::new(&mut headers);
     let head_len = match response.parse(window) {
         Ok(httparse::Status::Complete(n)) => n,
-        Ok(httparse::Status::Partial) if window.len() >= MAX_HEAD_BYTES => {
-            return Err(HttpError::HeadTooLarge)
+        Ok(httparse::Status::Partial) if window.len() >= max => {
+            return Err(HttpError::HeadTooLarge(max))
         }
         Ok(httparse::Status::Partial) => return Ok(None),
-        Err(httparse::Error::TooManyHeaders) => return Err(HttpError::TooManyHeaders),
+        Err(httparse::Error::TooManyHeaders) => {
+            return Err(HttpError::TooManyHeaders(limits.max_headers))
+        }
         Err(e) => return Err(HttpError::Malformed(e.to_string())),
     };
     let (Some(minor_version), Some(status)) = (response.version, response.code) else {
@@ -315,7 +344,7 @@ impl BodyDecoder {
                 ChunkState::TrailerLineStart | ChunkState::TrailerLine | ChunkState::TrailerLf
             ) {
                 if self.trailer.len() >= MAX_TRAILER_BYTES {
-                    return Err(HttpError::HeadTooLarge);
+                    return Err(HttpError::HeadTooLarge(MAX_TRAILER_BYTES));
                 }
                 self.trailer.push(byte);
             }
@@ -430,7 +459,10 @@ mod tests {
             buf.extend_from_slice(format!("x-h{i}: v\r\n").as_bytes());
         }
         buf.extend_from_slice(b"\r\n");
-        assert_eq!(parse_response_head(&buf), Err(HttpError::TooManyHeaders));
+        assert_eq!(
+            parse_response_head(&buf),
+            Err(HttpError::TooManyHeaders(MAX_HEADERS))
+        );
 
         let mut ok = b"HTTP/1.1 200 OK\r\n".to_vec();
         for i in 0..MAX_HEADERS {
@@ -446,15 +478,44 @@ mod tests {
         buf.resize(MAX_HEAD_BYTES - 1, b'a');
         assert_eq!(parse_response_head(&buf), Ok(None));
         buf.push(b'a');
-        assert_eq!(parse_response_head(&buf), Err(HttpError::HeadTooLarge));
+        assert_eq!(
+            parse_response_head(&buf),
+            Err(HttpError::HeadTooLarge(MAX_HEAD_BYTES))
+        );
         buf.extend_from_slice(b"\r\n\r\n");
-        assert_eq!(parse_response_head(&buf), Err(HttpError::HeadTooLarge));
+        assert_eq!(
+            parse_response_head(&buf),
+            Err(HttpError::HeadTooLarge(MAX_HEAD_BYTES))
+        );
 
         let mut fits = b"HTTP/1.1 200 OK\r\nx-big: ".to_vec();
         fits.resize(MAX_HEAD_BYTES - 4, b'a');
         fits.extend_from_slice(b"\r\n\r\n");
         fits.extend_from_slice(b"body");
         assert_eq!(parsed(&fits).1, MAX_HEAD_BYTES);
+    }
+
+    #[test]
+    fn limits_are_the_callers() {
+        let limits = HeadLimits {
+            max_headers: 2,
+            max_head_size: 64,
+        };
+        let two = b"HTTP/1.1 101 Switching Protocols\r\na: 1\r\nb: 2\r\n\r\n";
+        assert_eq!(
+            parse_response_head_within(two, &limits).map(|h| h.map(|(head, _)| head.headers.len())),
+            Ok(Some(2))
+        );
+        let three = b"HTTP/1.1 101 Switching Protocols\r\na: 1\r\nb: 2\r\nc: 3\r\n\r\n";
+        assert_eq!(
+            parse_response_head_within(three, &limits),
+            Err(HttpError::TooManyHeaders(2))
+        );
+        let endless = b"HTTP/1.1 101 Switching Protocols\r\nx: ".repeat(2);
+        assert_eq!(
+            parse_response_head_within(&endless, &limits),
+            Err(HttpError::HeadTooLarge(64))
+        );
     }
 
     #[test]

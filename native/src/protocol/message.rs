@@ -32,6 +32,45 @@ struct PartialMessage {
     compressed: bool,
     /// Inflated bytes of the current frame, held to `max_frame_size`.
     frame_output: u64,
+    /// `payload`'s length when the current frame began.
+    frame_start: u64,
+    /// Frames so far, the first included.
+    fragments: u32,
+}
+
+/// What the server may make us hold; `None` is no limit.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Limits {
+    /// Payload bytes of one frame (inflated, for a compressed one).
+    pub frame: Option<u64>,
+    /// Payload bytes of one whole message (inflated, for a compressed one).
+    pub message: Option<u64>,
+    /// Frames in one message.
+    pub fragments: Option<u32>,
+}
+
+impl Limits {
+    /// The inflated bytes the current frame may add: the tighter of the
+    /// frame limit and what is left of the message limit, and whether the
+    /// latter is the one that binds.
+    fn inflate_limit(&self, frame_start: u64) -> (Option<u64>, bool) {
+        let room = self.message.map(|max| max.saturating_sub(frame_start));
+        match (self.frame, room) {
+            (Some(frame), Some(room)) if room < frame => (Some(room), true),
+            (None, Some(room)) => (Some(room), true),
+            (frame, _) => (frame, false),
+        }
+    }
+
+    /// An inflation stopped by the message limit is reported as such.
+    fn inflate_error(&self, e: ProtocolError, message_binds: bool) -> ProtocolError {
+        match (e, self.message) {
+            (ProtocolError::InflatedTooLarge { .. }, Some(max)) if message_binds => {
+                ProtocolError::MessageTooLarge { max }
+            }
+            (e, _) => e,
+        }
+    }
 }
 
 impl PartialMessage {
@@ -39,12 +78,15 @@ impl PartialMessage {
         &mut self,
         chunk: &[u8],
         inflater: Option<&mut Inflater>,
-        limit: Option<u64>,
+        limits: &Limits,
     ) -> Result<(), ProtocolError> {
         match inflater {
             Some(inflater) if self.compressed => {
                 let start = self.payload.len();
-                inflater.inflate(chunk, &mut self.payload, &mut self.frame_output, limit)?;
+                let (limit, message_binds) = limits.inflate_limit(self.frame_start);
+                inflater
+                    .inflate(chunk, &mut self.payload, &mut self.frame_output, limit)
+                    .map_err(|e| limits.inflate_error(e, message_binds))?;
                 self.check_utf8(start)
             }
             _ => {
@@ -70,12 +112,15 @@ impl PartialMessage {
     fn end(
         &mut self,
         inflater: Option<&mut Inflater>,
-        limit: Option<u64>,
+        limits: &Limits,
     ) -> Result<(), ProtocolError> {
         match inflater {
             Some(inflater) if self.compressed => {
                 let start = self.payload.len();
-                inflater.finish_message(&mut self.payload, &mut self.frame_output, limit)?;
+                let (limit, message_binds) = limits.inflate_limit(self.frame_start);
+                inflater
+                    .finish_message(&mut self.payload, &mut self.frame_output, limit)
+                    .map_err(|e| limits.inflate_error(e, message_binds))?;
                 self.check_utf8(start)
             }
             _ => Ok(()),
@@ -105,7 +150,7 @@ pub struct MessageReader {
     buf: Vec<u8>,
     /// Bytes of `buf` before `pos` are consumed.
     pos: usize,
-    max_frame_size: Option<u64>,
+    limits: Limits,
     frame: Option<CurrentFrame>,
     message: Option<PartialMessage>,
     /// Payload of the control frame in progress; control frames may sit
@@ -122,13 +167,22 @@ impl MessageReader {
         Self {
             buf: Vec::new(),
             pos: 0,
-            max_frame_size,
+            limits: Limits {
+                frame: max_frame_size,
+                ..Limits::default()
+            },
             frame: None,
             message: None,
             control: Vec::new(),
             inflater: None,
             failed: None,
         }
+    }
+
+    /// Every limit at once; `max_frame_size` given to `new` included.
+    pub fn with_limits(mut self, limits: Limits) -> Self {
+        self.limits = limits;
+        self
     }
 
     /// permessage-deflate was agreed: RSV1 marks compressed messages.
@@ -204,7 +258,7 @@ impl MessageReader {
             } else if let Some(message) = &mut self.message {
                 // Text is validated per chunk so bad UTF-8 fails the
                 // connection before the rest of the message arrives.
-                message.append(chunk, self.inflater.as_mut(), self.max_frame_size)?;
+                message.append(chunk, self.inflater.as_mut(), &self.limits)?;
             }
             self.pos += take;
             frame.remaining -= take as u64;
@@ -239,12 +293,16 @@ impl MessageReader {
                     utf8: (header.opcode == OpCode::Text).then(Utf8Validator::new),
                     compressed: header.rsv & RSV1 != 0,
                     frame_output: 0,
+                    frame_start: 0,
+                    fragments: 1,
                 });
             }
             OpCode::Continuation => {
                 if let Some(message) = &mut self.message {
                     message.payload.reserve(reserve);
                     message.frame_output = 0;
+                    message.frame_start = message.payload.len() as u64;
+                    message.fragments += 1;
                 }
             }
         }
@@ -274,13 +332,23 @@ impl MessageReader {
                 return Err(ProtocolError::ControlFrameTooLong(header.payload_len));
             }
         } else if header.opcode == OpCode::Continuation {
-            if self.message.is_none() {
+            let Some(message) = &self.message else {
                 return Err(ProtocolError::UnexpectedContinuation);
+            };
+            if let Some(max) = self.limits.fragments {
+                if message.fragments >= max {
+                    return Err(ProtocolError::TooManyFragments { max });
+                }
+            }
+            if !message.compressed {
+                self.check_message_size(message.payload.len() as u64, header.payload_len)?;
             }
         } else if self.message.is_some() {
             return Err(ProtocolError::ExpectedContinuation);
+        } else if header.rsv & RSV1 == 0 {
+            self.check_message_size(0, header.payload_len)?;
         }
-        if let Some(max) = self.max_frame_size {
+        if let Some(max) = self.limits.frame {
             if header.payload_len > max {
                 return Err(ProtocolError::FrameTooLarge {
                     size: header.payload_len,
@@ -289,6 +357,18 @@ impl MessageReader {
             }
         }
         Ok(())
+    }
+
+    /// Refuses, from its header alone, a frame that would take an
+    /// uncompressed message past the limit: nothing of it is held.
+    /// (Compressed messages are held to it as they inflate.)
+    fn check_message_size(&self, held: u64, payload_len: u64) -> Result<(), ProtocolError> {
+        match self.limits.message {
+            Some(max) if held.saturating_add(payload_len) > max => {
+                Err(ProtocolError::MessageTooLarge { max })
+            }
+            _ => Ok(()),
+        }
     }
 
     /// Called once a frame's payload is complete; returns a message when the
@@ -304,7 +384,7 @@ impl MessageReader {
                 }
                 match self.message.take() {
                     Some(mut message) => {
-                        message.end(self.inflater.as_mut(), self.max_frame_size)?;
+                        message.end(self.inflater.as_mut(), &self.limits)?;
                         message.finish()?
                     }
                     // check() guarantees a message for continuations and
@@ -1003,6 +1083,120 @@ mod tests {
                 &rsv_frame(OpCode::Text, true, RSV1, &compressed(b"ok\xe2\x82"))
             ),
             Err(ProtocolError::InvalidUtf8)
+        );
+    }
+
+    fn limited(frame: Option<u64>, message: Option<u64>, fragments: Option<u32>) -> MessageReader {
+        MessageReader::new(None).with_limits(Limits {
+            frame,
+            message,
+            fragments,
+        })
+    }
+
+    #[test]
+    fn message_size_is_refused_from_the_header_alone() {
+        let mut reader = limited(None, Some(10), None);
+        reader.feed(&frame(OpCode::Binary, false, &[1; 6]));
+        reader.feed(&frame(OpCode::Continuation, true, &[2; 4]));
+        assert_eq!(
+            reader.next_message(),
+            Ok(Some(Message::Binary([[1; 6].as_slice(), &[2; 4]].concat())))
+        );
+        reader.feed(&frame(OpCode::Text, false, b"abcdef"));
+        reader.feed(&header_only(FrameHeader {
+            fin: true,
+            rsv: 0,
+            opcode: OpCode::Continuation,
+            mask: None,
+            payload_len: 5,
+        }));
+        assert_eq!(
+            reader.next_message(),
+            Err(ProtocolError::MessageTooLarge { max: 10 })
+        );
+        // A length a server can claim but never send: refused before any
+        // allocation or any wait for its payload.
+        let mut reader = limited(None, Some(64 << 20), None);
+        reader.feed(&header_only(FrameHeader {
+            fin: true,
+            rsv: 0,
+            opcode: OpCode::Binary,
+            mask: None,
+            payload_len: i64::MAX as u64,
+        }));
+        assert_eq!(
+            reader.next_message(),
+            Err(ProtocolError::MessageTooLarge { max: 64 << 20 })
+        );
+        assert!(reader.buf.capacity() < 1024);
+    }
+
+    #[test]
+    fn fragments_are_counted_without_control_frames() {
+        let three = [
+            frame(OpCode::Text, false, b"a"),
+            frame(OpCode::Ping, true, b""),
+            frame(OpCode::Continuation, false, b"b"),
+            frame(OpCode::Pong, true, b""),
+            frame(OpCode::Continuation, true, b"c"),
+        ]
+        .concat();
+        let mut reader = limited(None, None, Some(3));
+        reader.feed(&three);
+        assert_eq!(
+            drain(&mut reader),
+            Ok(vec![
+                Message::Ping(vec![]),
+                Message::Pong(vec![]),
+                Message::Text(b"abc".to_vec())
+            ])
+        );
+        let mut reader = limited(None, None, Some(3));
+        reader.feed(&frame(OpCode::Binary, false, b""));
+        for _ in 0..2 {
+            reader.feed(&frame(OpCode::Continuation, false, b""));
+        }
+        assert_eq!(reader.next_message(), Ok(None));
+        reader.feed(&frame(OpCode::Continuation, true, b""));
+        assert_eq!(
+            reader.next_message(),
+            Err(ProtocolError::TooManyFragments { max: 3 })
+        );
+    }
+
+    #[test]
+    fn inflated_bytes_count_against_the_message_limit() {
+        let limits = Limits {
+            frame: Some(1 << 20),
+            message: Some(4096),
+            fragments: None,
+        };
+        // Each frame is under the frame limit; the message is not.
+        let bomb = compressed(&vec![b'a'; 1 << 20]);
+        let (first, rest) = bomb.split_at(bomb.len() / 2);
+        let mut reader = deflate_reader(None, true).with_limits(limits);
+        reader.feed(&rsv_frame(OpCode::Binary, false, RSV1, first));
+        reader.feed(&frame(OpCode::Continuation, true, rest));
+        assert_eq!(
+            reader.next_message(),
+            Err(ProtocolError::MessageTooLarge { max: 4096 })
+        );
+        let exact = compressed(&[b'a'; 4096]);
+        let mut reader = deflate_reader(None, true).with_limits(limits);
+        assert_eq!(
+            read_with(&mut reader, &rsv_frame(OpCode::Binary, true, RSV1, &exact)),
+            Ok(vec![Message::Binary(vec![b'a'; 4096])])
+        );
+        // The tighter frame limit is still reported as the frame's.
+        let tight = Limits {
+            frame: Some(100),
+            ..limits
+        };
+        let mut reader = deflate_reader(None, true).with_limits(tight);
+        assert_eq!(
+            read_with(&mut reader, &rsv_frame(OpCode::Binary, true, RSV1, &exact)),
+            Err(ProtocolError::InflatedTooLarge { max: 100 })
         );
     }
 
