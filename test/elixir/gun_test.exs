@@ -126,6 +126,12 @@ defmodule GunTest do
 
     assert {:error, {:options, {:bad, 1}}} = :gun.open(~c"127.0.0.1", port, %{bad: 1})
 
+    assert {:error, {:options, {:ws, {:owner_queue_limit, 0}}}} =
+             :gun.open(~c"127.0.0.1", port, %{ws_opts: %{owner_queue_limit: 0}})
+
+    assert {:error, {:options, {:http, {:max_headers, 0}}}} =
+             :gun.open(~c"127.0.0.1", port, %{http_opts: %{max_headers: 0}})
+
     conn = connect()
 
     error =
@@ -135,6 +141,34 @@ defmodule GunTest do
 
     assert error.term == {:error, {:options, {:ws, {:keepalive, :foo}}}}
     close(conn)
+  end
+
+  test "a message over max_message_size fails the connection with badsize" do
+    conn = connect()
+    mref = monitor_conn(conn)
+    ref = :gun.ws_upgrade(conn, "/push?n=1&size=2000", [], %{max_message_size: 1000})
+    assert_receive {:gun_ws_upgrade, ^conn, :ok, _}, @timeout
+    assert_receive {:gun_error, ^conn, ^ref, {:error, :badsize}}, @timeout
+    assert_receive {:gun_down, ^conn, :ws, {:error, :badsize}, [^ref], []}, @timeout
+    refute_received {:gun_ws, ^conn, _}
+    assert_receive {:DOWN, ^mref, :process, ^conn, {:shutdown, {:error, :badsize}}}, @timeout
+    :ok = :gun.flush(conn)
+  end
+
+  test "an owner that does not keep up is protected by owner_queue_limit" do
+    conn = connect()
+    mref = monitor_conn(conn)
+    # 5,000 messages of 64 bytes, and an owner that takes none of them.
+    ref = :gun.ws_upgrade(conn, "/push?n=5000&size=64", [], %{owner_queue_limit: 100_000})
+    assert_receive {:gun_error, ^conn, ^ref, {:error, :owner_queue_full}}, @timeout
+    assert_receive {:gun_down, ^conn, :ws, {:error, :owner_queue_full}, [^ref], []}, @timeout
+    {:messages, messages} = Process.info(self(), :messages)
+    delivered = Enum.count(messages, &match?({:gun_ws, ^conn, {:binary, _}}, &1))
+    # The limit is about 780 such messages (64 bytes each and 64 of
+    # overhead); reading pauses while a look at the mailbox is pending.
+    assert delivered > 500 and delivered < 2000, "#{delivered} delivered"
+    assert_receive {:DOWN, ^mref, :process, ^conn, {:shutdown, {:error, :owner_queue_full}}}, @timeout
+    :ok = :gun.flush(conn)
   end
 
   test "ws_send before the upgrade is a badstate error" do
