@@ -347,6 +347,10 @@ impl<S: PartialEq> Session<S> {
         let Some(front) = self.in_flight.front() else {
             return Step::Continue;
         };
+        if front.upgrade.is_some() {
+            // The answer's head is in: a refusal's body takes what it takes.
+            self.upgrade_deadline = None;
+        }
         if head.status == 101 {
             let Some(upgrade) = &front.upgrade else {
                 let unasked =

@@ -480,3 +480,31 @@ async fn a_panic_ends_its_task_alone() {
         Event::Frame(Message::Text(b"still here".to_vec()))
     );
 }
+
+#[tokio::test]
+async fn upgrade_timeout_ends_with_the_answer_head() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    let mut client = Client::open(port, |_| {});
+    client.upgrade_with(
+        3,
+        WsConfig {
+            upgrade_timeout: Some(Duration::from_millis(100)),
+            ..WsConfig::default()
+        },
+    );
+    let (mut server, _) = listener.accept().await.expect("accept");
+    assert_eq!(client.next().await, Event::Up);
+    let mut request = [0u8; 1024];
+    let _ = server.read(&mut request).await.expect("request");
+    server
+        .write_all(b"HTTP/1.1 404 Not Found\r\ncontent-length: 4\r\n\r\nno")
+        .await
+        .expect("write");
+    assert_eq!(client.next().await, Event::Response(3, false, 404));
+    assert_eq!(client.next().await, Event::Data(3, false, b"no".to_vec()));
+    // A refusal's body may take longer than the upgrade's timeout.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    server.write_all(b"pe").await.expect("write");
+    assert_eq!(client.next().await, Event::Data(3, true, b"pe".to_vec()));
+}
