@@ -84,10 +84,13 @@ impl PartialMessage {
             Some(inflater) if self.compressed => {
                 let start = self.payload.len();
                 let (limit, message_binds) = limits.inflate_limit(self.frame_start);
-                inflater
+                let inflated = inflater
                     .inflate(chunk, &mut self.payload, &mut self.frame_output, limit)
-                    .map_err(|e| limits.inflate_error(e, message_binds))?;
-                self.check_utf8(start)
+                    .map_err(|e| limits.inflate_error(e, message_binds));
+                // What inflated before a failure comes first in the stream:
+                // its bad UTF-8 is the error, however the reads were cut.
+                self.check_utf8(start)?;
+                inflated
             }
             _ => {
                 if let Some(utf8) = &mut self.utf8 {
@@ -118,10 +121,11 @@ impl PartialMessage {
             Some(inflater) if self.compressed => {
                 let start = self.payload.len();
                 let (limit, message_binds) = limits.inflate_limit(self.frame_start);
-                inflater
+                let inflated = inflater
                     .finish_message(&mut self.payload, &mut self.frame_output, limit)
-                    .map_err(|e| limits.inflate_error(e, message_binds))?;
-                self.check_utf8(start)
+                    .map_err(|e| limits.inflate_error(e, message_binds));
+                self.check_utf8(start)?;
+                inflated
             }
             _ => Ok(()),
         }
@@ -1084,6 +1088,29 @@ mod tests {
             ),
             Err(ProtocolError::InvalidUtf8)
         );
+    }
+
+    /// Found by fuzzing: bad UTF-8 inflated just before corrupt deflate
+    /// data was reported as 1002 when the frame came in one read and as
+    /// 1007 when cut in two. The stream's first error wins either way.
+    #[test]
+    fn bad_utf8_before_corrupt_data_is_the_error_however_cut() {
+        let mut payload = compressed(b"ok \xff then more");
+        // The flush's stripped tail, then BFINAL with the reserved block
+        // type: a data error as soon as it is read.
+        payload.extend_from_slice(&[0x00, 0x00, 0xff, 0xff, 0xff]);
+        let stream = rsv_frame(OpCode::Text, true, RSV1, &payload);
+        assert_eq!(
+            read_with(&mut deflate_reader(None, true), &stream),
+            Err(ProtocolError::InvalidUtf8)
+        );
+        for split in 1..stream.len() {
+            let mut reader = deflate_reader(None, true);
+            reader.feed(&stream[..split]);
+            let first = drain(&mut reader);
+            let got = first.and_then(|_| read_with(&mut reader, &stream[split..]));
+            assert_eq!(got, Err(ProtocolError::InvalidUtf8), "split at {split}");
+        }
     }
 
     fn limited(frame: Option<u64>, message: Option<u64>, fragments: Option<u32>) -> MessageReader {
