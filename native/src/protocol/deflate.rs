@@ -321,6 +321,14 @@ impl Deflater {
         let Some(inner) = &mut self.inner else {
             return false;
         };
+        if payload.is_empty() {
+            // Once the stream is under way a sync flush with nothing new
+            // emits nothing, which would fail below and drop our window.
+            // This empty stored block is what it would have been (RFC 7692
+            // §7.2.3.6), and it leaves the stream byte-aligned.
+            out.push(0x00);
+            return true;
+        }
         let start = out.len();
         let mut input = payload;
         let ok = loop {
@@ -788,6 +796,22 @@ mod tests {
         assert!(resetting.compress(message, &mut first));
         assert!(resetting.compress(message, &mut second));
         assert_eq!(first, second);
+    }
+
+    /// Found by fuzzing: an empty message after any other went out
+    /// uncompressed, and reset the window that context takeover keeps.
+    #[test]
+    fn empty_messages_compress_mid_stream() {
+        let message = b"a message that repeats itself across messages, 0123456789";
+        let agreed = params(&DeflateConfig::default());
+        round_trip(&agreed, &[message, b"", b"", message, b""]);
+        let mut deflater = Deflater::new(&agreed);
+        let (mut first, mut empty, mut again) = (Vec::new(), Vec::new(), Vec::new());
+        assert!(deflater.compress(message, &mut first));
+        assert!(deflater.compress(b"", &mut empty));
+        assert_eq!(empty, [0x00]);
+        assert!(deflater.compress(message, &mut again));
+        assert!(again.len() < first.len() / 2, "window kept");
     }
 
     #[test]
