@@ -13,6 +13,9 @@ cargo clippy --workspace --all-targets --quiet -- -D warnings
 echo "== cargo test"
 cargo test --workspace --quiet
 
+echo "== fuzz (short)"
+sh scripts/fuzz.sh smoke
+
 echo "== rebar3 ct"
 rebar3 ct
 

@@ -1,0 +1,103 @@
+#!/bin/sh
+# Fuzzing of the protocol core (fuzz/README.md says what each target checks).
+#
+#   sh scripts/fuzz.sh smoke [SECONDS]        stable, no cargo-fuzz: replay the
+#                                             corpus, then SECONDS (default 8) of
+#                                             mutations per target
+#   sh scripts/fuzz.sh long TARGET [SECONDS]  libFuzzer on nightly (default 600 s),
+#                                             new finds merged into fuzz/corpus/TARGET
+#   sh scripts/fuzz.sh cmin TARGET            minimise fuzz/corpus/TARGET, keeping
+#                                             the hand-made seed-* inputs
+#   sh scripts/fuzz.sh replay TARGET FILE...  run inputs through a target (stable)
+#   sh scripts/fuzz.sh seeds                  rewrite the seed-* inputs
+#
+# FUZZ_SEED=N makes a smoke run repeat an earlier one's mutations.
+set -eu
+cd "$(dirname "$0")/../fuzz"
+
+# The stable runner builds without libFuzzer, so no C++ or nightly is needed.
+stable() {
+    cargo run --quiet --release --no-default-features --bin "$@"
+}
+
+need_cargo_fuzz() {
+    if ! rustup toolchain list | grep -q '^nightly'; then
+        echo "fuzz.sh: libFuzzer runs need a nightly toolchain (rustup toolchain install nightly)" >&2
+        exit 1
+    fi
+    if ! cargo fuzz --version >/dev/null 2>&1; then
+        cargo install cargo-fuzz --locked
+    fi
+}
+
+target_arg() {
+    case "${1:-}" in
+        frame_decoder | message_reassembler | handshake_response) ;;
+        *)
+            echo "fuzz.sh: TARGET is one of frame_decoder, message_reassembler, handshake_response" >&2
+            exit 2
+            ;;
+    esac
+}
+
+# Keeps only the inputs that add coverage to what the seeds already reach:
+# libFuzzer's merge adds to the first directory from the others.
+minimise() {
+    target=$1
+    rest=target/cmin/$target
+    rm -rf "$rest"
+    mkdir -p "$rest"
+    find "corpus/$target" -type f ! -name 'seed-*' -exec mv {} "$rest/" \;
+    cargo +nightly fuzz run "$target" "corpus/$target" "$rest" -- -merge=1 2>&1 | tail -n 2
+    rm -rf "$rest"
+}
+
+mode=${1:-smoke}
+case "$mode" in
+    smoke)
+        stable smoke -- --seconds "${2:-8}"
+        ;;
+    replay)
+        shift
+        target_arg "${1:-}"
+        stable smoke -- --replay "$@"
+        ;;
+    seeds)
+        stable seeds
+        ;;
+    long)
+        target_arg "${2:-}"
+        target=$2
+        seconds=${3:-600}
+        need_cargo_fuzz
+        # New finds go to a scratch corpus first, so the committed one only
+        # ever gets what the merge keeps.
+        work=target/corpus/$target
+        mkdir -p "$work" target/logs
+        log=target/logs/$target-$(date +%Y%m%d-%H%M%S).log
+        echo "== cargo fuzz run $target for $seconds s (log: fuzz/$log)"
+        status=0
+        cargo +nightly fuzz run "$target" "$work" "corpus/$target" -- \
+            -max_total_time="$seconds" -print_final_stats=1 >"$log" 2>&1 || status=$?
+        grep -E '^#[0-9]+ +DONE|^Done|stat::(number_of_executed_units|average_exec_per_sec|new_units_added|peak_rss_mb)' "$log" || true
+        if [ "$status" -ne 0 ]; then
+            tail -n 40 "$log"
+            echo "fuzz.sh: $target failed; the input is under fuzz/artifacts/$target/" >&2
+            exit "$status"
+        fi
+        before=$(find "corpus/$target" -type f | wc -l)
+        cargo +nightly fuzz run "$target" "corpus/$target" "$work" -- -merge=1 >>"$log" 2>&1
+        after=$(find "corpus/$target" -type f | wc -l)
+        echo "corpus/$target: $before -> $after inputs, $(du -sk "corpus/$target" | cut -f1) KiB"
+        ;;
+    cmin)
+        target_arg "${2:-}"
+        need_cargo_fuzz
+        minimise "$2"
+        echo "corpus/$2: $(find "corpus/$2" -type f | wc -l) inputs, $(du -sk "corpus/$2" | cut -f1) KiB"
+        ;;
+    *)
+        sed -n '2,15p' "$0" >&2
+        exit 2
+        ;;
+esac
