@@ -1346,5 +1346,81 @@ mod tests {
             prop_assert_eq!(read_in_chunks(&stream, &sizes), Ok(expected.clone()));
             prop_assert_eq!(read_all(&stream), Ok(expected));
         }
+
+        /// Any bytes at all, valid frames with damage or plain noise, cut
+        /// at any points: the same messages, then the same error or the
+        /// same bytes still held, as when read whole.
+        #[test]
+        fn any_stream_cut_anywhere_reads_as_whole(
+            stream in damaged_stream(),
+            cuts in proptest::collection::vec(any::<prop::sample::Index>(), 0..12),
+            limit in proptest::option::of(0u64..200),
+            deflate in any::<bool>(),
+        ) {
+            let reader = || {
+                if deflate {
+                    deflate_reader(limit, true)
+                } else {
+                    MessageReader::new(limit)
+                }
+            };
+            let whole = read_cut(reader(), &stream, &[]);
+            let mut points: Vec<usize> = cuts.iter().map(|c| c.index(stream.len() + 1)).collect();
+            points.sort_unstable();
+            prop_assert_eq!(read_cut(reader(), &stream, &points), whole.clone());
+            let every: Vec<usize> = (1..stream.len()).collect();
+            prop_assert_eq!(read_cut(reader(), &stream, &every), whole);
+        }
+    }
+
+    /// Valid streams, then bytes flipped, dropped or inserted; or noise.
+    fn damaged_stream() -> impl Strategy<Value = Vec<u8>> {
+        let valid = proptest::collection::vec(any_case(), 0..5).prop_map(|cases| {
+            cases
+                .into_iter()
+                .flat_map(|c| c.frames)
+                .collect::<Vec<u8>>()
+        });
+        let edits =
+            proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>(), 0u8..3), 0..4);
+        prop_oneof![
+            (valid, edits).prop_map(|(mut stream, edits)| {
+                for (at, byte, how) in edits {
+                    let i = at.index(stream.len() + 1);
+                    match how {
+                        0 if i < stream.len() => stream[i] ^= byte | 1,
+                        1 if i < stream.len() => {
+                            stream.remove(i);
+                        }
+                        _ => stream.insert(i, byte),
+                    }
+                }
+                stream
+            }),
+            proptest::collection::vec(any::<u8>(), 0..64),
+        ]
+    }
+
+    /// Feeds `stream` cut at `points` (sorted); the messages up to the first
+    /// error, then the error or the bytes still held.
+    fn read_cut(
+        mut reader: MessageReader,
+        stream: &[u8],
+        points: &[usize],
+    ) -> (Vec<Message>, Result<usize, ProtocolError>) {
+        let mut messages = Vec::new();
+        let mut start = 0;
+        for &end in points.iter().chain([&stream.len()]) {
+            reader.feed(&stream[start..end]);
+            start = end;
+            loop {
+                match reader.next_message() {
+                    Ok(Some(message)) => messages.push(message),
+                    Ok(None) => break,
+                    Err(e) => return (messages, Err(e)),
+                }
+            }
+        }
+        (messages, Ok(reader.buffered()))
     }
 }
