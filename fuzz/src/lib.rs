@@ -47,7 +47,7 @@ mod tests {
         let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("corpus/frame_decoder");
         let read = |seed: &str| {
             let data = std::fs::read(root.join(seed)).expect("seed");
-            model::read(&data[2..], None)
+            model::read(&data[2..], Default::default())
         };
         let controls = read("seed-controls");
         assert_eq!((controls.messages.len(), controls.end), (4, Ok(())));

@@ -3,7 +3,7 @@
 //! written out in the order `MessageReader` applies it. The fuzzer compares
 //! the two, so a bug must be made twice, the same way, to go unseen.
 
-use gun_nif::protocol::message::Message;
+use gun_nif::protocol::message::{Limits, Message};
 use gun_nif::protocol::ProtocolError;
 
 /// What the reader must have delivered once all of a stream is in.
@@ -32,7 +32,7 @@ fn never_utf8(bytes: &[u8]) -> bool {
     matches!(std::str::from_utf8(bytes), Err(e) if e.error_len().is_some())
 }
 
-pub fn read(stream: &[u8], max_frame_size: Option<u64>) -> Reading {
+pub fn read(stream: &[u8], limits: Limits) -> Reading {
     let mut messages = Vec::new();
     let mut fragments = Vec::new();
     let mut partial: Option<Partial> = None;
@@ -86,13 +86,30 @@ pub fn read(stream: &[u8], max_frame_size: Option<u64>) -> Reading {
         if control && len > 125 {
             break Err(ProtocolError::ControlFrameTooLong(len));
         }
-        if opcode == 0 && partial.is_none() {
-            break Err(ProtocolError::UnexpectedContinuation);
+        if opcode == 0 {
+            let Some(message) = &partial else {
+                break Err(ProtocolError::UnexpectedContinuation);
+            };
+            if let Some(max) = limits.fragments {
+                if message.frames >= max as usize {
+                    break Err(ProtocolError::TooManyFragments { max });
+                }
+            }
+            if let Some(max) = limits.message {
+                if message.payload.len() as u64 + len > max {
+                    break Err(ProtocolError::MessageTooLarge { max });
+                }
+            }
         }
         if matches!(opcode, 1 | 2) && partial.is_some() {
             break Err(ProtocolError::ExpectedContinuation);
         }
-        if let Some(max) = max_frame_size {
+        if let (1 | 2, Some(max)) = (opcode, limits.message) {
+            if len > max {
+                break Err(ProtocolError::MessageTooLarge { max });
+            }
+        }
+        if let Some(max) = limits.frame {
             if len > max {
                 break Err(ProtocolError::FrameTooLarge { size: len, max });
             }

@@ -3,9 +3,10 @@ use gun_nif::protocol::deflate::{DeflateConfig, DeflateParams, Deflater, Inflate
 use gun_nif::protocol::frame::{FrameHeader, OpCode, RSV1};
 use gun_nif::protocol::handshake::{validate_response, Accepted};
 use gun_nif::protocol::http_response::{
-    body_framing, parse_response_head, BodyDecoder, BodyFraming, HttpError,
+    body_framing, parse_response_head, parse_response_head_within, BodyDecoder, BodyFraming,
+    HeadLimits, HttpError,
 };
-use gun_nif::protocol::message::{Message, MessageReader};
+use gun_nif::protocol::message::{Limits, Message, MessageReader};
 use gun_nif::protocol::ProtocolError;
 
 use crate::model;
@@ -113,38 +114,40 @@ const FRAME_LIMITS: [Option<u64>; 16] = [
     None,
 ];
 
-/// `[limit][split seed][server bytes...]`: the stream is read whole, in
+const MESSAGE_SIZES: [Option<u64>; 4] = [None, Some(0), Some(16), Some(300)];
+
+const FRAGMENTS: [Option<u32>; 4] = [None, Some(1), Some(2), Some(5)];
+
+/// `[limits][split seed][server bytes...]`: the stream is read whole, in
 /// the seed's pieces and one byte at a time, and compared with the model.
+/// Limits: the frame size in the low nibble, then the message size, then
+/// the number of fragments, two bits each.
 pub fn frame_decoder(data: &[u8]) {
     let [limit, seed, stream @ ..] = data else {
         return;
     };
     let max = FRAME_LIMITS[usize::from(limit & 0x0f)];
+    let limits = Limits {
+        frame: max,
+        message: MESSAGE_SIZES[usize::from((limit >> 4) & 3)],
+        fragments: FRAGMENTS[usize::from(limit >> 6)],
+    };
+    let new_reader = || MessageReader::new(max).with_limits(limits);
     let seed = u64::from(*seed);
     check_header_prefixes(stream);
 
-    let expected = model::read(stream, max);
-    let whole = read_pieces(MessageReader::new(max), stream, &[stream.len()], seed);
+    let expected = model::read(stream, limits);
+    let whole = read_pieces(new_reader(), stream, &[stream.len()], seed);
     assert_eq!(whole.messages, expected.messages, "reader and model differ");
     assert_eq!(
         whole.end.as_ref().err(),
         expected.end.as_ref().err(),
         "reader and model end differently"
     );
-    let split = read_pieces(
-        MessageReader::new(max),
-        stream,
-        &split_sizes(stream.len(), seed),
-        seed,
-    );
+    let split = read_pieces(new_reader(), stream, &split_sizes(stream.len(), seed), seed);
     assert_eq!(split, whole, "split read differs from whole read");
     if stream.len() <= BYTEWISE_MAX {
-        let bytes = read_pieces(
-            MessageReader::new(max),
-            stream,
-            &bytewise(stream.len()),
-            seed,
-        );
+        let bytes = read_pieces(new_reader(), stream, &bytewise(stream.len()), seed);
         assert_eq!(bytes, whole, "bytewise read differs from whole read");
     }
 
@@ -162,6 +165,12 @@ pub fn frame_decoder(data: &[u8]) {
         if let Some(max) = max {
             // No frame of it was over the limit.
             assert!(p.len() as u64 <= max.saturating_mul(*frames as u64));
+        }
+        if let Some(max) = limits.message {
+            assert!(p.len() as u64 <= max, "message over the limit");
+        }
+        if let Some(max) = limits.fragments {
+            assert!(*frames as u64 <= u64::from(max), "too many fragments");
         }
     }
     if let Err(e) = &whole.end {
@@ -287,7 +296,7 @@ struct Generated {
 
 fn generate(
     mut ops: Ops<'_>,
-    max: Option<u64>,
+    limits: Limits,
     mut deflater: Option<Deflater>,
     seed: u64,
 ) -> Generated {
@@ -295,7 +304,7 @@ fn generate(
     let mut stream = Vec::new();
     let mut expected = Vec::new();
     let mut valid = true;
-    let fits = |len: usize| max.is_none_or(|m| len as u64 <= m);
+    let fits = |len: usize| limits.frame.is_none_or(|m| len as u64 <= m);
     while let Some(op) = ops.byte() {
         if stream.len() > STREAM_MAX {
             break;
@@ -327,6 +336,10 @@ fn generate(
                     body = payload.clone();
                 }
                 let pieces = 1 + usize::from((flags >> 1) & 3);
+                valid &= limits.message.is_none_or(|m| payload.len() as u64 <= m);
+                valid &= limits
+                    .fragments
+                    .is_none_or(|m| pieces as u64 <= u64::from(m));
                 let mut cuts: Vec<usize> = (1..pieces).map(|_| rng.below(body.len() + 1)).collect();
                 cuts.sort_unstable();
                 cuts.push(body.len());
@@ -410,12 +423,14 @@ fn generate(
     }
 }
 
-/// `[config][split seed][ops...]`. Config: bit 0 permessage-deflate, bit 1
-/// the server's no_context_takeover, bits 2-4 its window (8 + n), bits 5-7
-/// the frame limit. Each op makes one message (possibly fragmented, possibly
-/// compressed, with pings between fragments), a control frame, or raw bytes.
+/// `[config][split seed][limits][ops...]`. Config: bit 0 permessage-deflate,
+/// bit 1 the server's no_context_takeover, bits 2-4 its window (8 + n),
+/// bits 5-7 the frame limit. Limits: the message size in bits 0-1, the
+/// number of fragments in bits 2-3. Each op makes one message (possibly
+/// fragmented, possibly compressed, with pings between fragments), a
+/// control frame, or raw bytes.
 pub fn message_reassembler(data: &[u8]) {
-    let [config, seed, ops @ ..] = data else {
+    let [config, seed, limits, ops @ ..] = data else {
         return;
     };
     let deflate = config & 1 != 0;
@@ -423,6 +438,11 @@ pub fn message_reassembler(data: &[u8]) {
     let window = 8 + ((config >> 2) & 7);
     let max = MESSAGE_LIMITS[usize::from(config >> 5)];
     let seed = u64::from(*seed);
+    let limits = Limits {
+        frame: max,
+        message: [None, Some(0), Some(300), Some(70_000)][usize::from(limits & 3)],
+        fragments: FRAGMENTS[usize::from((limits >> 2) & 3)],
+    };
 
     let ours = DeflateParams {
         client_max_window_bits: 15,
@@ -440,13 +460,13 @@ pub fn message_reassembler(data: &[u8]) {
     };
     let generated = generate(
         Ops { data: ops },
-        max,
+        limits,
         deflate.then(|| Deflater::new(&theirs)),
         seed,
     );
     let stream = &generated.stream;
     let reader = || {
-        let reader = MessageReader::new(max);
+        let reader = MessageReader::new(max).with_limits(limits);
         if deflate {
             reader.with_inflater(Inflater::new(&ours))
         } else {
@@ -504,10 +524,33 @@ type Head = Result<Option<(gun_nif::protocol::http_response::ResponseHead, usize
 pub fn handshake_response(data: &[u8]) {
     let seed = hash(data);
     let whole = parse_response_head(data);
+    check_prefixes(data, &HeadLimits::default(), &whole, seed);
+    // Tight limits, so that too many headers and too large a head are
+    // reached within libFuzzer's input sizes too.
+    let tight = HeadLimits {
+        max_headers: 1 + (seed % 8) as usize,
+        max_head_size: 40 + (seed % 200) as usize,
+    };
+    let limited = parse_response_head_within(data, &tight);
+    check_prefixes(data, &tight, &limited, seed);
+    match (&limited, &whole) {
+        (Ok(Some(_)), _) => assert_eq!(limited, whole, "a tight limit changed the head"),
+        (Ok(None), _) => assert!(data.len() < tight.max_head_size),
+        (Err(HttpError::TooManyHeaders(_) | HttpError::HeadTooLarge(_)), _) => {}
+        (Err(e), Err(full)) => assert_eq!(e, full),
+        (Err(e), _) => panic!("{e:?} under tight limits only"),
+    }
+    check_head(data, &whole, seed);
+}
+
+/// The head parsed from every prefix of `data` (or the seed's choice of
+/// them): more bytes needed until it is complete, then the same head; an
+/// error shows on no prefix but the whole one's, and stays once it shows.
+fn check_prefixes(data: &[u8], limits: &HeadLimits, whole: &Head, seed: u64) {
     let check_prefix = |end: usize| {
-        let prefix = parse_response_head(&data[..end]);
-        match &whole {
-            Ok(Some((_, len))) if end >= *len => assert_eq!(prefix, whole, "prefix {end}"),
+        let prefix = parse_response_head_within(&data[..end], limits);
+        match whole {
+            Ok(Some((_, len))) if end >= *len => assert_eq!(&prefix, whole, "prefix {end}"),
             Err(e) => assert!(
                 prefix == Ok(None) || prefix.as_ref().err() == Some(e),
                 "prefix {end}: {prefix:?} against {e:?}"
@@ -517,7 +560,6 @@ pub fn handshake_response(data: &[u8]) {
         prefix.is_err()
     };
     if data.len() <= 300 {
-        // Once an error shows, every longer prefix has it too.
         let mut failed = false;
         for end in 0..=data.len() {
             let failing = check_prefix(end);
@@ -531,7 +573,6 @@ pub fn handshake_response(data: &[u8]) {
             check_prefix(end);
         }
     }
-    check_head(data, &whole, seed);
 }
 
 fn check_head(data: &[u8], whole: &Head, seed: u64) {

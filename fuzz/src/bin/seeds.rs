@@ -208,6 +208,29 @@ fn frame_decoder() -> Seeds {
             framed(6, 22, &[frame(Binary, true, 0, &[9; 126])]),
         ),
         (
+            "limit-message-16",
+            framed(
+                2 << 4,
+                24,
+                &[
+                    frame(Binary, false, 0, &[1; 10]),
+                    frame(Continuation, true, 0, &[2; 7]),
+                ],
+            ),
+        ),
+        (
+            "limit-fragments-2",
+            framed(
+                2 << 6,
+                25,
+                &[
+                    frame(Text, false, 0, b"a"),
+                    frame(Continuation, false, 0, b"b"),
+                    frame(Continuation, true, 0, b"c"),
+                ],
+            ),
+        ),
+        (
             "limit-5-fragments",
             framed(
                 4,
@@ -234,12 +257,17 @@ fn config(deflate: bool, no_takeover: bool, window: u8, limit: u8) -> u8 {
     u8::from(deflate) | u8::from(no_takeover) << 1 | (window - 8) << 2 | limit << 5
 }
 
-fn ops(config: u8, seed: u8, parts: &[&[u8]]) -> Vec<u8> {
-    let mut out = vec![config, seed];
+/// `limits`: the message size index in bits 0-1, fragments in bits 2-3.
+fn ops_limited(config: u8, seed: u8, limits: u8, parts: &[&[u8]]) -> Vec<u8> {
+    let mut out = vec![config, seed, limits];
     for part in parts {
         out.extend_from_slice(part);
     }
     out
+}
+
+fn ops(config: u8, seed: u8, parts: &[&[u8]]) -> Vec<u8> {
+    ops_limited(config, seed, 0, parts)
 }
 
 fn with_len(op: u8, payload: &[u8]) -> Vec<u8> {
@@ -388,6 +416,39 @@ fn message_reassembler() -> Seeds {
                 deflate,
                 12,
                 &[&with_len(op(5, false, 1, false, false), &by_hand)],
+            ),
+        ),
+        (
+            "limit-message-300",
+            ops_limited(
+                config(false, false, 15, 0),
+                14,
+                2,
+                &[
+                    &[op(1, false, 3, false, false), 0xff, 0x2c, 0x01, 1],
+                    &[op(1, false, 3, false, false), 0xff, 0x2d, 0x01, 2],
+                ],
+            ),
+        ),
+        (
+            "limit-message-300-compressed",
+            ops_limited(
+                config(true, false, 15, 0),
+                15,
+                2,
+                &[&[op(0, true, 2, false, false), 0xff, 0x2d, 0x01, b'a']],
+            ),
+        ),
+        (
+            "limit-fragments-2",
+            ops_limited(
+                config(false, false, 15, 0),
+                16,
+                2 << 2,
+                &[
+                    &with_len(op(1, false, 2, true, false), b"two"),
+                    &with_len(op(1, false, 3, false, false), b"three"),
+                ],
             ),
         ),
         (
