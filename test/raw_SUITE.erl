@@ -33,10 +33,8 @@ all() ->
 		%% Receiving.
 		server_frame_lengths,
 		server_frame_bytewise,
-		max_frame_size_exact_ok,
 		fragmented_text_3,
 		fragmented_binary_2,
-		fragmented_ping_interleaved,
 		fragmented_zero_length,
 		utf8_split_across_fragments_ok,
 		%% Pings.
@@ -56,19 +54,10 @@ all() ->
 		err_opcode_3,
 		err_opcode_11,
 		err_control_not_fin,
-		err_ping_126_bytes,
 		err_continuation_without_start,
 		err_text_during_fragmented,
 		err_bad_utf8_text,
 		err_bad_utf8_first_fragment_fail_fast,
-		err_close_1_byte,
-		err_close_code_1005,
-		err_close_code_999,
-		err_close_code_1016,
-		err_close_code_2000,
-		err_close_code_5000,
-		err_close_reason_bad_utf8,
-		err_frame_too_big_header_only,
 		%% Closing.
 		server_close_with_code,
 		server_close_empty,
@@ -318,13 +307,6 @@ server_frame_bytewise(_) ->
 	?NEXT(ConnPid, {gun_ws, ConnPid, {binary, P}}),
 	raw_peer:no_more_msgs(ConnPid).
 
-max_frame_size_exact_ok(_) ->
-	#{conn := ConnPid, sock := Sock} = connect(#{ws_opts => #{max_frame_size => 1000}}),
-	P = pattern(1000),
-	raw_peer:send(Sock, raw_peer:frame(2, P)),
-	?NEXT(ConnPid, {gun_ws, ConnPid, {binary, P}}),
-	raw_peer:no_more_msgs(ConnPid).
-
 fragmented_text_3(_) ->
 	#{conn := ConnPid, sock := Sock} = connect(#{}),
 	raw_peer:send(Sock, raw_peer:frame(#{fin => false, opcode => 1, payload => <<"Hel">>})),
@@ -339,16 +321,6 @@ fragmented_binary_2(_) ->
 		raw_peer:frame(#{fin => false, opcode => 2, payload => <<0, 1, 2>>}),
 		raw_peer:frame(#{fin => true, opcode => 0, payload => <<3, 4, 255>>})]),
 	?NEXT(ConnPid, {gun_ws, ConnPid, {binary, <<0, 1, 2, 3, 4, 255>>}}),
-	raw_peer:no_more_msgs(ConnPid).
-
-fragmented_ping_interleaved(_) ->
-	#{conn := ConnPid, sock := Sock} = connect(#{}),
-	raw_peer:send(Sock, raw_peer:frame(#{fin => false, opcode => 1, payload => <<"ab">>})),
-	raw_peer:send(Sock, raw_peer:frame(9, <<"p1">>)),
-	%% The pong comes while the message is still incomplete.
-	<<"p1">> = raw_peer:expect_frame(Sock, 10),
-	raw_peer:send(Sock, raw_peer:frame(#{fin => true, opcode => 0, payload => <<"cd">>})),
-	?NEXT(ConnPid, {gun_ws, ConnPid, {text, <<"abcd">>}}),
 	raw_peer:no_more_msgs(ConnPid).
 
 fragmented_zero_length(_) ->
@@ -500,12 +472,6 @@ err_opcode_11(_) ->
 err_control_not_fin(_) ->
 	protocol_error(raw_peer:frame(#{opcode => 9, fin => false, payload => <<"p">>}), 1002, badframe).
 
-err_ping_126_bytes(_) ->
-	Frame = raw_peer:frame(9, pattern(126)),
-	%% 16-bit length form.
-	<<_:9, 126:7, 126:16, _/binary>> = Frame,
-	protocol_error(Frame, 1002, badframe).
-
 err_continuation_without_start(_) ->
 	protocol_error(raw_peer:frame(0, <<"x">>), 1002, badframe).
 
@@ -521,27 +487,6 @@ err_bad_utf8_text(_) ->
 err_bad_utf8_first_fragment_fail_fast(_) ->
 	protocol_error(raw_peer:frame(#{fin => false, opcode => 1, payload => <<"ab", 16#FF, "cd">>}),
 		1007, badencoding).
-
-err_close_1_byte(_) ->
-	protocol_error(raw_peer:frame(8, <<3>>), 1002, badframe).
-
-err_close_code_1005(_) -> bad_close_code(1005).
-err_close_code_999(_) -> bad_close_code(999).
-err_close_code_1016(_) -> bad_close_code(1016).
-err_close_code_2000(_) -> bad_close_code(2000).
-err_close_code_5000(_) -> bad_close_code(5000).
-
-bad_close_code(Code) ->
-	protocol_error(raw_peer:frame(8, <<Code:16>>), 1002, badframe).
-
-err_close_reason_bad_utf8(_) ->
-	protocol_error(raw_peer:frame(8, <<1000:16, "ok", 16#FF, 16#FE>>), 1007, badencoding).
-
-%% Only the header of a 1001-byte frame: the client must decide from it.
-err_frame_too_big_header_only(_) ->
-	Header = raw_peer:frame(#{opcode => 2, payload => <<>>, len => 1001}),
-	<<16#82, 126, 1001:16>> = Header,
-	protocol_error(#{ws_opts => #{max_frame_size => 1000}}, Header, 1009, badsize).
 
 %% Closing.
 

@@ -5,7 +5,9 @@
 %%
 %% Everything here runs in the calling (test case) process: the sockets
 %% are passive, so the test process can both drive the peer and receive
-%% the gun_* messages sent to it as the connection owner.
+%% the gun_* messages sent to it as the connection owner. The writers
+%% (send_async/2, write_forever/3) are the exception: they write from a
+%% process of their own, for a peer whose writes may block for long.
 -module(raw_peer).
 
 %% Sockets.
@@ -15,6 +17,13 @@
 -export([expect_eof/1]).
 -export([expect_eof/2]).
 -export([drain/2]).
+
+%% Writers.
+-export([send_async/2]).
+-export([chunks_sent/1]).
+-export([await_sent/2]).
+-export([write_forever/3]).
+-export([writer_stopped/2]).
 
 %% HTTP.
 -export([read_request/1]).
@@ -34,6 +43,7 @@
 -export([expect_frame/2]).
 -export([expect_frame/3]).
 -export([decode_frames/1]).
+-export([fold_frames/4]).
 
 %% Owner's mailbox.
 -export([next_msg/1]).
@@ -89,6 +99,64 @@ drain(Sock, Timeout, Acc) ->
 		{error, closed} -> {closed, Acc};
 		{error, econnreset} -> {closed, Acc};
 		{error, timeout} -> error({drain_timeout_client_never_closed, Acc})
+	end.
+
+%% Writers.
+
+%% Writes each chunk of Chunks with its own gen_tcp:send/2 from a new
+%% (linked) process; returns {Writer, Counter}. chunks_sent(Counter) is
+%% how many were written so far (a blocked writer stops counting), and
+%% await_sent/2 returns the writer's last gen_tcp:send/2 result.
+send_async(Sock, Chunks) ->
+	Self = self(),
+	Counter = counters:new(1, []),
+	Writer = spawn_link(fun() ->
+		Self ! {sent, self(), send_chunks(Sock, Chunks, Counter)}
+	end),
+	{Writer, Counter}.
+
+send_chunks(_, [], _) ->
+	ok;
+send_chunks(Sock, [Chunk|Tail], Counter) ->
+	case gen_tcp:send(Sock, Chunk) of
+		ok ->
+			counters:add(Counter, 1, 1),
+			send_chunks(Sock, Tail, Counter);
+		Error ->
+			Error
+	end.
+
+chunks_sent(Counter) ->
+	counters:get(Counter, 1).
+
+await_sent(Writer, Timeout) ->
+	receive
+		{sent, Writer, Result} -> Result
+	after Timeout ->
+		error({writer_still_blocked, Writer, Timeout})
+	end.
+
+%% Writes Fun(1), Fun(2), ... Interval ms apart, from a new (linked)
+%% process, until a write fails: the client closed the connection, or the
+%% test closed the socket. writer_stopped/2 then returns {Written, Why}.
+write_forever(Sock, Fun, Interval) ->
+	Self = self(),
+	spawn_link(fun() -> write_loop(Self, Sock, Fun, Interval, 1) end).
+
+write_loop(Parent, Sock, Fun, Interval, N) ->
+	case gen_tcp:send(Sock, Fun(N)) of
+		ok ->
+			receive after Interval -> ok end,
+			write_loop(Parent, Sock, Fun, Interval, N + 1);
+		{error, Why} ->
+			Parent ! {stopped, self(), N - 1, Why}
+	end.
+
+writer_stopped(Writer, Timeout) ->
+	receive
+		{stopped, Writer, Written, Why} -> {Written, Why}
+	after Timeout ->
+		error({writer_did_not_stop, Writer, Timeout})
 	end.
 
 %% HTTP.
@@ -289,6 +357,32 @@ decode_frames(Bin = <<Fin:1, Rsv:3, Opcode:4, MaskBit:1, Len7:7, R0/binary>>, Ac
 	end;
 decode_frames(Bin, Acc) ->
 	{lists:reverse(Acc), Bin}.
+
+%% Reads client frames as they come and folds Fun(Frame, Acc) -> {more,
+%% Acc} | {done, Acc} over them (frames as decode_frames/1 makes them),
+%% for a stream of frames too long to hold. Returns {Acc, FramesLeft,
+%% BytesLeft}: what was read after the frame that returned done.
+fold_frames(Sock, Fun, Acc, Timeout) ->
+	fold_frames(Sock, Fun, Acc, Timeout, <<>>).
+
+fold_frames(Sock, Fun, Acc0, Timeout, Buf) ->
+	Data = case gen_tcp:recv(Sock, 0, Timeout) of
+		{ok, D} -> D;
+		{error, Reason} -> error({peer_recv_failed, Reason, {folded_so_far, Acc0}})
+	end,
+	{Frames, Rest} = decode_frames(<<Buf/binary, Data/binary>>),
+	case fold_while(Fun, Acc0, Frames) of
+		{done, Acc, Left} -> {Acc, Left, Rest};
+		{more, Acc} -> fold_frames(Sock, Fun, Acc, Timeout, Rest)
+	end.
+
+fold_while(_, Acc, []) ->
+	{more, Acc};
+fold_while(Fun, Acc0, [Frame|Tail]) ->
+	case Fun(Frame, Acc0) of
+		{more, Acc} -> fold_while(Fun, Acc, Tail);
+		{done, Acc} -> {done, Acc, Tail}
+	end.
 
 %% Owner's mailbox.
 
