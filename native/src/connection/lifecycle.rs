@@ -83,7 +83,9 @@ impl<K: EventSink> Conn<K> {
     async fn lifecycle(&mut self) -> Exit {
         let mut retries_left = self.cfg.retry;
         loop {
-            let reason = match self.connect().await {
+            // Boxed: the connect future is bigger than a live session's, and
+            // would otherwise be held for the whole life of the task.
+            let reason = match Box::pin(self.connect()).await {
                 Ok(socket) => {
                     retries_left = self.cfg.retry;
                     let sock = socket.local_addr().ok();

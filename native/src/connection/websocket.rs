@@ -20,7 +20,9 @@ use super::lifecycle::{Conn, Outcome};
 use super::socket::{write_or_flush, Io, Socket};
 
 const READ_CHUNK: usize = 64 * 1024;
-const MIN_READ_CHUNK: usize = 2 * 1024;
+/// An idle connection's read buffer: its pongs and small messages fit, and
+/// a burst doubles it in a few reads.
+const MIN_READ_CHUNK: usize = 512;
 /// Commands taken in one go before the socket gets a turn: enough to fill
 /// a write, few enough that reading is never starved.
 const COMMAND_BATCH: usize = 1024;
