@@ -26,6 +26,9 @@ const MIN_ZLIB_WINDOW_BITS: u8 = 9;
 /// while inflating rather than after.
 const INFLATE_STEP: usize = 64 * 1024;
 
+/// The first step for a short input: zeroing a step costs what it spans.
+const INFLATE_FIRST_STEP: usize = 1024;
+
 /// What this side offers and how it compresses.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DeflateConfig {
@@ -412,12 +415,19 @@ impl Inflater {
                 Err(ProtocolError::BadCompressedData)
             };
         }
+        // Sized to the input, doubling while output fills it: a server
+        // sending compressed data a byte per frame must not cost us a
+        // 64 KiB step per byte.
+        let mut room = input
+            .len()
+            .saturating_mul(4)
+            .clamp(INFLATE_FIRST_STEP, INFLATE_STEP);
         loop {
             let step = match limit {
                 // One byte over the limit is enough to know it is crossed.
                 Some(max) => usize::try_from(max.saturating_sub(*produced).saturating_add(1))
-                    .map_or(INFLATE_STEP, |left| left.min(INFLATE_STEP)),
-                None => INFLATE_STEP,
+                    .map_or(room, |left| left.min(room)),
+                None => room,
             };
             // Into an exact slice rather than spare capacity, so a bomb
             // gets no more memory than the limit allows.
@@ -457,6 +467,7 @@ impl Inflater {
                 // No progress with input and room: the stream is broken.
                 return Err(ProtocolError::BadCompressedData);
             }
+            room = room.saturating_mul(2).min(INFLATE_STEP);
         }
     }
 
@@ -812,6 +823,32 @@ mod tests {
         assert_eq!(empty, [0x00]);
         assert!(deflater.compress(message, &mut again));
         assert!(again.len() < first.len() / 2, "window kept");
+    }
+
+    /// Found by fuzzing: every call zeroed a 64 KiB step (and left the
+    /// message that much capacity), so a server sending compressed data a
+    /// byte per frame cost us 64 KiB of work per byte.
+    #[test]
+    fn short_inputs_take_short_steps() {
+        let agreed = params(&DeflateConfig::default());
+        let mut wire = Vec::new();
+        assert!(Deflater::new(&agreed).compress(b"tiny", &mut wire));
+        let mut inflater = Inflater::new(&agreed);
+        let (mut out, mut produced) = (Vec::new(), 0);
+        for byte in &wire {
+            inflater
+                .inflate(std::slice::from_ref(byte), &mut out, &mut produced, None)
+                .expect("inflate");
+        }
+        inflater
+            .finish_message(&mut out, &mut produced, None)
+            .expect("tail");
+        assert_eq!(out, b"tiny");
+        assert!(
+            out.capacity() <= 4 * INFLATE_FIRST_STEP,
+            "{}",
+            out.capacity()
+        );
     }
 
     #[test]
