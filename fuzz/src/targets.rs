@@ -16,11 +16,11 @@ use crate::rng::{hash, split_sizes, Rng};
 /// seeded splits alone stand for it, to keep executions per second up.
 const BYTEWISE_MAX: usize = 16 * 1024;
 
-/// With an inflater every call zeroes a 64 KiB output step (slow under
-/// ASan), so inflating streams get few calls: bytewise only when short,
-/// and at most this many pieces otherwise.
-const BYTEWISE_MAX_INFLATING: usize = 1024;
-const PIECES_MAX_INFLATING: usize = 256;
+/// Inflating costs more per call (zlib's set-up, a zeroed output step),
+/// so inflating streams are read bytewise only when short, and in at most
+/// this many pieces otherwise.
+const BYTEWISE_MAX_INFLATING: usize = 4096;
+const PIECES_MAX_INFLATING: usize = 4096;
 
 /// What a reader made of a stream: the messages it delivered, then either
 /// the error it died of or the bytes it still holds.
