@@ -440,17 +440,19 @@ impl Inflater {
             let consumed = self.inner.total_in() - before_in;
             let wrote = self.inner.total_out() - before_out;
             out.truncate(start + usize::try_from(wrote).unwrap_or(step).min(step));
-            let status = result.map_err(|_| ProtocolError::BadCompressedData)?;
-            input = usize::try_from(consumed)
-                .ok()
-                .and_then(|n| input.get(n..))
-                .ok_or(ProtocolError::BadCompressedData)?;
+            // Output written before a data error came first in the stream:
+            // over the limit, that is the error, however the input was cut.
             *produced += wrote;
             if let Some(max) = limit {
                 if *produced > max {
                     return Err(ProtocolError::InflatedTooLarge { max });
                 }
             }
+            let status = result.map_err(|_| ProtocolError::BadCompressedData)?;
+            input = usize::try_from(consumed)
+                .ok()
+                .and_then(|n| input.get(n..))
+                .ok_or(ProtocolError::BadCompressedData)?;
             if status == Status::StreamEnd {
                 self.ended = true;
                 return if input.is_empty() {
@@ -848,6 +850,31 @@ mod tests {
             out.capacity() <= 4 * INFLATE_FIRST_STEP,
             "{}",
             out.capacity()
+        );
+    }
+
+    /// Found by fuzzing: zlib reports a distance too far back even with
+    /// no room left for the match, so data whose first byte of output
+    /// was already over the limit failed as bad data when inflated whole
+    /// and as too large when inflated a byte at a time.
+    #[test]
+    fn output_over_the_limit_before_a_data_error_is_too_large() {
+        let data = [0x4a, 0x1c, 0xf3, 0xce, 0xcf];
+        let agreed = params(&DeflateConfig::default());
+        let (mut out, mut produced) = (Vec::new(), 0);
+        let whole = Inflater::new(&agreed).inflate(&data, &mut out, &mut produced, Some(0));
+        assert_eq!(whole, Err(ProtocolError::InflatedTooLarge { max: 0 }));
+        let mut inflater = Inflater::new(&agreed);
+        let (mut out, mut produced) = (Vec::new(), 0);
+        let bytewise = data.iter().try_for_each(|byte| {
+            inflater.inflate(std::slice::from_ref(byte), &mut out, &mut produced, Some(0))
+        });
+        assert_eq!(bytewise, whole);
+        // Without a limit it is bad data either way.
+        let (mut out, mut produced) = (Vec::new(), 0);
+        assert_eq!(
+            Inflater::new(&agreed).inflate(&data, &mut out, &mut produced, None),
+            Err(ProtocolError::BadCompressedData)
         );
     }
 
