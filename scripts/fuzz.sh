@@ -40,6 +40,16 @@ target_arg() {
     esac
 }
 
+# What `cargo fuzz cmin` does, into the first directory from the others.
+merge() {
+    cargo +nightly fuzz run "$@" -- -merge=1
+}
+
+# Files and bytes (du would count a block per file).
+size() {
+    echo "$(find "$1" -type f | wc -l) inputs, $(find "$1" -type f -exec cat {} + | wc -c) bytes"
+}
+
 # Keeps only the inputs that add coverage to what the seeds already reach:
 # libFuzzer's merge adds to the first directory from the others.
 minimise() {
@@ -48,7 +58,13 @@ minimise() {
     rm -rf "$rest"
     mkdir -p "$rest"
     find "corpus/$target" -type f ! -name 'seed-*' -exec mv {} "$rest/" \;
-    cargo +nightly fuzz run "$target" "corpus/$target" "$rest" -- -merge=1 2>&1 | tail -n 2
+    mkdir -p target/logs
+    if ! merge "$target" "corpus/$target" "$rest" >"target/logs/cmin-$target.log" 2>&1; then
+        find "$rest" -type f -exec mv {} "corpus/$target/" \;
+        echo "fuzz.sh: merge failed, corpus left as it was (fuzz/target/logs/cmin-$target.log)" >&2
+        exit 1
+    fi
+    grep -a 'MERGE-OUTER: .* new files' "target/logs/cmin-$target.log" || true
     rm -rf "$rest"
 }
 
@@ -79,22 +95,24 @@ case "$mode" in
         status=0
         cargo +nightly fuzz run "$target" "$work" "corpus/$target" -- \
             -max_total_time="$seconds" -print_final_stats=1 >"$log" 2>&1 || status=$?
-        grep -E '^#[0-9]+ +DONE|^Done|stat::(number_of_executed_units|average_exec_per_sec|new_units_added|peak_rss_mb)' "$log" || true
+        # The last status line has the run's final cov: (edges) and ft:
+        # (features) figures.
+        grep -a 'cov:' "$log" | tail -n 1
+        grep -aE '^Done|stat::(number_of_executed_units|average_exec_per_sec|new_units_added|peak_rss_mb)' "$log" || true
         if [ "$status" -ne 0 ]; then
             tail -n 40 "$log"
             echo "fuzz.sh: $target failed; the input is under fuzz/artifacts/$target/" >&2
             exit "$status"
         fi
-        before=$(find "corpus/$target" -type f | wc -l)
-        cargo +nightly fuzz run "$target" "corpus/$target" "$work" -- -merge=1 >>"$log" 2>&1
-        after=$(find "corpus/$target" -type f | wc -l)
-        echo "corpus/$target: $before -> $after inputs, $(du -sk "corpus/$target" | cut -f1) KiB"
+        before=$(size "corpus/$target")
+        merge "$target" "corpus/$target" "$work" >>"$log" 2>&1
+        echo "corpus/$target: $before -> $(size "corpus/$target")"
         ;;
     cmin)
         target_arg "${2:-}"
         need_cargo_fuzz
         minimise "$2"
-        echo "corpus/$2: $(find "corpus/$2" -type f | wc -l) inputs, $(du -sk "corpus/$2" | cut -f1) KiB"
+        echo "corpus/$2: $(size "corpus/$2")"
         ;;
     *)
         sed -n '2,15p' "$0" >&2
