@@ -12,6 +12,8 @@
 #   sh scripts/fuzz.sh seeds                  rewrite the seed-* inputs
 #
 # FUZZ_SEED=N makes a smoke run repeat an earlier one's mutations.
+# FUZZ_SANITIZER=none runs libFuzzer without AddressSanitizer (faster; the
+# core is safe Rust, ASan watches the unsafe code of the crates under it).
 set -eu
 cd "$(dirname "$0")/../fuzz"
 
@@ -42,7 +44,7 @@ target_arg() {
 
 # What `cargo fuzz cmin` does, into the first directory from the others.
 merge() {
-    cargo +nightly fuzz run "$@" -- -merge=1
+    cargo +nightly fuzz run -s "${FUZZ_SANITIZER:-address}" "$@" -- -merge=1
 }
 
 # Files and bytes (du would count a block per file).
@@ -93,7 +95,7 @@ case "$mode" in
         log=target/logs/$target-$(date +%Y%m%d-%H%M%S).log
         echo "== cargo fuzz run $target for $seconds s (log: fuzz/$log)"
         status=0
-        cargo +nightly fuzz run "$target" "$work" "corpus/$target" -- \
+        cargo +nightly fuzz run -s "${FUZZ_SANITIZER:-address}" "$target" "$work" "corpus/$target" -- \
             -max_total_time="$seconds" -print_final_stats=1 >"$log" 2>&1 || status=$?
         # The last status line has the run's final cov: (edges) and ft:
         # (features) figures.
