@@ -113,6 +113,29 @@ impl Client {
         })));
     }
 
+    /// Opens and asks for an upgrade with `upgrade_timeout`; the server's
+    /// side has read the request and not answered.
+    async fn upgrade_requested(
+        listener: &TcpListener,
+        stream: u32,
+        upgrade_timeout: Duration,
+    ) -> (Client, TcpStream) {
+        let port = listener.local_addr().expect("addr").port();
+        let mut client = Client::open(port, |_| {});
+        client.upgrade_with(
+            stream,
+            WsConfig {
+                upgrade_timeout: Some(upgrade_timeout),
+                ..WsConfig::default()
+            },
+        );
+        let (mut server, _) = listener.accept().await.expect("accept");
+        assert_eq!(client.next().await, Event::Up);
+        let mut request = [0u8; 1024];
+        let _ = server.read(&mut request).await.expect("request");
+        (client, server)
+    }
+
     /// Opens, upgrades with `ws` and returns the server's side.
     async fn upgraded(listener: &TcpListener, ws: WsConfig) -> (Client, TcpStream) {
         let port = listener.local_addr().expect("addr").port();
@@ -432,19 +455,8 @@ async fn pings_from_a_server_that_never_reads_are_answered_within_bounds() {
 #[tokio::test]
 async fn an_upgrade_answered_too_slowly_fails_the_connection() {
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let port = listener.local_addr().expect("addr").port();
-    let mut client = Client::open(port, |_| {});
-    client.upgrade_with(
-        4,
-        WsConfig {
-            upgrade_timeout: Some(Duration::from_millis(200)),
-            ..WsConfig::default()
-        },
-    );
-    let (mut server, _) = listener.accept().await.expect("accept");
-    assert_eq!(client.next().await, Event::Up);
-    let mut request = [0u8; 1024];
-    let _ = server.read(&mut request).await.expect("request");
+    let (mut client, mut server) =
+        Client::upgrade_requested(&listener, 4, Duration::from_millis(200)).await;
     // Slowloris: a head that never ends.
     server
         .write_all(b"HTTP/1.1 101 Switching Protocols\r\nx-slow: ")
@@ -484,19 +496,8 @@ async fn a_panic_ends_its_task_alone() {
 #[tokio::test]
 async fn upgrade_timeout_ends_with_the_answer_head() {
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let port = listener.local_addr().expect("addr").port();
-    let mut client = Client::open(port, |_| {});
-    client.upgrade_with(
-        3,
-        WsConfig {
-            upgrade_timeout: Some(Duration::from_millis(100)),
-            ..WsConfig::default()
-        },
-    );
-    let (mut server, _) = listener.accept().await.expect("accept");
-    assert_eq!(client.next().await, Event::Up);
-    let mut request = [0u8; 1024];
-    let _ = server.read(&mut request).await.expect("request");
+    let (mut client, mut server) =
+        Client::upgrade_requested(&listener, 3, Duration::from_millis(100)).await;
     server
         .write_all(b"HTTP/1.1 404 Not Found\r\ncontent-length: 4\r\n\r\nno")
         .await
