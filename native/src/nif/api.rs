@@ -194,42 +194,40 @@ fn queue_data(
     if !dirty && data.len() > DIRTY_SEND_BYTES {
         return Ok(atoms::dirty());
     }
-    if let Some(conn) = registry::lookup(&conn_pid) {
-        conn.handle.send(Command::Data {
+    registry::send(
+        &conn_pid,
+        Command::Data {
             stream: StreamRef::new(stream_ref),
             fin,
             data: data.as_slice().to_vec(),
-        });
-    }
+        },
+    );
     Ok(atoms::ok())
 }
 
 #[rustler::nif]
 fn update_flow(conn_pid: LocalPid, stream_ref: Term, increment: u64) -> rustler::Atom {
-    if let Some(conn) = registry::lookup(&conn_pid) {
-        conn.handle.send(Command::UpdateFlow {
+    registry::send(
+        &conn_pid,
+        Command::UpdateFlow {
             stream: StreamRef::new(stream_ref),
             increment,
-        });
-    }
+        },
+    );
     atoms::ok()
 }
 
 /// The process behind ConnPid's answer to `$gun_owner_check`.
 #[rustler::nif]
 fn owner_queue(conn_pid: LocalPid, queued_bytes: u64) -> rustler::Atom {
-    if let Some(conn) = registry::lookup(&conn_pid) {
-        conn.handle.send(Command::OwnerQueue(queued_bytes));
-    }
+    registry::send(&conn_pid, Command::OwnerQueue(queued_bytes));
     atoms::ok()
 }
 
 /// A test hook: the connection's task panics.
 #[rustler::nif]
 fn inject_panic(conn_pid: LocalPid) -> rustler::Atom {
-    if let Some(conn) = registry::lookup(&conn_pid) {
-        conn.handle.send(Command::InjectPanic);
-    }
+    registry::send(&conn_pid, Command::InjectPanic);
     atoms::ok()
 }
 
@@ -245,26 +243,19 @@ fn resources(env: Env) -> NifResult<Term> {
 
 #[rustler::nif]
 fn cancel(conn_pid: LocalPid, stream_ref: Term) -> rustler::Atom {
-    if let Some(conn) = registry::lookup(&conn_pid) {
-        conn.handle
-            .send(Command::Cancel(StreamRef::new(stream_ref)));
-    }
+    registry::send(&conn_pid, Command::Cancel(StreamRef::new(stream_ref)));
     atoms::ok()
 }
 
 #[rustler::nif]
 fn shutdown(conn_pid: LocalPid) -> rustler::Atom {
-    if let Some(conn) = registry::lookup(&conn_pid) {
-        conn.handle.send(Command::Shutdown);
-    }
+    registry::send(&conn_pid, Command::Shutdown);
     atoms::ok()
 }
 
 #[rustler::nif]
 fn close(conn_pid: LocalPid) -> rustler::Atom {
-    if let Some(conn) = registry::lookup(&conn_pid) {
-        conn.handle.send(Command::Close);
-    }
+    registry::send(&conn_pid, Command::Close);
     atoms::ok()
 }
 

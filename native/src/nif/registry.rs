@@ -6,7 +6,7 @@ use std::sync::{Arc, LazyLock, Mutex, MutexGuard};
 
 use rustler::LocalPid;
 
-use crate::connection::{Handle, Transport, WsConfig};
+use crate::connection::{Command, Handle, Transport, WsConfig};
 
 use super::kept_term::KeptTerm;
 use super::stream_ref::StreamRef;
@@ -37,6 +37,15 @@ pub fn insert(conn_pid: LocalPid, conn: Arc<Conn>) {
 
 pub fn lookup(conn_pid: &LocalPid) -> Option<Arc<Conn>> {
     table().get(conn_pid).cloned()
+}
+
+/// Queues `command` to ConnPid's connection if it still has one: a call
+/// on a connection that is over does nothing, as a message to a dead Gun
+/// process would.
+pub fn send(conn_pid: &LocalPid, command: Command<StreamRef>) {
+    if let Some(conn) = lookup(conn_pid) {
+        conn.handle.send(command);
+    }
 }
 
 pub fn len() -> usize {
