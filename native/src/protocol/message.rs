@@ -81,17 +81,10 @@ impl PartialMessage {
         limits: &Limits,
     ) -> Result<(), ProtocolError> {
         match inflater {
-            Some(inflater) if self.compressed => {
-                let start = self.payload.len();
-                let (limit, message_binds) = limits.inflate_limit(self.frame_start);
-                let inflated = inflater
-                    .inflate(chunk, &mut self.payload, &mut self.frame_output, limit)
-                    .map_err(|e| limits.inflate_error(e, message_binds));
-                // What inflated before a failure comes first in the stream:
-                // its bad UTF-8 is the error, however the reads were cut.
-                self.check_utf8(start)?;
-                inflated
-            }
+            Some(inflater) if self.compressed => self
+                .inflate_onto(limits, |out, produced, limit| {
+                    inflater.inflate(chunk, out, produced, limit)
+                }),
             _ => {
                 if let Some(utf8) = &mut self.utf8 {
                     utf8.feed(chunk)?;
@@ -100,6 +93,22 @@ impl PartialMessage {
                 Ok(())
             }
         }
+    }
+
+    /// One inflation `step` onto the payload, held to the tighter of the
+    /// frame and message limits, then the UTF-8 check of what it produced.
+    fn inflate_onto<F>(&mut self, limits: &Limits, step: F) -> Result<(), ProtocolError>
+    where
+        F: FnOnce(&mut Vec<u8>, &mut u64, Option<u64>) -> Result<(), ProtocolError>,
+    {
+        let start = self.payload.len();
+        let (limit, message_binds) = limits.inflate_limit(self.frame_start);
+        let inflated = step(&mut self.payload, &mut self.frame_output, limit)
+            .map_err(|e| limits.inflate_error(e, message_binds));
+        // What inflated before a failure comes first in the stream: its
+        // bad UTF-8 is the error, however the reads were cut.
+        self.check_utf8(start)?;
+        inflated
     }
 
     /// Validates what was appended from `start` on, so bad UTF-8 fails
@@ -118,15 +127,10 @@ impl PartialMessage {
         limits: &Limits,
     ) -> Result<(), ProtocolError> {
         match inflater {
-            Some(inflater) if self.compressed => {
-                let start = self.payload.len();
-                let (limit, message_binds) = limits.inflate_limit(self.frame_start);
-                let inflated = inflater
-                    .finish_message(&mut self.payload, &mut self.frame_output, limit)
-                    .map_err(|e| limits.inflate_error(e, message_binds));
-                self.check_utf8(start)?;
-                inflated
-            }
+            Some(inflater) if self.compressed => self
+                .inflate_onto(limits, |out, produced, limit| {
+                    inflater.finish_message(out, produced, limit)
+                }),
             _ => Ok(()),
         }
     }
