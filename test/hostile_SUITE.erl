@@ -21,6 +21,10 @@
 
 -include_lib("common_test/include/ct.hrl").
 
+-import(suite_helper, [
+	monitor_conn/1, fd_count/0, proc_count/0, now_ms/0
+]).
+
 %% The next message from ConnPid must match Pattern (a badmatch shows the
 %% message actually received; a timeout error shows the mailbox).
 -define(NEXT(ConnPid, Pattern), Pattern = raw_peer:next_msg(ConnPid)).
@@ -119,13 +123,6 @@ ws_upgrade(ConnPid, undefined) ->
 ws_upgrade(ConnPid, WsOpts) ->
 	gun:ws_upgrade(ConnPid, "/", [], WsOpts).
 
-%% A monitor that is in place when this returns (the engine's exit order
-%% comes from a native thread; process_info/2 is a round trip after it).
-monitor_conn(ConnPid) ->
-	MRef = monitor(process, ConnPid),
-	_ = erlang:process_info(ConnPid, status),
-	MRef.
-
 connect(Opts, WsOpts) ->
 	connect(Opts, WsOpts, <<>>).
 
@@ -220,13 +217,6 @@ pattern(N) ->
 
 %% Helpers: resources.
 
-fd_count() ->
-	{ok, Fds} = file:list_dir("/proc/self/fd"),
-	length(Fds).
-
-proc_count() ->
-	erlang:system_info(process_count).
-
 %% From /proc/self/status, in bytes: the resident set (native allocations
 %% included, which erlang:memory/1 does not see) and the virtual size
 %% (which a reserved but untouched allocation grows).
@@ -263,8 +253,8 @@ no_leak(Config) ->
 		procs := Procs0, memory := Mem0} = ?config(baseline, Config),
 	settle(resources, fun gun_nif:resources/0,
 		fun(#{connections := C, tasks := T}) -> C =< Conns0 andalso T =< Tasks0 end),
-	settle(fds, fun fd_count/0, fun(N) -> N =< Fds0 end),
-	settle(procs, fun proc_count/0, fun(N) -> N =< Procs0 end),
+	settle(fds, fun suite_helper:fd_count/0, fun(N) -> N =< Fds0 end),
+	settle(procs, fun suite_helper:proc_count/0, fun(N) -> N =< Procs0 end),
 	settle(memory, fun() -> garbage_collect(), erlang:memory(total) end,
 		fun(M) -> M < Mem0 + ?MEM_SLACK end),
 	ct:log("back to baseline: resources ~p, fds ~p, processes ~p, memory ~p (baseline ~p)",
@@ -286,9 +276,6 @@ settle(What, Fun, Ok, Tries) ->
 
 flush_mailbox() ->
 	receive _ -> flush_mailbox() after 0 -> ok end.
-
-now_ms() ->
-	erlang:monotonic_time(millisecond).
 
 ms_since(T0) ->
 	now_ms() - T0.

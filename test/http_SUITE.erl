@@ -10,6 +10,12 @@
 %%
 %% Run: rebar3 ct --suite test/http_SUITE
 -module(http_SUITE).
+
+-import(suite_helper, [
+	find_script/1, start_server/2, stop_server/1, next/0, next/1, monitor_conn/1,
+	down/2, close/1, check_headers/1, json_value/2, no_messages_from/1
+]).
+
 -compile([export_all, nowarn_export_all]).
 
 -define(T, 10000).
@@ -102,90 +108,10 @@ end_per_suite(Config) ->
 	[stop_server(H) || H <- proplists:get_value(holders, Config)],
 	ok.
 
-find_script(Name) ->
-	Candidates = [filename:join([filename:dirname(?FILE), "support", Name]),
-		filename:join([filename:dirname(code:which(?MODULE)), "support", Name])],
-	case [F || F <- Candidates, filelib:is_regular(F)] of
-		[Script|_] -> Script;
-		[] -> error({script_not_found, Name, Candidates})
-	end.
-
-%% The port must outlive init_per_suite's process: a holder process owns it
-%% and closes it (the server then sees EOF on stdin and exits) on stop.
-start_server(Script, Args) ->
-	Parent = self(),
-	Holder = spawn(fun() ->
-		Port = open_port({spawn_executable, "/usr/bin/python3"},
-			[{args, [Script|Args]}, {line, 1024}, use_stdio, binary, exit_status]),
-		receive
-			{Port, {data, {eol, Line}}} ->
-				Parent ! {self(), {ok, binary_to_integer(Line)}},
-				holder_loop(Port);
-			{Port, {exit_status, Status}} ->
-				Parent ! {self(), {error, {server_exited, Script, Status}}}
-		after ?T ->
-			Parent ! {self(), {error, {server_printed_no_port, Script}}}
-		end
-	end),
-	receive
-		{Holder, {ok, Port}} -> {Holder, Port};
-		{Holder, Error} -> error(Error)
-	after 2 * ?T ->
-		error({server_start_timeout, Script})
-	end.
-
-holder_loop(Port) ->
-	receive
-		stop ->
-			port_close(Port);
-		{Port, {exit_status, Status}} ->
-			exit({server_exited, Status});
-		{Port, {data, _}} ->
-			holder_loop(Port)
-	end.
-
-stop_server(Holder) ->
-	MRef = monitor(process, Holder),
-	Holder ! stop,
-	receive {'DOWN', MRef, process, Holder, _} -> ok after ?T -> error(server_did_not_stop) end.
-
 %% Helpers.
 
 port(Config) ->
 	proplists:get_value(http_port, Config).
-
-%% The next message that is not a monitor's 'DOWN' (those are taken with down/2).
-next() ->
-	next(?T).
-
-next(Timeout) ->
-	receive
-		Msg when not (is_tuple(Msg) andalso element(1, Msg) =:= 'DOWN') ->
-			Msg
-	after Timeout ->
-		error({timeout, {mailbox, element(2, process_info(self(), messages))}})
-	end.
-
-%% A monitor on ConnPid that is in place when this returns (see ws_SUITE).
-monitor_conn(ConnPid) ->
-	MRef = monitor(process, ConnPid),
-	_ = erlang:process_info(ConnPid, status),
-	MRef.
-
-down(Pid, MRef) ->
-	receive
-		{'DOWN', MRef, process, Pid, Reason} -> Reason
-	after ?T ->
-		error({timeout_waiting_for_exit, Pid, {mailbox, element(2, process_info(self(), messages))}})
-	end.
-
-%% Nothing from ConnPid (gun_* messages carry it as their second element).
-no_messages_from(ConnPid) ->
-	{messages, Msgs} = process_info(self(), messages),
-	case [M || M <- Msgs, is_tuple(M), tuple_size(M) >= 2, element(2, M) =:= ConnPid] of
-		[] -> ok;
-		Left -> error({unexpected_messages, Left})
-	end.
 
 %% No message about StreamRef (third element of the stream messages).
 no_messages_for(StreamRef) ->
@@ -202,27 +128,6 @@ connect(Config, Opts) ->
 	{ok, ConnPid} = gun:open("127.0.0.1", port(Config), maps:merge(#{retry => 0}, Opts)),
 	{ok, http} = gun:await_up(ConnPid, ?T),
 	ConnPid.
-
-%% Ends a connection with gun:close/1 and waits for it to exit normally.
-close(ConnPid) ->
-	MRef = monitor_conn(ConnPid),
-	ok = gun:close(ConnPid),
-	normal = down(ConnPid, MRef),
-	ok = gun:flush(ConnPid).
-
-%% Headers :: [{binary(), binary()}] with lower-case names.
-check_headers(Headers) when is_list(Headers) ->
-	lists:foreach(fun
-		({N, V}) when is_binary(N), is_binary(V) ->
-			case string:lowercase(N) of
-				N -> ok;
-				_ -> error({header_name_not_lowercase, N, Headers})
-			end;
-		(H) ->
-			error({bad_header, H, Headers})
-	end, Headers);
-check_headers(Headers) ->
-	error({headers_not_a_list, Headers}).
 
 header(Name, Headers) ->
 	case lists:keyfind(Name, 1, Headers) of
@@ -265,13 +170,6 @@ collect_nofin(ConnPid, StreamRef, Acc) ->
 	case next() of
 		{gun_data, ConnPid, StreamRef, nofin, Data} -> collect_nofin(ConnPid, StreamRef, <<Acc/binary, Data/binary>>);
 		Msg -> {Acc, Msg}
-	end.
-
-json_value(Json, Name) ->
-	Prefix = iolist_to_binary([$", Name, $", $:, $"]),
-	case binary:split(Json, Prefix) of
-		[_, Rest] -> hd(binary:split(Rest, <<"\"">>));
-		[_] -> error({no_value_in_json, Name, Json})
 	end.
 
 pattern(Size) ->

@@ -23,6 +23,11 @@
 
 -include_lib("common_test/include/ct.hrl").
 
+-import(suite_helper, [
+	find_script/1, start_server/2, stop_server/1, monitor_conn/1, fd_count/0,
+	proc_count/0, now_ms/0
+]).
+
 -define(T, 10000).
 -define(BADSTATE_SEND, "Connection needs to be upgraded to Websocket before the gun:ws_send/1 function can be used.").
 
@@ -75,17 +80,13 @@ all() ->
 
 init_per_suite(Config) ->
 	{ok, _} = application:ensure_all_started(gun),
-	{Holder, Port} = start_server(find_script()),
+	{Holder, Port} = start_server(find_script("ws_server.py"), []),
 	%% Warm-up: the engine's runtime opens its own descriptors on first use.
 	ok = cycles(Port, 5),
 	[{ws_port, Port}, {ws_holder, Holder}|Config].
 
 end_per_suite(Config) ->
-	Holder = proplists:get_value(ws_holder, Config),
-	MRef = monitor(process, Holder),
-	Holder ! stop,
-	receive {'DOWN', MRef, process, Holder, _} -> ok after ?T -> error(server_did_not_stop) end,
-	ok.
+	ok = stop_server(proplists:get_value(ws_holder, Config)).
 
 %% Each case starts with an empty mailbox and its own resource snapshot.
 init_per_testcase(_, Config) ->
@@ -95,54 +96,7 @@ init_per_testcase(_, Config) ->
 end_per_testcase(_, _) ->
 	ok.
 
-find_script() ->
-	Candidates = [os:getenv("GUN_WS_SERVER"),
-		filename:join([filename:dirname(?FILE), "support", "ws_server.py"]),
-		filename:join([filename:dirname(code:which(?MODULE)), "support", "ws_server.py"])],
-	case [F || F <- Candidates, is_list(F), filelib:is_regular(F)] of
-		[Script|_] -> Script;
-		[] -> error({ws_server_py_not_found, Candidates})
-	end.
-
-%% The port must outlive init_per_suite's process: a holder process owns
-%% it and closes it (the server then sees EOF on stdin and exits) on stop.
-start_server(Script) ->
-	Parent = self(),
-	Holder = spawn(fun() ->
-		Port = open_port({spawn_executable, "/usr/bin/python3"},
-			[{args, [Script]}, {line, 1024}, use_stdio, binary, exit_status]),
-		receive
-			{Port, {data, {eol, Line}}} ->
-				Parent ! {self(), {ok, binary_to_integer(Line)}},
-				holder_loop(Port);
-			{Port, {exit_status, Status}} ->
-				Parent ! {self(), {error, {ws_server_exited, Status}}}
-		after ?T ->
-			Parent ! {self(), {error, ws_server_printed_no_port}}
-		end
-	end),
-	receive
-		{Holder, {ok, Port}} -> {Holder, Port};
-		{Holder, Error} -> error(Error)
-	after 2 * ?T ->
-		error(ws_server_start_timeout)
-	end.
-
-holder_loop(Port) ->
-	receive
-		stop -> port_close(Port);
-		{Port, {exit_status, Status}} -> exit({ws_server_exited, Status});
-		{Port, {data, _}} -> holder_loop(Port)
-	end.
-
 %% Helpers: resources.
-
-fd_count() ->
-	{ok, Fds} = file:list_dir("/proc/self/fd"),
-	length(Fds).
-
-proc_count() ->
-	erlang:system_info(process_count).
 
 %% The VM's resident set, in bytes (native allocations included, which
 %% erlang:memory/1 does not see).
@@ -158,8 +112,8 @@ snapshot() ->
 %% Nothing left behind: file descriptors and processes back to (at most)
 %% where they were, polled for up to 5 s.
 no_leak(#{fds := Fds0, procs := Procs0}) ->
-	ok = settle(fds, fun fd_count/0, Fds0, 50),
-	ok = settle(procs, fun proc_count/0, Procs0, 50).
+	ok = settle(fds, fun suite_helper:fd_count/0, Fds0, 50),
+	ok = settle(procs, fun suite_helper:proc_count/0, Procs0, 50).
 
 %% Polls (every 100 ms, up to Tries times) until Fun() =< Limit.
 settle(What, Fun, Limit, Tries) ->
@@ -173,14 +127,6 @@ settle(What, Fun, Limit, Tries) ->
 
 flush_mailbox() ->
 	receive _ -> flush_mailbox() after 0 -> ok end.
-
-%% A monitor on ConnPid that is in place when this returns (see
-%% ws_SUITE:monitor_conn/1: the engine's exit order comes from a native
-%% thread; process_info/2 is a round trip ordered after the monitor).
-monitor_conn(ConnPid) ->
-	MRef = monitor(process, ConnPid),
-	_ = erlang:process_info(ConnPid, status),
-	MRef.
 
 exit_reason(MRef, ConnPid) ->
 	raw_peer:exit_reason(MRef, ConnPid).
@@ -197,9 +143,6 @@ no_more_msgs(ConnPid) ->
 
 ms_since(T0) ->
 	erlang:monotonic_time(millisecond) - T0.
-
-now_ms() ->
-	erlang:monotonic_time(millisecond).
 
 id() ->
 	integer_to_list(erlang:unique_integer([positive])).

@@ -15,6 +15,11 @@
 
 -include_lib("common_test/include/ct.hrl").
 
+-import(suite_helper, [
+	find_script/1, start_server/2, stop_server/1, next/0, next/1, monitor_conn/1,
+	down/2, close/1, check_headers/1, json_value/2, no_messages_from/1
+]).
+
 -define(T, 10000).
 -define(BIG_T, 60000).
 
@@ -146,53 +151,6 @@ certs_output(Port, Acc) ->
 		error({certs_sh_timeout, Acc})
 	end.
 
-find_script(Name) ->
-	Candidates = [filename:join([filename:dirname(?FILE), "support", Name]),
-		filename:join([filename:dirname(code:which(?MODULE)), "support", Name])],
-	case [F || F <- Candidates, filelib:is_regular(F)] of
-		[Script|_] -> Script;
-		[] -> error({script_not_found, Name, Candidates})
-	end.
-
-%% The port must outlive init_per_suite's process: a holder process owns it
-%% and closes it (the server then sees EOF on stdin and exits) on stop.
-start_server(Script, Args) ->
-	Parent = self(),
-	Holder = spawn(fun() ->
-		Port = open_port({spawn_executable, "/usr/bin/python3"},
-			[{args, [Script|Args]}, {line, 1024}, use_stdio, binary, exit_status]),
-		receive
-			{Port, {data, {eol, Line}}} ->
-				Parent ! {self(), {ok, binary_to_integer(Line)}},
-				holder_loop(Port);
-			{Port, {exit_status, Status}} ->
-				Parent ! {self(), {error, {server_exited, Script, Args, Status}}}
-		after ?T ->
-			Parent ! {self(), {error, {server_printed_no_port, Script, Args}}}
-		end
-	end),
-	receive
-		{Holder, {ok, Port}} -> {Holder, Port};
-		{Holder, Error} -> error(Error)
-	after 2 * ?T ->
-		error({server_start_timeout, Script, Args})
-	end.
-
-holder_loop(Port) ->
-	receive
-		stop ->
-			port_close(Port);
-		{Port, {exit_status, Status}} ->
-			exit({server_exited, Status});
-		{Port, {data, _}} ->
-			holder_loop(Port)
-	end.
-
-stop_server(Holder) ->
-	MRef = monitor(process, Holder),
-	Holder ! stop,
-	receive {'DOWN', MRef, process, Holder, _} -> ok after ?T -> error(server_did_not_stop) end.
-
 %% Helpers.
 
 port(Config, Name) ->
@@ -212,36 +170,6 @@ ca_opts(Config) ->
 
 id() ->
 	integer_to_list(erlang:unique_integer([positive])).
-
-next() ->
-	next(?T).
-
-next(Timeout) ->
-	receive
-		Msg when not (is_tuple(Msg) andalso element(1, Msg) =:= 'DOWN') ->
-			Msg
-	after Timeout ->
-		error({timeout, {mailbox, element(2, process_info(self(), messages))}})
-	end.
-
-monitor_conn(ConnPid) ->
-	MRef = monitor(process, ConnPid),
-	_ = erlang:process_info(ConnPid, status),
-	MRef.
-
-down(Pid, MRef) ->
-	receive
-		{'DOWN', MRef, process, Pid, Reason} -> Reason
-	after ?T ->
-		error({timeout_waiting_for_exit, Pid, {mailbox, element(2, process_info(self(), messages))}})
-	end.
-
-no_messages_from(ConnPid) ->
-	{messages, Msgs} = process_info(self(), messages),
-	case [M || M <- Msgs, is_tuple(M), tuple_size(M) >= 2, element(2, M) =:= ConnPid] of
-		[] -> ok;
-		Left -> error({unexpected_messages, Left})
-	end.
 
 %% In the echo groups: the group's host and tls_opts, against ws_good.
 connect(Config) ->
@@ -283,36 +211,10 @@ echo_check(ConnPid) ->
 	ok = gun:ws_send(ConnPid, {text, <<"check">>}),
 	{gun_ws, ConnPid, {text, <<"check">>}} = next().
 
-close(ConnPid) ->
-	MRef = monitor_conn(ConnPid),
-	ok = gun:close(ConnPid),
-	normal = down(ConnPid, MRef),
-	ok = gun:flush(ConnPid).
-
-check_headers(Headers) when is_list(Headers) ->
-	lists:foreach(fun
-		({N, V}) when is_binary(N), is_binary(V) ->
-			case string:lowercase(N) of
-				N -> ok;
-				_ -> error({header_name_not_lowercase, N, Headers})
-			end;
-		(H) ->
-			error({bad_header, H, Headers})
-	end, Headers);
-check_headers(Headers) ->
-	error({headers_not_a_list, Headers}).
-
 header(Name, Headers) ->
 	case lists:keyfind(Name, 1, Headers) of
 		{_, Value} -> Value;
 		false -> error({no_header, Name, Headers})
-	end.
-
-json_value(Json, Name) ->
-	Prefix = iolist_to_binary([$", Name, $", $:, $"]),
-	case binary:split(Json, Prefix) of
-		[_, Rest] -> hd(binary:split(Rest, <<"\"">>));
-		[_] -> error({no_value_in_json, Name, Json})
 	end.
 
 body(ConnPid, StreamRef) ->
@@ -371,40 +273,54 @@ info_tls(Config) ->
 	#{sock_port := SockPort, transport := tls, protocol := ws} = gun:info(ConnPid),
 	close(ConnPid).
 
+%% The rest of the battery is ws_SUITE's own cases, run over TLS with the
+%% group's host and tls_opts.
+
 echo_text(Config) ->
-	ConnPid = connect(Config),
-	_ = upgrade(ConnPid, "/echo"),
-	ok = gun:ws_send(ConnPid, {text, "Hello!"}),
-	{gun_ws, ConnPid, {text, <<"Hello!">>}} = next(),
-	close(ConnPid).
+	ws_SUITE:echo_text(over_tls(Config)).
 
 echo_iodata(Config) ->
-	ConnPid = connect(Config),
-	_ = upgrade(ConnPid, "/echo"),
-	ok = gun:ws_send(ConnPid, {text, ["He", [$l, [<<"l">>]], <<"o">>, $!]}),
-	{gun_ws, ConnPid, {text, <<"Hello!">>}} = next(),
-	ok = gun:ws_send(ConnPid, {binary, [<<1, 2>>, [3, [<<>>, 4]], []]}),
-	{gun_ws, ConnPid, {binary, <<1, 2, 3, 4>>}} = next(),
-	ok = gun:ws_send(ConnPid, {text, [<<"caf">>, <<16#C3, 16#A9>>]}),
-	{gun_ws, ConnPid, {text, <<"café"/utf8>>}} = next(),
-	close(ConnPid).
+	ws_SUITE:echo_iodata(over_tls(Config)).
 
 echo_binary(Config) ->
-	ConnPid = connect(Config),
-	_ = upgrade(ConnPid, "/echo"),
-	Bin = list_to_binary(lists:seq(0, 255)),
-	ok = gun:ws_send(ConnPid, {binary, Bin}),
-	{gun_ws, ConnPid, {binary, Bin}} = next(),
-	close(ConnPid).
+	ws_SUITE:echo_binary(over_tls(Config)).
 
 echo_empty(Config) ->
-	ConnPid = connect(Config),
-	_ = upgrade(ConnPid, "/echo"),
-	ok = gun:ws_send(ConnPid, {text, <<>>}),
-	{gun_ws, ConnPid, {text, <<>>}} = next(),
-	ok = gun:ws_send(ConnPid, {binary, []}),
-	{gun_ws, ConnPid, {binary, <<>>}} = next(),
-	close(ConnPid).
+	ws_SUITE:echo_empty(over_tls(Config)).
+
+send_list_in_order(Config) ->
+	ws_SUITE:send_list_in_order(over_tls(Config)).
+
+push_pattern(Config) ->
+	ws_SUITE:push_pattern(over_tls(Config)).
+
+fragmented_whole(Config) ->
+	ws_SUITE:fragmented_whole(over_tls(Config)).
+
+ping_unsilenced(Config) ->
+	ws_SUITE:ping_unsilenced(over_tls(Config)).
+
+server_ping_answered(Config) ->
+	ws_SUITE:server_ping_answered(over_tls(Config)).
+
+keepalive_pings(Config) ->
+	ws_SUITE:keepalive_pings(over_tls(Config)).
+
+send_list_with_close(Config) ->
+	ws_SUITE:send_list_with_close(over_tls(Config)).
+
+server_close(Config) ->
+	ws_SUITE:server_close(over_tls(Config)).
+
+server_drop(Config) ->
+	ws_SUITE:server_drop(over_tls(Config)).
+
+shutdown_upgraded(Config) ->
+	ws_SUITE:shutdown_upgraded(over_tls(Config)).
+
+over_tls(Config) ->
+	TlsOpts = proplists:get_value(tls_opts, Config, ca_opts(Config)),
+	[{ws_port, port(Config, ws_good)}, {open_opts, #{transport => tls, tls_opts => TlsOpts}}|Config].
 
 %% Sizes around the frame length encodings and TLS record sizes (16 KiB).
 echo_sizes(Config) ->
@@ -419,62 +335,6 @@ echo_sizes(Config) ->
 			Other -> error({unexpected, Size, Other})
 		end
 	end, [0, 1, 125, 126, 127, 16383, 16384, 16385, 65535, 65536, 65537, 1024 * 1024, 16 * 1024 * 1024]),
-	close(ConnPid).
-
-send_list_in_order(Config) ->
-	ConnPid = connect(Config),
-	_ = upgrade(ConnPid, "/echo"),
-	ok = gun:ws_send(ConnPid, [{text, <<"1">>}, {binary, <<2>>}, ping, {text, "3"}]),
-	{gun_ws, ConnPid, {text, <<"1">>}} = next(),
-	{gun_ws, ConnPid, {binary, <<2>>}} = next(),
-	{gun_ws, ConnPid, {text, <<"3">>}} = next(),
-	[ok = gun:ws_send(ConnPid, {text, integer_to_binary(I)}) || I <- lists:seq(1, 500)],
-	[{gun_ws, ConnPid, {text, B}} = next() || B <- [integer_to_binary(I) || I <- lists:seq(1, 500)]],
-	close(ConnPid).
-
-push_pattern(Config) ->
-	ConnPid = connect(Config),
-	_ = upgrade(ConnPid, "/push?n=3&size=70000"),
-	Expected = << <<(I rem 256)>> || I <- lists:seq(0, 69999) >>,
-	{gun_ws, ConnPid, {binary, Expected}} = next(),
-	{gun_ws, ConnPid, {binary, Expected}} = next(),
-	{gun_ws, ConnPid, {binary, Expected}} = next(),
-	echo_check(ConnPid),
-	close(ConnPid).
-
-fragmented_whole(Config) ->
-	ConnPid = connect(Config),
-	_ = upgrade(ConnPid, "/frag"),
-	{gun_ws, ConnPid, {text, <<"Hello!">>}} = next(),
-	{gun_ws, ConnPid, {binary, <<1, 2, 3>>}} = next(),
-	echo_check(ConnPid),
-	close(ConnPid).
-
-ping_unsilenced(Config) ->
-	ConnPid = connect(Config),
-	_ = gun:ws_upgrade(ConnPid, "/echo", [], #{silence_pings => false, keepalive => infinity}),
-	{gun_ws_upgrade, ConnPid, ok, _} = next(),
-	ok = gun:ws_send(ConnPid, ping),
-	{gun_ws, ConnPid, pong} = next(),
-	ok = gun:ws_send(ConnPid, {ping, <<"x">>}),
-	{gun_ws, ConnPid, {pong, <<"x">>}} = next(),
-	close(ConnPid).
-
-server_ping_answered(Config) ->
-	ConnPid = connect(Config),
-	_ = upgrade(ConnPid, "/ping"),
-	{gun_ws, ConnPid, {text, <<"pong:srv">>}} = next(),
-	close(ConnPid).
-
-keepalive_pings(Config) ->
-	ConnPid = connect(Config),
-	_ = gun:ws_upgrade(ConnPid, "/echo", [], #{keepalive => 100, silence_pings => false}),
-	{gun_ws_upgrade, ConnPid, ok, _} = next(),
-	[case next() of
-		{gun_ws, ConnPid, pong} -> ok;
-		{gun_ws, ConnPid, {pong, _}} -> ok;
-		Other -> error({unexpected, Other})
-	end || _ <- [1, 2, 3]],
 	close(ConnPid).
 
 upgrade_refused_404(Config) ->
@@ -500,51 +360,6 @@ user_close(Config) ->
 	normal = down(ConnPid, MRef),
 	<<"4001">> = lastclose(Config, Id),
 	no_messages_from(ConnPid).
-
-send_list_with_close(Config) ->
-	ConnPid = connect(Config),
-	MRef = monitor_conn(ConnPid),
-	Id = id(),
-	StreamRef = upgrade(ConnPid, "/echo?id=" ++ Id),
-	ok = gun:ws_send(ConnPid, [{text, <<"a">>}, close, {text, <<"never">>}]),
-	{gun_ws, ConnPid, {text, <<"a">>}} = next(),
-	{gun_ws, ConnPid, close} = next(),
-	{gun_down, ConnPid, ws, normal, [StreamRef], []} = next(),
-	normal = down(ConnPid, MRef),
-	<<"1005">> = lastclose(Config, Id).
-
-server_close(Config) ->
-	ConnPid = connect(Config),
-	MRef = monitor_conn(ConnPid),
-	Id = id(),
-	StreamRef = upgrade(ConnPid, "/close?id=" ++ Id),
-	ok = gun:ws_send(ConnPid, {text, <<"hi">>}),
-	{gun_ws, ConnPid, {close, 4000, <<"bye">>}} = next(),
-	{gun_down, ConnPid, ws, normal, [StreamRef], []} = next(),
-	{shutdown, normal} = down(ConnPid, MRef),
-	<<"4000">> = lastclose(Config, Id).
-
-%% The server closes the TLS connection (close_notify, then TCP) without a
-%% WebSocket close frame.
-server_drop(Config) ->
-	ConnPid = connect(Config),
-	MRef = monitor_conn(ConnPid),
-	StreamRef = upgrade(ConnPid, "/drop"),
-	ok = gun:ws_send(ConnPid, {text, <<"hi">>}),
-	{gun_error, ConnPid, StreamRef, closed} = next(),
-	{gun_down, ConnPid, ws, closed, [StreamRef], []} = next(),
-	{shutdown, closed} = down(ConnPid, MRef).
-
-shutdown_upgraded(Config) ->
-	ConnPid = connect(Config, #{retry => 5}),
-	MRef = monitor_conn(ConnPid),
-	Id = id(),
-	StreamRef = upgrade(ConnPid, "/echo?id=" ++ Id),
-	ok = gun:shutdown(ConnPid),
-	{gun_ws, ConnPid, {close, 1001, _}} = next(),
-	{gun_down, ConnPid, ws, normal, [StreamRef], []} = next(),
-	normal = down(ConnPid, MRef),
-	<<"1001">> = lastclose(Config, Id).
 
 %% HTTP requests over TLS, ALPN and SNI.
 

@@ -8,6 +8,12 @@
 %%
 %% Run: rebar3 ct --suite test/ws_SUITE
 -module(ws_SUITE).
+
+-import(suite_helper, [
+	find_script/1, start_server/2, stop_server/1, next/0, next/1, monitor_conn/1,
+	down/2, close/1, fd_count/0, check_headers/1, json_value/2, no_messages_from/1
+]).
+
 -compile([export_all, nowarn_export_all]).
 
 -define(T, 10000).
@@ -93,59 +99,11 @@ all() ->
 
 init_per_suite(Config) ->
 	{ok, _} = application:ensure_all_started(gun),
-	Script = find_script(),
-	{Holder, Port} = start_server(Script),
+	{Holder, Port} = start_server(find_script("ws_server.py"), []),
 	[{ws_port, Port}, {ws_holder, Holder}|Config].
 
 end_per_suite(Config) ->
-	Holder = proplists:get_value(ws_holder, Config),
-	MRef = monitor(process, Holder),
-	Holder ! stop,
-	receive {'DOWN', MRef, process, Holder, _} -> ok after ?T -> error(server_did_not_stop) end,
-	ok.
-
-find_script() ->
-	Candidates = [os:getenv("GUN_WS_SERVER"),
-		filename:join([filename:dirname(?FILE), "support", "ws_server.py"]),
-		filename:join([filename:dirname(code:which(?MODULE)), "support", "ws_server.py"])],
-	case [F || F <- Candidates, is_list(F), filelib:is_regular(F)] of
-		[Script|_] -> Script;
-		[] -> error({ws_server_py_not_found, Candidates})
-	end.
-
-%% The port must outlive init_per_suite's process: a holder process owns it
-%% and closes it (the server then sees EOF on stdin and exits) on stop.
-start_server(Script) ->
-	Parent = self(),
-	Holder = spawn(fun() ->
-		Port = open_port({spawn_executable, "/usr/bin/python3"},
-			[{args, [Script]}, {line, 1024}, use_stdio, binary, exit_status]),
-		receive
-			{Port, {data, {eol, Line}}} ->
-				Parent ! {self(), {ok, binary_to_integer(Line)}},
-				holder_loop(Port);
-			{Port, {exit_status, Status}} ->
-				Parent ! {self(), {error, {ws_server_exited, Status}}}
-		after ?T ->
-			Parent ! {self(), {error, ws_server_printed_no_port}}
-		end
-	end),
-	receive
-		{Holder, {ok, Port}} -> {Holder, Port};
-		{Holder, Error} -> error(Error)
-	after 2 * ?T ->
-		error(ws_server_start_timeout)
-	end.
-
-holder_loop(Port) ->
-	receive
-		stop ->
-			port_close(Port);
-		{Port, {exit_status, Status}} ->
-			exit({ws_server_exited, Status});
-		{Port, {data, _}} ->
-			holder_loop(Port)
-	end.
+	ok = stop_server(proplists:get_value(ws_holder, Config)).
 
 %% Helpers.
 
@@ -154,18 +112,6 @@ port(Config) ->
 
 id() ->
 	integer_to_list(erlang:unique_integer([positive])).
-
-%% The next message that is not a monitor's 'DOWN' (those are taken with down/2).
-next() ->
-	next(?T).
-
-next(Timeout) ->
-	receive
-		Msg when not (is_tuple(Msg) andalso element(1, Msg) =:= 'DOWN') ->
-			Msg
-	after Timeout ->
-		error({timeout, {mailbox, element(2, process_info(self(), messages))}})
-	end.
 
 %% The next gun_* message from ConnPid (others stay in the mailbox).
 next_from(ConnPid, Timeout) ->
@@ -177,39 +123,21 @@ next_from(ConnPid, Timeout) ->
 		error({timeout, ConnPid, {mailbox, element(2, process_info(self(), messages))}})
 	end.
 
-%% A monitor on ConnPid that is in place when this returns. The engine's
-%% exit order reaches ConnPid from a native thread, so it is not ordered
-%% after this process's monitor signal: a monitor asked for just before
-%% gun:close/1 was seen answered with 'DOWN' noproc (ConnPid handled the
-%% exit order first). process_info/2 on another process is a round trip
-%% ordered after this process's earlier signals to it.
-monitor_conn(ConnPid) ->
-	MRef = monitor(process, ConnPid),
-	_ = erlang:process_info(ConnPid, status),
-	MRef.
-
-down(Pid, MRef) ->
-	receive
-		{'DOWN', MRef, process, Pid, Reason} -> Reason
-	after ?T ->
-		error({timeout_waiting_for_exit, Pid, {mailbox, element(2, process_info(self(), messages))}})
-	end.
-
-%% Nothing from ConnPid (gun_* messages carry it as their second element).
-no_messages_from(ConnPid) ->
-	{messages, Msgs} = process_info(self(), messages),
-	case [M || M <- Msgs, is_tuple(M), tuple_size(M) >= 2, element(2, M) =:= ConnPid] of
-		[] -> ok;
-		Left -> error({unexpected_messages, Left})
-	end.
-
 connect(Config) ->
 	connect(Config, #{}).
 
 connect(Config, Opts) ->
-	{ok, ConnPid} = gun:open("127.0.0.1", port(Config), maps:merge(#{retry => 0}, Opts)),
+	{ok, ConnPid} = gun:open(host(Config), port(Config), open_opts(Config, Opts)),
 	{ok, http} = gun:await_up(ConnPid, ?T),
 	ConnPid.
+
+%% Config may name another host and add gun:open/3 options: tls_SUITE
+%% runs this suite's echo cases over TLS that way.
+host(Config) ->
+	proplists:get_value(host, Config, "127.0.0.1").
+
+open_opts(Config, Opts) ->
+	maps:merge(maps:merge(#{retry => 0}, proplists:get_value(open_opts, Config, #{})), Opts).
 
 upgrade(ConnPid, Path) ->
 	upgrade(ConnPid, Path, []).
@@ -225,31 +153,10 @@ echo_check(ConnPid) ->
 	ok = gun:ws_send(ConnPid, {text, <<"check">>}),
 	{gun_ws, ConnPid, {text, <<"check">>}} = next().
 
-%% Ends a connection with gun:close/1 and waits for it to exit normally.
-close(ConnPid) ->
-	MRef = monitor_conn(ConnPid),
-	ok = gun:close(ConnPid),
-	normal = down(ConnPid, MRef),
-	ok = gun:flush(ConnPid).
-
-%% Headers :: [{binary(), binary()}] with lower-case names.
-check_headers(Headers) when is_list(Headers) ->
-	lists:foreach(fun
-		({N, V}) when is_binary(N), is_binary(V) ->
-			case string:lowercase(N) of
-				N -> ok;
-				_ -> error({header_name_not_lowercase, N, Headers})
-			end;
-		(H) ->
-			error({bad_header, H, Headers})
-	end, Headers);
-check_headers(Headers) ->
-	error({headers_not_a_list, Headers}).
-
 %% How the server saw the connection tagged Id end: the client's close code
 %% (1005 empty close, 1006 no close frame) or <<"none">>.
 lastclose(Config, Id) ->
-	{ok, ConnPid} = gun:open("127.0.0.1", port(Config), #{retry => 0}),
+	{ok, ConnPid} = gun:open(host(Config), port(Config), open_opts(Config, #{})),
 	MRef = monitor_conn(ConnPid),
 	{ok, http} = gun:await_up(ConnPid, ?T),
 	StreamRef = gun:ws_upgrade(ConnPid, "/lastclose?id=" ++ Id),
@@ -269,13 +176,6 @@ server_closed(ConnPid, StreamRef, MRef) ->
 
 accept(Key) ->
 	base64:encode(crypto:hash(sha, [Key, ?GUID])).
-
-json_value(Json, Name) ->
-	Prefix = iolist_to_binary([$", Name, $", $:, $"]),
-	case binary:split(Json, Prefix) of
-		[_, Rest] -> hd(binary:split(Rest, <<"\"">>));
-		[_] -> error({no_header_in_json, Name, Json})
-	end.
 
 %% Connection.
 
@@ -1072,7 +972,7 @@ no_leaks(Config) ->
 	after 10 * ?BIG_T ->
 		error(worker_timeout)
 	end || {Pid, MRef} <- Monitors],
-	ok = settle(fun fd_count/0, Fds0 + 5, 100),
+	ok = settle(fun suite_helper:fd_count/0, Fds0 + 5, 100),
 	ok = settle(fun() -> erlang:system_info(process_count) end, Procs0 + 5, 100),
 	ct:log("fds ~p -> ~p, processes ~p -> ~p",
 		[Fds0, fd_count(), Procs0, erlang:system_info(process_count)]).
@@ -1103,10 +1003,6 @@ cycles(Port, N) ->
 	ok = gun:flush(ConnPid),
 	{messages, []} = process_info(self(), messages),
 	cycles(Port, N - 1).
-
-fd_count() ->
-	{ok, Fds} = file:list_dir("/proc/self/fd"),
-	length(Fds).
 
 %% Polls (every 100 ms, up to Tries times) until Fun() =< Limit.
 settle(Fun, Limit, Tries) ->
