@@ -136,18 +136,10 @@ expect_protocol_error(#{conn := ConnPid, mref := MRef, ref := StreamRef, sock :=
 	{shutdown, {error, Why}} = raw_peer:exit_reason(MRef, ConnPid),
 	raw_peer:no_more_msgs(ConnPid).
 
-expect_upgrade_failure(#{conn := ConnPid, mref := MRef, ref := StreamRef, sock := Sock}, Why) ->
-	Reason = {error, {ws_upgrade, Why}},
-	?NEXT(ConnPid, {gun_error, ConnPid, StreamRef, Reason}),
-	?NEXT(ConnPid, {gun_down, ConnPid, http, Reason, [StreamRef], []}),
-	{shutdown, Reason} = raw_peer:exit_reason(MRef, ConnPid),
-	raw_peer:expect_eof(Sock),
-	raw_peer:no_more_msgs(ConnPid).
-
 upgrade_failure(Extensions, Why) ->
 	St = open_upgrade(#{ws_opts => #{compress => true}}),
 	answer(St, Extensions),
-	expect_upgrade_failure(St, Why).
+	raw_peer:expect_upgrade_failure(St, Why).
 
 %% Fail fast, close cleanly.
 
@@ -402,10 +394,10 @@ deflate_answer_other_extension(_) ->
 deflate_answer_missing_requested(_) ->
 	St = open_upgrade(#{ws_opts => #{compress => true, server_no_context_takeover => true}}),
 	answer(St, <<"permessage-deflate">>),
-	expect_upgrade_failure(St, invalid_extension_params),
+	raw_peer:expect_upgrade_failure(St, invalid_extension_params),
 	St2 = open_upgrade(#{ws_opts => #{compress => true, server_max_window_bits => 10}}),
 	answer(St2, <<"permessage-deflate; server_max_window_bits=11">>),
-	expect_upgrade_failure(St2, invalid_extension_params).
+	raw_peer:expect_upgrade_failure(St2, invalid_extension_params).
 
 deflate_options_checked(_) ->
 	Bad = [{deflate_level, 10}, {deflate_level, -1}, {deflate_level, best},

@@ -149,15 +149,7 @@ protocol_error(Opts, Bytes, Code, Why) ->
 upgrade_failure(Why, HeadersFun) ->
 	St = #{sock := Sock, req := Req} = open_upgrade(#{}),
 	raw_peer:send(Sock, raw_peer:response_101(Req, HeadersFun(raw_peer:headers_101(Req)))),
-	expect_upgrade_failure(St, Why).
-
-expect_upgrade_failure(#{conn := ConnPid, mref := MRef, ref := StreamRef, sock := Sock}, Why) ->
-	Reason = {error, {ws_upgrade, Why}},
-	?NEXT(ConnPid, {gun_error, ConnPid, StreamRef, Reason}),
-	?NEXT(ConnPid, {gun_down, ConnPid, http, Reason, [StreamRef], []}),
-	{shutdown, Reason} = raw_peer:exit_reason(MRef, ConnPid),
-	raw_peer:expect_eof(Sock),
-	raw_peer:no_more_msgs(ConnPid).
+	raw_peer:expect_upgrade_failure(St, Why).
 
 pattern(N) ->
 	<< <<(I rem 251)>> || I <- lists:seq(1, N) >>.
@@ -261,7 +253,7 @@ upgrade_unoffered_protocol_among_offers(_) ->
 		open_upgrade(#{}, [{<<"sec-websocket-protocol">>, "a, b"}]),
 	Headers = raw_peer:headers_101(Req) ++ [{<<"Sec-WebSocket-Protocol">>, <<"c">>}],
 	raw_peer:send(Sock, raw_peer:response_101(Req, Headers)),
-	expect_upgrade_failure(St, unexpected_protocol).
+	raw_peer:expect_upgrade_failure(St, unexpected_protocol).
 
 closed_before_101(_) ->
 	#{conn := ConnPid, mref := MRef, ref := StreamRef, sock := Sock} = open_upgrade(#{}),

@@ -50,6 +50,7 @@
 -export([next_msg/2]).
 -export([exit_reason/2]).
 -export([no_more_msgs/1]).
+-export([expect_upgrade_failure/2]).
 
 -define(TIMEOUT, 5000).
 -define(WS_GUID, <<"258EAFA5-E914-47DA-95CA-C5AB0DC85B11">>).
@@ -419,3 +420,13 @@ no_more_msgs(ConnPid) ->
 	after 100 ->
 		ok
 	end.
+
+%% A 101 refused by the client: gun_error and gun_down with
+%% {error, {ws_upgrade, Why}}, ConnPid exits with it, the socket is closed.
+expect_upgrade_failure(#{conn := ConnPid, mref := MRef, ref := StreamRef, sock := Sock}, Why) ->
+	Reason = {error, {ws_upgrade, Why}},
+	{gun_error, ConnPid, StreamRef, Reason} = next_msg(ConnPid),
+	{gun_down, ConnPid, http, Reason, [StreamRef], []} = next_msg(ConnPid),
+	{shutdown, Reason} = exit_reason(MRef, ConnPid),
+	expect_eof(Sock),
+	no_more_msgs(ConnPid).
