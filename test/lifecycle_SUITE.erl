@@ -898,17 +898,7 @@ slow_reader_send_queue_full(_) ->
 	receive after 200 -> ok end,
 	alive(MRef, ConnPid),
 	no_more_msgs(ConnPid),
-	%% The peer reads everything (in another process) until 700 ms of quiet.
-	Self = self(),
-	Reader = spawn_link(fun() ->
-		receive {go, Self} -> ok end,
-		Bytes = read_quiet(Sock, 700, []),
-		ok = gen_tcp:controlling_process(Sock, Self),
-		Self ! {read, self(), Bytes}
-	end),
-	ok = gen_tcp:controlling_process(Sock, Reader),
-	Reader ! {go, Self},
-	Bytes = receive {read, Reader, B} -> B after 60000 -> error(reader_timeout) end,
+	Bytes = read_quiet_elsewhere(Sock),
 	{Frames, <<>>} = raw_peer:decode_frames(Bytes),
 	Seqs = [begin
 		#{opcode := 2, fin := true, masked := true, payload := <<S:32, Filler/binary>>} = F,
@@ -942,6 +932,20 @@ send_until_full(ConnPid, Ref, Filler, Seq, MaxMem, MaxRss) when Seq =< ?MAX_FRAM
 	end;
 send_until_full(_, _, _, Seq, MaxMem, MaxRss) ->
 	error({no_send_queue_full_after, Seq - 1, frames, {memory, MaxMem}, {rss, MaxRss}}).
+
+%% The peer reads everything, in another process, until 700 ms of quiet;
+%% the socket comes back to this process.
+read_quiet_elsewhere(Sock) ->
+	Self = self(),
+	Reader = spawn_link(fun() ->
+		receive {go, Self} -> ok end,
+		Bytes = read_quiet(Sock, 700, []),
+		ok = gen_tcp:controlling_process(Sock, Self),
+		Self ! {read, self(), Bytes}
+	end),
+	ok = gen_tcp:controlling_process(Sock, Reader),
+	Reader ! {go, Self},
+	receive {read, Reader, Bytes} -> Bytes after 60000 -> error(reader_timeout) end.
 
 %% Fills until a gun:ws_send/2 made after a 200 ms pause is refused at
 %% once; returns the last sequence number sent and the refusals seen.
@@ -982,16 +986,7 @@ slow_reader_close_not_refused(_) ->
 	Filler = binary:copy(<<"z">>, ?FRAME - 4),
 	{Sent, _, _} = send_until_full(ConnPid, Ref, Filler, 1, 0, 0),
 	ok = gun:ws_send(ConnPid, {close, 4002, <<"full">>}),
-	Self = self(),
-	Reader = spawn_link(fun() ->
-		receive {go, Self} -> ok end,
-		Bytes = read_quiet(Sock, 700, []),
-		ok = gen_tcp:controlling_process(Sock, Self),
-		Self ! {read, self(), Bytes}
-	end),
-	ok = gen_tcp:controlling_process(Sock, Reader),
-	Reader ! {go, Self},
-	Bytes = receive {read, Reader, B} -> B after 60000 -> error(reader_timeout) end,
+	Bytes = read_quiet_elsewhere(Sock),
 	{Frames, <<>>} = raw_peer:decode_frames(Bytes),
 	Refused = count_refused(ConnPid, Ref, 1),
 	ct:log("~p frames sent before the close, ~p refused, ~p frames read", [Sent, Refused, length(Frames)]),
