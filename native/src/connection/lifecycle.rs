@@ -5,13 +5,12 @@ use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tokio::sync::mpsc::UnboundedReceiver;
-
 use super::command::{Body, Command, Request, Upgrade};
 use super::config::{ConnConfig, HttpVersion};
 use super::event::{
     EventSink, Exit, Protocol, Reason, BADSTATE_HTTP10, BADSTATE_NO_BODY, BADSTATE_WS_SEND,
 };
+use super::queue::Receiver;
 use super::socket::Socket;
 use super::{http, transport, LiveInfo};
 
@@ -52,7 +51,7 @@ pub(super) enum Outcome {
 
 pub(super) struct Conn<K: EventSink> {
     pub(super) cfg: Arc<ConnConfig>,
-    pub(super) cmds: UnboundedReceiver<Command<K::Stream>>,
+    pub(super) cmds: Receiver<Command<K::Stream>>,
     pub(super) sink: K,
     live: Arc<Mutex<LiveInfo>>,
     /// Requests and upgrades asked for that no connection has written yet.
@@ -62,7 +61,7 @@ pub(super) struct Conn<K: EventSink> {
 impl<K: EventSink> Conn<K> {
     pub(super) fn new(
         cfg: ConnConfig,
-        cmds: UnboundedReceiver<Command<K::Stream>>,
+        cmds: Receiver<Command<K::Stream>>,
         sink: K,
         live: Arc<Mutex<LiveInfo>>,
     ) -> Self {

@@ -7,6 +7,7 @@ mod event;
 mod http;
 mod lifecycle;
 mod posix;
+mod queue;
 pub mod runtime;
 mod socket;
 #[cfg(test)]
@@ -18,8 +19,6 @@ mod websocket;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-
-use tokio::sync::mpsc;
 
 pub use command::{Body, Command, OutFrame, Request, Upgrade};
 pub use config::{ConnConfig, HttpVersion, ServerNameIndication, TlsConfig, Transport, WsConfig};
@@ -37,7 +36,7 @@ pub struct LiveInfo {
 
 /// The API's side of a connection: a queue into its task.
 pub struct Handle<S> {
-    commands: mpsc::UnboundedSender<Command<S>>,
+    commands: queue::Sender<Command<S>>,
     live: Arc<Mutex<LiveInfo>>,
 }
 
@@ -83,7 +82,7 @@ impl Drop for LiveTask {
 /// ends that task alone (tokio catches it); the sink is dropped without
 /// its `exit`, which is how the NIF layer learns of it.
 pub fn spawn<K: EventSink>(config: ConnConfig, sink: K) -> Handle<K::Stream> {
-    let (commands, queue) = mpsc::unbounded_channel();
+    let (commands, queue) = queue::queue();
     let live = Arc::new(Mutex::new(LiveInfo {
         sock: None,
         protocol: Protocol::Http,
