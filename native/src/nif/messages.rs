@@ -2,6 +2,8 @@
 //! `gun_*` messages to the owner (shapes from the API contract) and the
 //! exit order to the process behind ConnPid.
 
+use std::cell::RefCell;
+
 use rustler::types::tuple::make_tuple;
 use rustler::{Atom, Encoder, Env, LocalPid, NewBinary, OwnedEnv, Term};
 
@@ -17,39 +19,34 @@ use super::stream_ref::StreamRef;
 const CLEAR_AFTER_MESSAGES: usize = 1024;
 const CLEAR_AFTER_BYTES: usize = 1 << 20;
 
-pub struct ErlangSink {
-    owner: LocalPid,
-    conn_pid: LocalPid,
+/// Where messages are built: one env per thread, shared by the
+/// connections it runs. An env per connection would cost each idle
+/// connection an ERTS env (about a kilobyte) for terms that live only
+/// until they are sent; no term outlives the call that builds it.
+struct ThreadEnv {
     env: OwnedEnv,
     unflushed_messages: usize,
     unflushed_bytes: usize,
-    exited: bool,
-    /// What a `gun_down` sent for a panic must name.
-    protocol: Protocol,
 }
 
-impl ErlangSink {
-    pub fn new(owner: LocalPid, conn_pid: LocalPid) -> Self {
-        ErlangSink {
-            owner,
-            conn_pid,
-            env: OwnedEnv::new(),
-            unflushed_messages: 0,
-            unflushed_bytes: 0,
-            exited: false,
-            protocol: Protocol::Http,
-        }
-    }
+thread_local! {
+    static THREAD_ENV: RefCell<ThreadEnv> = RefCell::new(ThreadEnv {
+        env: OwnedEnv::new(),
+        unflushed_messages: 0,
+        unflushed_bytes: 0,
+    });
+}
 
-    fn send_to_owner<F>(&mut self, bytes: usize, build: F)
+impl ThreadEnv {
+    fn send<F>(&mut self, to: LocalPid, conn_pid: LocalPid, bytes: usize, build: F)
     where
         F: for<'a> FnOnce(Env<'a>, Term<'a>) -> Term<'a>,
     {
-        let (owner, conn_pid) = (self.owner, self.conn_pid);
         self.env.run(|env| {
             let message = build(env, conn_pid.encode(env));
-            // The owner may be gone; its monitor ends the connection soon.
-            let _ = env.send(&owner, message);
+            // The recipient may be gone; the owner's monitor ends the
+            // connection soon, and ConnPid's death ends it at once.
+            let _ = env.send(&to, message);
         });
         self.unflushed_messages += 1;
         self.unflushed_bytes += bytes;
@@ -61,9 +58,71 @@ impl ErlangSink {
     }
 
     fn clear(&mut self) {
-        self.env.clear();
-        self.unflushed_messages = 0;
-        self.unflushed_bytes = 0;
+        if self.unflushed_messages > 0 {
+            self.env.clear();
+            self.unflushed_messages = 0;
+            self.unflushed_bytes = 0;
+        }
+    }
+}
+
+/// Sends what `build` makes (given the env and ConnPid) to `to`. A thread
+/// whose env is in use or gone (a send from a drop during its teardown)
+/// builds in an env of its own.
+fn send_message<F>(to: LocalPid, conn_pid: LocalPid, bytes: usize, build: F)
+where
+    F: for<'a> FnOnce(Env<'a>, Term<'a>) -> Term<'a>,
+{
+    let mut build = Some(build);
+    let _ = THREAD_ENV.try_with(|cell| {
+        if let Ok(mut thread_env) = cell.try_borrow_mut() {
+            if let Some(build) = build.take() {
+                thread_env.send(to, conn_pid, bytes, build);
+            }
+        }
+    });
+    if let Some(build) = build {
+        let mut own = ThreadEnv {
+            env: OwnedEnv::new(),
+            unflushed_messages: 0,
+            unflushed_bytes: 0,
+        };
+        own.send(to, conn_pid, bytes, build);
+    }
+}
+
+/// Ends a batch of messages: what they kept in the thread's env can go.
+fn flush_thread_env() {
+    let _ = THREAD_ENV.try_with(|cell| {
+        if let Ok(mut thread_env) = cell.try_borrow_mut() {
+            thread_env.clear();
+        }
+    });
+}
+
+pub struct ErlangSink {
+    owner: LocalPid,
+    conn_pid: LocalPid,
+    exited: bool,
+    /// What a `gun_down` sent for a panic must name.
+    protocol: Protocol,
+}
+
+impl ErlangSink {
+    pub fn new(owner: LocalPid, conn_pid: LocalPid) -> Self {
+        ErlangSink {
+            owner,
+            conn_pid,
+            exited: false,
+            protocol: Protocol::Http,
+        }
+    }
+
+    fn send_to_owner<F>(&mut self, bytes: usize, build: F)
+    where
+        F: for<'a> FnOnce(Env<'a>, Term<'a>) -> Term<'a>,
+    {
+        send_message(self.owner, self.conn_pid, bytes, build);
     }
 }
 
@@ -74,18 +133,16 @@ impl Drop for ErlangSink {
     fn drop(&mut self) {
         if !self.exited {
             self.down(self.protocol, &Reason::InternalError, &[], &[]);
-            let exit = Exit::Shutdown(Reason::InternalError);
-            send_exit(&mut self.env, self.conn_pid, &exit);
+            send_exit(self.conn_pid, &Exit::Shutdown(Reason::InternalError));
         }
     }
 }
 
-fn send_exit(env: &mut OwnedEnv, conn_pid: LocalPid, exit: &Exit) {
-    env.run(|env| {
-        let message = (atoms::gun_exit(), exit_term(env, exit)).encode(env);
-        let _ = env.send(&conn_pid, message);
+fn send_exit(conn_pid: LocalPid, exit: &Exit) {
+    send_message(conn_pid, conn_pid, 0, |env, _| {
+        (atoms::gun_exit(), exit_term(env, exit)).encode(env)
     });
-    env.clear();
+    flush_thread_env();
     registry::remove(&conn_pid);
 }
 
@@ -248,22 +305,18 @@ impl EventSink for ErlangSink {
     }
 
     fn check_owner_queue(&mut self, mean_message_bytes: u64) {
-        let conn_pid = self.conn_pid;
-        self.env.run(|env| {
-            let message = (atoms::gun_owner_check(), mean_message_bytes).encode(env);
-            let _ = env.send(&conn_pid, message);
+        send_message(self.conn_pid, self.conn_pid, 0, |env, _| {
+            (atoms::gun_owner_check(), mean_message_bytes).encode(env)
         });
     }
 
     fn flush(&mut self) {
-        if self.unflushed_messages > 0 {
-            self.clear();
-        }
+        flush_thread_env();
     }
 
     fn exit(&mut self, exit: &Exit) {
         self.exited = true;
-        send_exit(&mut self.env, self.conn_pid, exit);
+        send_exit(self.conn_pid, exit);
     }
 }
 
