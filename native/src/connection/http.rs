@@ -77,7 +77,34 @@ struct Session<S> {
     written: usize,
 }
 
+/// HTTP/1.1 until the connection ends or an upgrade succeeds, then
+/// WebSocket. The two run one after the other, so the task's future is as
+/// large as the larger of them rather than both.
 pub(super) async fn serve<K: EventSink>(conn: &mut Conn<K>, socket: Socket) -> Outcome {
+    match exchange(conn, socket).await {
+        Ok(Upgraded {
+            socket,
+            leftover,
+            upgrade,
+            deflate,
+        }) => websocket::serve(conn, socket, leftover, upgrade, deflate).await,
+        Err(outcome) => outcome,
+    }
+}
+
+/// A successful upgrade: what the WebSocket session starts from.
+struct Upgraded<S> {
+    socket: Socket,
+    /// Bytes read after the 101's head: the server's first frames.
+    leftover: Vec<u8>,
+    upgrade: Box<Upgrade<S>>,
+    deflate: Option<DeflateParams>,
+}
+
+async fn exchange<K: EventSink>(
+    conn: &mut Conn<K>,
+    socket: Socket,
+) -> Result<Upgraded<K::Stream>, Outcome> {
     let mut session: Session<K::Stream> = Session {
         in_flight: VecDeque::new(),
         response: None,
@@ -102,11 +129,15 @@ pub(super) async fn serve<K: EventSink>(conn: &mut Conn<K>, socket: Socket) -> O
                     let reason = Reason::BadState(BADSTATE_UPGRADED);
                     conn.sink.stream_error(pending.stream(), &reason);
                 }
-                let socket = rd.unsplit(wr);
-                return websocket::serve(conn, socket, session.buf, upgrade, deflate).await;
+                return Ok(Upgraded {
+                    socket: rd.unsplit(wr),
+                    leftover: session.buf,
+                    upgrade: Box::new(upgrade),
+                    deflate,
+                });
             }
-            Step::Closing => return session.closed_by_server(conn),
-            Step::Lost(reason) => return session.lost(conn, reason),
+            Step::Closing => return Err(session.closed_by_server(conn)),
+            Step::Lost(reason) => return Err(session.lost(conn, reason)),
         }
         // After the responses: one just completed may free the next write.
         session.start_writes(conn);
@@ -117,21 +148,21 @@ pub(super) async fn serve<K: EventSink>(conn: &mut Conn<K>, socket: Socket) -> O
             // A server that trickles or withholds its answer would hold
             // the connection forever.
             _ = sleep_until_some(upgrade_deadline), if upgrade_deadline.is_some() => {
-                return session.lost(conn, Reason::UpgradeTimeout);
+                return Err(session.lost(conn, Reason::UpgradeTimeout));
             }
             command = conn.cmds.recv() => {
                 if let Some(outcome) = session.command(conn, command) {
-                    return outcome;
+                    return Err(outcome);
                 }
             }
             read = rd.read_buf(&mut session.buf) => match read {
-                Ok(0) => return session.eof(conn),
+                Ok(0) => return Err(session.eof(conn)),
                 Ok(_) => {}
-                Err(e) => return session.lost(conn, Reason::socket(&e)),
+                Err(e) => return Err(session.lost(conn, Reason::socket(&e))),
             },
             written = write_or_flush(&mut wr, &session.out[session.written..]),
                 if session.written < session.out.len() || unflushed => match written {
-                Ok(Io::Wrote(0)) => return session.lost(conn, Reason::Socket("epipe")),
+                Ok(Io::Wrote(0)) => return Err(session.lost(conn, Reason::Socket("epipe"))),
                 Ok(Io::Wrote(n)) => {
                     session.written += n;
                     unflushed = true;
@@ -141,7 +172,7 @@ pub(super) async fn serve<K: EventSink>(conn: &mut Conn<K>, socket: Socket) -> O
                     }
                 }
                 Ok(Io::Flushed) => unflushed = false,
-                Err(e) => return session.lost(conn, Reason::socket(&e)),
+                Err(e) => return Err(session.lost(conn, Reason::socket(&e))),
             },
         }
     }

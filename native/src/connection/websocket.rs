@@ -75,8 +75,9 @@ struct Session {
     out: Vec<u8>,
     written: usize,
     closing: Option<Closing>,
-    /// Present once permessage-deflate is agreed.
-    deflater: Option<Deflater>,
+    /// Present once permessage-deflate is agreed; boxed, as most
+    /// sessions never compress and each one's future holds this.
+    deflater: Option<Box<Deflater>>,
     /// Reused for each compressed payload before it is framed.
     compressed: Vec<u8>,
     /// Keepalive pings sent since the server last sent anything.
@@ -343,7 +344,8 @@ pub(super) async fn serve<K: EventSink>(
     conn: &mut Conn<K>,
     socket: Socket,
     leftover: Vec<u8>,
-    upgrade: Upgrade<K::Stream>,
+    // Boxed: the task's future would keep a copy of it for its whole life.
+    upgrade: Box<Upgrade<K::Stream>>,
     deflate: Option<DeflateParams>,
 ) -> Outcome {
     let stream = upgrade.stream;
@@ -359,7 +361,9 @@ pub(super) async fn serve<K: EventSink>(
         out: Vec::new(),
         written: 0,
         closing: None,
-        deflater: deflate.as_ref().map(Deflater::new),
+        deflater: deflate
+            .as_ref()
+            .map(|params| Box::new(Deflater::new(params))),
         compressed: Vec::new(),
         unanswered_pings: 0,
         credits: upgrade_flow,
@@ -453,7 +457,8 @@ pub(super) async fn serve<K: EventSink>(
                 .map_or(MAX_LINGER, |t| t.min(MAX_LINGER)),
         };
         let out = &session.out[session.written..];
-        stop = linger(conn, &mut rd, &mut wr, out, Instant::now() + limit).await;
+        // Boxed, as it lives only while closing.
+        stop = Box::pin(linger(conn, &mut rd, &mut wr, out, Instant::now() + limit)).await;
     }
     drop((rd, wr));
     if stream_error {
@@ -594,9 +599,10 @@ async fn tick(timer: &mut Option<Interval>) {
     }
 }
 
+/// The timer is boxed: only a closing session has a deadline.
 async fn sleep_until_some(deadline: Option<Instant>) {
     match deadline {
-        Some(deadline) => sleep_until(deadline).await,
+        Some(deadline) => Box::pin(sleep_until(deadline)).await,
         None => pending().await,
     }
 }

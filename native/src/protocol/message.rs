@@ -165,7 +165,8 @@ pub struct MessageReader {
     /// between the fragments of a data message, so it is kept apart.
     control: Vec<u8>,
     /// Present once permessage-deflate is agreed.
-    inflater: Option<Inflater>,
+    /// Boxed: most readers never inflate.
+    inflater: Option<Box<Inflater>>,
     failed: Option<ProtocolError>,
 }
 
@@ -195,7 +196,7 @@ impl MessageReader {
 
     /// permessage-deflate was agreed: RSV1 marks compressed messages.
     pub fn with_inflater(mut self, inflater: Inflater) -> Self {
-        self.inflater = Some(inflater);
+        self.inflater = Some(Box::new(inflater));
         self
     }
 
@@ -266,7 +267,7 @@ impl MessageReader {
             } else if let Some(message) = &mut self.message {
                 // Text is validated per chunk so bad UTF-8 fails the
                 // connection before the rest of the message arrives.
-                message.append(chunk, self.inflater.as_mut(), &self.limits)?;
+                message.append(chunk, self.inflater.as_deref_mut(), &self.limits)?;
             }
             self.pos += take;
             frame.remaining -= take as u64;
@@ -392,7 +393,7 @@ impl MessageReader {
                 }
                 match self.message.take() {
                     Some(mut message) => {
-                        message.end(self.inflater.as_mut(), &self.limits)?;
+                        message.end(self.inflater.as_deref_mut(), &self.limits)?;
                         message.finish()?
                     }
                     // check() guarantees a message for continuations and
