@@ -27,7 +27,10 @@ pub fn queue<T>() -> (Sender<T>, Receiver<T>) {
         Sender {
             shared: shared.clone(),
         },
-        Receiver { shared },
+        Receiver {
+            shared,
+            taken: VecDeque::new(),
+        },
     )
 }
 
@@ -85,6 +88,10 @@ impl<T> Drop for Sender<T> {
 
 pub struct Receiver<T> {
     shared: Arc<Shared<T>>,
+    /// Items moved out of the shared queue together, under one lock: a
+    /// sender calling as fast as it can would otherwise contend for the
+    /// lock once per item with a receiver taking them one by one.
+    taken: VecDeque<T>,
 }
 
 /// Why [`Receiver::try_recv`] has nothing.
@@ -110,18 +117,24 @@ impl<T> Receiver<T> {
     }
 
     pub fn try_recv(&mut self) -> Result<T, TryRecvError> {
-        let mut state = self.shared.lock();
-        match state.items.pop_front() {
-            Some(item) => {
-                if state.items.is_empty() && state.items.capacity() > IDLE_CAPACITY {
-                    // A burst's room is not kept for an idle connection.
-                    state.items = VecDeque::new();
-                }
-                Ok(item)
+        if self.taken.is_empty() {
+            let mut state = self.shared.lock();
+            if state.items.is_empty() {
+                return Err(if state.sender_gone {
+                    TryRecvError::Disconnected
+                } else {
+                    TryRecvError::Empty
+                });
             }
-            None if state.sender_gone => Err(TryRecvError::Disconnected),
-            None => Err(TryRecvError::Empty),
+            // The sender gets back the emptied buffer, and its room.
+            std::mem::swap(&mut self.taken, &mut state.items);
         }
+        let item = self.taken.pop_front();
+        if self.taken.is_empty() && self.taken.capacity() > IDLE_CAPACITY {
+            // A burst's room is not kept for an idle connection.
+            self.taken = VecDeque::new();
+        }
+        item.ok_or(TryRecvError::Empty)
     }
 }
 
@@ -238,6 +251,7 @@ mod tests {
             assert!(tx.send(i).is_ok());
         }
         while rx.try_recv().is_ok() {}
+        assert!(rx.taken.capacity() <= IDLE_CAPACITY);
         assert!(rx.shared.lock().items.capacity() <= IDLE_CAPACITY);
     }
 }
