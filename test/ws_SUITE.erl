@@ -64,6 +64,8 @@ all() ->
 		send_list_with_close,
 		push_1000,
 		send_many_without_waiting,
+		send_long_list_one_call,
+		send_charges_the_caller,
 		flow_control,
 		push_pattern,
 		fragmented_whole,
@@ -614,6 +616,45 @@ send_many_without_waiting(Config) ->
 		end
 	end, lists:seq(1, N)),
 	close(ConnPid).
+
+%% One call with more frames than a normal scheduler copies in one go
+%% (2,000) goes to a dirty one: every frame is sent, in order.
+send_long_list_one_call(Config) ->
+	ConnPid = connect(Config),
+	_ = upgrade(ConnPid, "/echo"),
+	N = 5000,
+	ok = gun:ws_send(ConnPid, [{text, integer_to_binary(I)} || I <- lists:seq(1, N)]),
+	lists:foreach(fun(I) ->
+		Expected = integer_to_binary(I),
+		case next() of
+			{gun_ws, ConnPid, {text, Expected}} -> ok;
+			Other -> error({message, I, Other})
+		end
+	end, lists:seq(1, N)),
+	close(ConnPid).
+
+%% A NIF call counts as one reduction however long it runs: ws_send charges
+%% the caller for the frames it copies (about 3% of a timeslice for 100
+%% frames of 64 bytes), so that a sending loop is preempted in time.
+send_charges_the_caller(Config) ->
+	ConnPid = connect(Config),
+	_ = upgrade(ConnPid, "/echo"),
+	Frame = {text, binary:copy(<<"a">>, 64)},
+	Hundred = lists:duplicate(100, Frame),
+	One = reductions_of(fun() -> ok = gun:ws_send(ConnPid, Frame) end),
+	Many = reductions_of(fun() -> ok = gun:ws_send(ConnPid, Hundred) end),
+	ct:log("one frame: ~w reductions; 100 frames: ~w", [One, Many]),
+	true = One < 50,
+	true = Many >= 100,
+	[{gun_ws, ConnPid, Frame} = next() || _ <- lists:seq(1, 101)],
+	close(ConnPid).
+
+reductions_of(Fun) ->
+	garbage_collect(),
+	{reductions, Before} = process_info(self(), reductions),
+	Fun(),
+	{reductions, After} = process_info(self(), reductions),
+	After - Before.
 
 %% ws_opts flow => N: N messages are delivered, then nothing until
 %% gun:update_flow/3 gives more (the connection stops reading meanwhile).

@@ -15,10 +15,7 @@ use super::messages::ErlangSink;
 use super::registry::{self, Conn};
 use super::resource::ConnResource;
 use super::stream_ref::StreamRef;
-
-/// Above this many payload bytes, copying them could take a normal
-/// scheduler past its ~1 ms slice: `ws_send` hands over to the dirty one.
-const DIRTY_SEND_BYTES: usize = 1 << 20;
+use super::timeslice;
 
 /// Called by the process behind ConnPid, which becomes the connection.
 #[rustler::nif]
@@ -73,32 +70,38 @@ fn ws_upgrade<'a>(
 }
 
 #[rustler::nif]
-fn ws_send<'a>(conn_pid: LocalPid, frames: Term<'a>) -> NifResult<rustler::Atom> {
-    send_frames(conn_pid, frames, false)
-}
-
-#[rustler::nif(schedule = "DirtyCpu")]
-fn ws_send_dirty<'a>(conn_pid: LocalPid, frames: Term<'a>) -> NifResult<rustler::Atom> {
-    send_frames(conn_pid, frames, true)
-}
-
-fn send_frames(conn_pid: LocalPid, frames: Term, dirty: bool) -> NifResult<rustler::Atom> {
+fn ws_send<'a>(env: Env<'a>, conn_pid: LocalPid, frames: Term<'a>) -> NifResult<rustler::Atom> {
     // Malformed frames are a badarg even when ConnPid is gone.
-    let frames = decode::frames(frames)?;
-    let bytes: usize = frames.iter().map(|f| f.payload_len()).sum();
-    if !dirty && bytes > DIRTY_SEND_BYTES {
+    let Some(frames) = decode::frames_up_to(frames, timeslice::NORMAL_CALL_FRAMES)? else {
+        return Ok(atoms::dirty());
+    };
+    let bytes = frames.iter().map(|f| f.payload_len()).sum();
+    if !timeslice::fits_normal_call(frames.len(), bytes) {
         return Ok(atoms::dirty());
     }
+    queue_frames(conn_pid, &frames);
+    timeslice::charge(env, frames.len(), bytes);
+    Ok(atoms::ok())
+}
+
+/// Too many frames or bytes for a normal scheduler's call.
+#[rustler::nif(schedule = "DirtyCpu")]
+fn ws_send_dirty<'a>(conn_pid: LocalPid, frames: Term<'a>) -> NifResult<rustler::Atom> {
+    queue_frames(conn_pid, &decode::frames(frames)?);
+    Ok(atoms::ok())
+}
+
+fn queue_frames(conn_pid: LocalPid, frames: &[decode::FrameTerm]) {
     if let Some(conn) = registry::lookup(&conn_pid) {
         let frames = frames.iter().map(|f| f.to_out_frame()).collect();
         conn.handle.send(Command::WsSend(frames));
     }
-    Ok(atoms::ok())
 }
 
 /// `Body` is `none`, `streamed` (gun:data/4 follows) or iodata.
 #[rustler::nif]
 fn request<'a>(
+    env: Env<'a>,
     conn_pid: LocalPid,
     stream_ref: Term<'a>,
     method: Term<'a>,
@@ -106,7 +109,7 @@ fn request<'a>(
     headers: Term<'a>,
     body: Term<'a>,
 ) -> NifResult<rustler::Atom> {
-    queue_request(conn_pid, stream_ref, method, path, headers, body, false)
+    queue_request(conn_pid, stream_ref, method, path, headers, body, Some(env))
 }
 
 #[rustler::nif(schedule = "DirtyCpu")]
@@ -118,7 +121,7 @@ fn request_dirty<'a>(
     headers: Term<'a>,
     body: Term<'a>,
 ) -> NifResult<rustler::Atom> {
-    queue_request(conn_pid, stream_ref, method, path, headers, body, true)
+    queue_request(conn_pid, stream_ref, method, path, headers, body, None)
 }
 
 fn queue_request(
@@ -128,7 +131,7 @@ fn queue_request(
     path: Term,
     headers: Term,
     body: Term,
-    dirty: bool,
+    normal: Option<Env>,
 ) -> NifResult<rustler::Atom> {
     let method = decode::iodata(method)?.as_slice().to_vec();
     let path = decode::iodata(path)?.as_slice().to_vec();
@@ -138,8 +141,11 @@ fn queue_request(
         Ok(_) => Body::None,
         Err(_) => {
             let body = decode::iodata(body)?;
-            if !dirty && body.len() > DIRTY_SEND_BYTES {
-                return Ok(atoms::dirty());
+            if let Some(env) = normal {
+                if !timeslice::fits_normal_call(0, body.len()) {
+                    return Ok(atoms::dirty());
+                }
+                timeslice::charge(env, 0, body.len());
             }
             Body::Full(body.as_slice().to_vec())
         }
@@ -158,12 +164,13 @@ fn queue_request(
 
 #[rustler::nif]
 fn data<'a>(
+    env: Env<'a>,
     conn_pid: LocalPid,
     stream_ref: Term<'a>,
     is_fin: rustler::Atom,
     payload: Term<'a>,
 ) -> NifResult<rustler::Atom> {
-    queue_data(conn_pid, stream_ref, is_fin, payload, false)
+    queue_data(conn_pid, stream_ref, is_fin, payload, Some(env))
 }
 
 #[rustler::nif(schedule = "DirtyCpu")]
@@ -173,7 +180,7 @@ fn data_dirty<'a>(
     is_fin: rustler::Atom,
     payload: Term<'a>,
 ) -> NifResult<rustler::Atom> {
-    queue_data(conn_pid, stream_ref, is_fin, payload, true)
+    queue_data(conn_pid, stream_ref, is_fin, payload, None)
 }
 
 fn queue_data(
@@ -181,7 +188,7 @@ fn queue_data(
     stream_ref: Term,
     is_fin: rustler::Atom,
     data: Term,
-    dirty: bool,
+    normal: Option<Env>,
 ) -> NifResult<rustler::Atom> {
     let fin = if is_fin == atoms::fin() {
         true
@@ -191,8 +198,11 @@ fn queue_data(
         return Err(rustler::Error::BadArg);
     };
     let data = decode::iodata(data)?;
-    if !dirty && data.len() > DIRTY_SEND_BYTES {
-        return Ok(atoms::dirty());
+    if let Some(env) = normal {
+        if !timeslice::fits_normal_call(0, data.len()) {
+            return Ok(atoms::dirty());
+        }
+        timeslice::charge(env, 0, data.len());
     }
     registry::send(
         &conn_pid,

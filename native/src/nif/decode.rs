@@ -323,6 +323,22 @@ pub fn frames<'a>(term: Term<'a>) -> NifResult<Vec<FrameTerm<'a>>> {
     }
 }
 
+/// As [`frames`], but `None` as soon as there are more than `max`: the
+/// rest of a long list is not walked.
+pub fn frames_up_to<'a>(term: Term<'a>, max: usize) -> NifResult<Option<Vec<FrameTerm<'a>>>> {
+    if !term.is_list() {
+        return Ok(Some(vec![frame(term)?]));
+    }
+    let mut frames = Vec::new();
+    for item in term.decode::<ListIterator>()? {
+        if frames.len() == max {
+            return Ok(None);
+        }
+        frames.push(frame(item)?);
+    }
+    Ok(Some(frames))
+}
+
 fn frame<'a>(term: Term<'a>) -> NifResult<FrameTerm<'a>> {
     if let Ok(atom) = term.decode::<Atom>() {
         let kind = control_kind(atom).ok_or(Error::BadArg)?;

@@ -9,6 +9,7 @@ mod messages;
 mod registry;
 mod resource;
 mod stream_ref;
+mod timeslice;
 
 use rustler::{Env, Term};
 
