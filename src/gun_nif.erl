@@ -77,7 +77,7 @@ cancel(_ConnPid, _StreamRef) ->
 ws_upgrade(_ConnPid, _StreamRef, _Path, _Headers, _WsOpts) ->
 	erlang:nif_error(not_loaded).
 
-%% Returns dirty when the payloads are too large to copy within a
+%% Returns dirty when the frames are too many or too large to copy within a
 %% normal scheduler's time slice; the caller then uses ws_send_dirty/2.
 -spec ws_send(pid(), gun:ws_frame() | [gun:ws_frame()]) -> ok | dirty.
 ws_send(_ConnPid, _Frames) ->
