@@ -66,6 +66,7 @@ all() ->
 		send_many_without_waiting,
 		send_long_list_one_call,
 		send_charges_the_caller,
+		send_long_iolist,
 		flow_control,
 		push_pattern,
 		fragmented_whole,
@@ -645,6 +646,28 @@ send_charges_the_caller(Config) ->
 	true = One < 50,
 	true = Many >= 100,
 	[{gun_ws, ConnPid, Frame} = next() || _ <- lists:seq(1, 101)],
+	close(ConnPid).
+
+%% An iolist payload must be walked to be sized and flattened to be sent:
+%% one of many cells is left to a dirty scheduler by the normal call
+%% (gun_nif:ws_send/2 answers dirty, gun:ws_send/2 then takes that path),
+%% even when its bytes are few. Nested lists, byte integers and a binary
+%% tail are iodata; anything else in one is a badarg, found on either path.
+send_long_iolist(Config) ->
+	ConnPid = connect(Config),
+	_ = upgrade(ConnPid, "/echo"),
+	Long = lists:duplicate(200000, <<"a">>),
+	dirty = gun_nif:ws_send(ConnPid, {binary, Long}),
+	ok = gun:ws_send(ConnPid, {binary, Long}),
+	Flat = iolist_to_binary(Long),
+	{gun_ws, ConnPid, {binary, Flat}} = next(?BIG_T),
+	ok = gun:ws_send(ConnPid, {text, [<<"a">>, [$b, [<<"c">>, []]] | <<"d">>]}),
+	{gun_ws, ConnPid, {text, <<"abcd">>}} = next(),
+	{'EXIT', {badarg, _}} = catch gun:ws_send(ConnPid, {binary, Long ++ [foo]}),
+	{'EXIT', {badarg, _}} = catch gun:ws_send(ConnPid, {binary, [<<"a">>, [256]]}),
+	{'EXIT', {badarg, _}} = catch gun:ws_send(ConnPid, {binary, [<<"a">> | foo]}),
+	ok = gun:ws_send(ConnPid, {text, <<"after">>}),
+	{gun_ws, ConnPid, {text, <<"after">>}} = next(),
 	close(ConnPid).
 
 reductions_of(Fun) ->

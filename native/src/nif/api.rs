@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use rustler::types::tuple::make_tuple;
-use rustler::{Encoder, Env, LocalPid, NifResult, ResourceArc, Term};
+use rustler::{Binary, Encoder, Env, LocalPid, NifResult, ResourceArc, Term};
 
 use crate::connection::{self, Body, Command, Protocol, Request, Transport, Upgrade};
 
@@ -72,7 +72,7 @@ fn ws_upgrade<'a>(
 #[rustler::nif]
 fn ws_send<'a>(env: Env<'a>, conn_pid: LocalPid, frames: Term<'a>) -> NifResult<rustler::Atom> {
     // Malformed frames are a badarg even when ConnPid is gone.
-    let Some(frames) = decode::frames_up_to(frames, timeslice::NORMAL_CALL_FRAMES)? else {
+    let Some(frames) = decode::frames(frames, timeslice::NORMAL_CALL_WALK)? else {
         return Ok(atoms::dirty());
     };
     let bytes = frames.iter().map(|f| f.payload_len()).sum();
@@ -87,7 +87,9 @@ fn ws_send<'a>(env: Env<'a>, conn_pid: LocalPid, frames: Term<'a>) -> NifResult<
 /// Too many frames or bytes for a normal scheduler's call.
 #[rustler::nif(schedule = "DirtyCpu")]
 fn ws_send_dirty<'a>(conn_pid: LocalPid, frames: Term<'a>) -> NifResult<rustler::Atom> {
-    queue_frames(conn_pid, &decode::frames(frames)?);
+    // Unlimited: the walk only ends at the last frame.
+    let frames = decode::frames(frames, decode::WalkLimits::NONE)?.ok_or(rustler::Error::BadArg)?;
+    queue_frames(conn_pid, &frames);
     Ok(atoms::ok())
 }
 
@@ -140,13 +142,9 @@ fn queue_request(
         Ok(atom) if atom == atoms::streamed() => Body::Streamed,
         Ok(_) => Body::None,
         Err(_) => {
-            let body = decode::iodata(body)?;
-            if let Some(env) = normal {
-                if !timeslice::fits_normal_call(0, body.len()) {
-                    return Ok(atoms::dirty());
-                }
-                timeslice::charge(env, 0, body.len());
-            }
+            let Some(body) = payload_here(body, normal)? else {
+                return Ok(atoms::dirty());
+            };
             Body::Full(body.as_slice().to_vec())
         }
     };
@@ -160,6 +158,23 @@ fn queue_request(
         })));
     }
     Ok(atoms::ok())
+}
+
+/// A body to copy in this call, charged to the caller on a normal
+/// scheduler (`normal`); `None` when it is too much for one and the call
+/// must go to a dirty scheduler.
+fn payload_here<'a>(term: Term<'a>, normal: Option<Env>) -> NifResult<Option<Binary<'a>>> {
+    let Some(env) = normal else {
+        return decode::iodata(term).map(Some);
+    };
+    let mut cells = timeslice::NORMAL_CALL_WALK.iolist_cells;
+    match decode::iodata_within(term, &mut cells)? {
+        Some(payload) if timeslice::fits_normal_call(0, payload.len()) => {
+            timeslice::charge(env, 0, payload.len());
+            Ok(Some(payload))
+        }
+        _ => Ok(None),
+    }
 }
 
 #[rustler::nif]
@@ -197,13 +212,9 @@ fn queue_data(
     } else {
         return Err(rustler::Error::BadArg);
     };
-    let data = decode::iodata(data)?;
-    if let Some(env) = normal {
-        if !timeslice::fits_normal_call(0, data.len()) {
-            return Ok(atoms::dirty());
-        }
-        timeslice::charge(env, 0, data.len());
-    }
+    let Some(data) = payload_here(data, normal)? else {
+        return Ok(atoms::dirty());
+    };
     registry::send(
         &conn_pid,
         Command::Data {

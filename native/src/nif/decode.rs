@@ -315,37 +315,84 @@ impl FrameTerm<'_> {
 }
 
 /// One frame or a list of frames; any malformed one is a `badarg` for all.
-pub fn frames<'a>(term: Term<'a>) -> NifResult<Vec<FrameTerm<'a>>> {
-    if term.is_list() {
-        term.decode::<ListIterator>()?.map(frame).collect()
-    } else {
-        Ok(vec![frame(term)?])
-    }
+/// What one call may walk before its work goes to a dirty scheduler:
+/// frames, and cells of the payloads' iolists (binaries cost nothing to
+/// look at; a list must be walked to be sized, and flattened to be sent).
+#[derive(Clone, Copy)]
+pub struct WalkLimits {
+    pub frames: usize,
+    pub iolist_cells: usize,
 }
 
-/// As [`frames`], but `None` as soon as there are more than `max`: the
-/// rest of a long list is not walked.
-pub fn frames_up_to<'a>(term: Term<'a>, max: usize) -> NifResult<Option<Vec<FrameTerm<'a>>>> {
+impl WalkLimits {
+    pub const NONE: WalkLimits = WalkLimits {
+        frames: usize::MAX,
+        iolist_cells: usize::MAX,
+    };
+}
+
+/// One frame or a list of frames, `None` as soon as they pass `limits`:
+/// the rest is not walked. Any malformed frame seen is a `badarg` for all.
+pub fn frames<'a>(term: Term<'a>, limits: WalkLimits) -> NifResult<Option<Vec<FrameTerm<'a>>>> {
+    let mut cells = limits.iolist_cells;
     if !term.is_list() {
-        return Ok(Some(vec![frame(term)?]));
+        return Ok(frame(term, &mut cells)?.map(|frame| vec![frame]));
     }
     let mut frames = Vec::new();
     for item in term.decode::<ListIterator>()? {
-        if frames.len() == max {
+        if frames.len() == limits.frames {
             return Ok(None);
         }
-        frames.push(frame(item)?);
+        match frame(item, &mut cells)? {
+            Some(frame) => frames.push(frame),
+            None => return Ok(None),
+        }
     }
     Ok(Some(frames))
 }
 
-fn frame<'a>(term: Term<'a>) -> NifResult<FrameTerm<'a>> {
+/// iodata as one binary, `None` when it is a list of more cells than
+/// `cells` has left (then nothing is copied).
+pub fn iodata_within<'a>(term: Term<'a>, cells: &mut usize) -> NifResult<Option<Binary<'a>>> {
+    if term.is_binary() {
+        return Binary::from_term(term).map(Some);
+    }
+    if !iolist_cells_within(term, cells)? {
+        return Ok(None);
+    }
+    Binary::from_iolist(term).map(Some)
+}
+
+/// Counts `term`'s list cells against `cells`; `false` once they run out.
+/// What it walks it checks: a malformed iolist is a `badarg`.
+fn iolist_cells_within(term: Term, cells: &mut usize) -> NifResult<bool> {
+    let mut pending = vec![term];
+    while let Some(list) = pending.pop() {
+        if list.is_binary() || list.is_empty_list() {
+            continue;
+        }
+        let (head, tail) = list.list_get_cell()?;
+        if *cells == 0 {
+            return Ok(false);
+        }
+        *cells -= 1;
+        pending.push(tail);
+        if head.is_list() || head.is_empty_list() {
+            pending.push(head);
+        } else if !head.is_binary() {
+            head.decode::<u8>()?;
+        }
+    }
+    Ok(true)
+}
+
+fn frame<'a>(term: Term<'a>, cells: &mut usize) -> NifResult<Option<FrameTerm<'a>>> {
     if let Ok(atom) = term.decode::<Atom>() {
         let kind = control_kind(atom).ok_or(Error::BadArg)?;
-        return Ok(FrameTerm {
+        return Ok(Some(FrameTerm {
             kind,
             payload: None,
-        });
+        }));
     }
     let parts = get_tuple(term)?;
     let (kind, payload) = match parts.as_slice() {
@@ -361,12 +408,15 @@ fn frame<'a>(term: Term<'a>) -> NifResult<FrameTerm<'a>> {
             } else {
                 control_kind(tag).ok_or(Error::BadArg)?
             };
-            (kind, iodata(*payload)?)
+            (kind, *payload)
         }
         [tag, code, payload] if tag.decode::<Atom>()? == atoms::close() => {
-            (Kind::Close(Some(code.decode()?)), iodata(*payload)?)
+            (Kind::Close(Some(code.decode()?)), *payload)
         }
         _ => return Err(Error::BadArg),
+    };
+    let Some(payload) = iodata_within(payload, cells)? else {
+        return Ok(None);
     };
     let control_len = match kind {
         Kind::Text | Kind::Binary => 0,
@@ -376,10 +426,10 @@ fn frame<'a>(term: Term<'a>) -> NifResult<FrameTerm<'a>> {
     if control_len > MAX_CONTROL_PAYLOAD {
         return Err(Error::BadArg);
     }
-    Ok(FrameTerm {
+    Ok(Some(FrameTerm {
         kind,
         payload: Some(payload),
-    })
+    }))
 }
 
 fn control_kind(atom: Atom) -> Option<Kind> {

@@ -7,6 +7,8 @@
 
 use rustler::Env;
 
+use super::decode::WalkLimits;
+
 /// Measured on the benchmark machine (`gun:ws_send/2` calls timed in a
 /// loop): ~0.15-0.25 us per frame and ~0.5 ns per payload byte.
 const NANOS_PER_FRAME: u64 = 250;
@@ -17,9 +19,15 @@ const BYTES_PER_NANO: u64 = 2;
 const TIMESLICE_NANOS: u64 = 1_000_000;
 const NORMAL_CALL_NANOS: u64 = TIMESLICE_NANOS / 2;
 
-/// More frames than this in one call go to a dirty scheduler, checked
-/// while decoding so that a huge list is not walked on a normal one.
-pub const NORMAL_CALL_FRAMES: usize = (NORMAL_CALL_NANOS / NANOS_PER_FRAME) as usize;
+/// What a normal scheduler's call may walk (more goes to a dirty one),
+/// checked while decoding so that a huge list is not walked at all:
+/// frames, and cells of iolist payloads (each to walk, size and
+/// flatten: measured ~25 ns; binaries are sized for free).
+pub const NORMAL_CALL_WALK: WalkLimits = WalkLimits {
+    frames: (NORMAL_CALL_NANOS / NANOS_PER_FRAME) as usize,
+    iolist_cells: (NORMAL_CALL_NANOS / 2 / NANOS_PER_IOLIST_CELL) as usize,
+};
+const NANOS_PER_IOLIST_CELL: u64 = 25;
 
 /// Whether copying this much fits in a normal scheduler's call.
 pub fn fits_normal_call(frames: usize, bytes: usize) -> bool {
