@@ -314,7 +314,6 @@ impl FrameTerm<'_> {
     }
 }
 
-/// One frame or a list of frames; any malformed one is a `badarg` for all.
 /// What one call may walk before its work goes to a dirty scheduler:
 /// frames, and cells of the payloads' iolists (binaries cost nothing to
 /// look at; a list must be walked to be sized, and flattened to be sent).
