@@ -30,14 +30,18 @@ struct ThreadEnv {
 }
 
 thread_local! {
-    static THREAD_ENV: RefCell<ThreadEnv> = RefCell::new(ThreadEnv {
-        env: OwnedEnv::new(),
-        unflushed_messages: 0,
-        unflushed_bytes: 0,
-    });
+    static THREAD_ENV: RefCell<ThreadEnv> = RefCell::new(ThreadEnv::new());
 }
 
 impl ThreadEnv {
+    fn new() -> Self {
+        ThreadEnv {
+            env: OwnedEnv::new(),
+            unflushed_messages: 0,
+            unflushed_bytes: 0,
+        }
+    }
+
     fn send<F>(&mut self, to: LocalPid, conn_pid: LocalPid, bytes: usize, build: F)
     where
         F: for<'a> FnOnce(Env<'a>, Term<'a>) -> Term<'a>,
@@ -82,12 +86,7 @@ where
         }
     });
     if let Some(build) = build {
-        let mut own = ThreadEnv {
-            env: OwnedEnv::new(),
-            unflushed_messages: 0,
-            unflushed_bytes: 0,
-        };
-        own.send(to, conn_pid, bytes, build);
+        ThreadEnv::new().send(to, conn_pid, bytes, build);
     }
 }
 
