@@ -71,16 +71,24 @@ fn ws_upgrade<'a>(
 
 #[rustler::nif]
 fn ws_send<'a>(env: Env<'a>, conn_pid: LocalPid, frames: Term<'a>) -> NifResult<rustler::Atom> {
+    // One frame is the call a tight loop makes: estimated, not timed.
+    let meter = if frames.is_list() {
+        timeslice::Meter::timed()
+    } else {
+        timeslice::Meter::Estimated
+    };
     // Malformed frames are a badarg even when ConnPid is gone.
     let Some(frames) = decode::frames(frames, timeslice::NORMAL_CALL_WALK)? else {
+        meter.charge(env, timeslice::NORMAL_CALL_WALK.frames, 0);
         return Ok(atoms::dirty());
     };
     let bytes = frames.iter().map(|f| f.payload_len()).sum();
     if !timeslice::fits_normal_call(frames.len(), bytes) {
+        meter.charge(env, frames.len(), 0);
         return Ok(atoms::dirty());
     }
     queue_frames(conn_pid, &frames);
-    timeslice::charge(env, frames.len(), bytes);
+    meter.charge(env, frames.len(), bytes);
     Ok(atoms::ok())
 }
 
@@ -111,7 +119,10 @@ fn request<'a>(
     headers: Term<'a>,
     body: Term<'a>,
 ) -> NifResult<rustler::Atom> {
-    queue_request(conn_pid, stream_ref, method, path, headers, body, Some(env))
+    let meter = timeslice::Meter::timed();
+    let result = queue_request(conn_pid, stream_ref, method, path, headers, body, true);
+    meter.charge(env, 0, 0);
+    result
 }
 
 #[rustler::nif(schedule = "DirtyCpu")]
@@ -123,7 +134,7 @@ fn request_dirty<'a>(
     headers: Term<'a>,
     body: Term<'a>,
 ) -> NifResult<rustler::Atom> {
-    queue_request(conn_pid, stream_ref, method, path, headers, body, None)
+    queue_request(conn_pid, stream_ref, method, path, headers, body, false)
 }
 
 fn queue_request(
@@ -133,7 +144,7 @@ fn queue_request(
     path: Term,
     headers: Term,
     body: Term,
-    normal: Option<Env>,
+    normal: bool,
 ) -> NifResult<rustler::Atom> {
     let method = decode::iodata(method)?.as_slice().to_vec();
     let path = decode::iodata(path)?.as_slice().to_vec();
@@ -160,19 +171,15 @@ fn queue_request(
     Ok(atoms::ok())
 }
 
-/// A body to copy in this call, charged to the caller on a normal
-/// scheduler (`normal`); `None` when it is too much for one and the call
-/// must go to a dirty scheduler.
-fn payload_here<'a>(term: Term<'a>, normal: Option<Env>) -> NifResult<Option<Binary<'a>>> {
-    let Some(env) = normal else {
+/// A body to copy in this call; on a normal scheduler (`normal`), `None`
+/// when it is too much for one and the call must go to a dirty scheduler.
+fn payload_here(term: Term, normal: bool) -> NifResult<Option<Binary>> {
+    if !normal {
         return decode::iodata(term).map(Some);
-    };
+    }
     let mut cells = timeslice::NORMAL_CALL_WALK.iolist_cells;
     match decode::iodata_within(term, &mut cells)? {
-        Some(payload) if timeslice::fits_normal_call(0, payload.len()) => {
-            timeslice::charge(env, 0, payload.len());
-            Ok(Some(payload))
-        }
+        Some(payload) if timeslice::fits_normal_call(0, payload.len()) => Ok(Some(payload)),
         _ => Ok(None),
     }
 }
@@ -185,7 +192,10 @@ fn data<'a>(
     is_fin: rustler::Atom,
     payload: Term<'a>,
 ) -> NifResult<rustler::Atom> {
-    queue_data(conn_pid, stream_ref, is_fin, payload, Some(env))
+    let meter = timeslice::Meter::timed();
+    let result = queue_data(conn_pid, stream_ref, is_fin, payload, true);
+    meter.charge(env, 0, 0);
+    result
 }
 
 #[rustler::nif(schedule = "DirtyCpu")]
@@ -195,7 +205,7 @@ fn data_dirty<'a>(
     is_fin: rustler::Atom,
     payload: Term<'a>,
 ) -> NifResult<rustler::Atom> {
-    queue_data(conn_pid, stream_ref, is_fin, payload, None)
+    queue_data(conn_pid, stream_ref, is_fin, payload, false)
 }
 
 fn queue_data(
@@ -203,7 +213,7 @@ fn queue_data(
     stream_ref: Term,
     is_fin: rustler::Atom,
     data: Term,
-    normal: Option<Env>,
+    normal: bool,
 ) -> NifResult<rustler::Atom> {
     let fin = if is_fin == atoms::fin() {
         true

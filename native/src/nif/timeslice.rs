@@ -1,16 +1,21 @@
 //! What a NIF call that copies frames or bodies costs the scheduler that
-//! runs it, so that the call stays short and the caller is charged for it.
+//! runs it: whether it fits a normal scheduler's call, and what the
+//! caller is charged for it.
 //!
 //! A NIF call counts as one reduction however long it runs: a process
 //! that calls `gun:ws_send/2` with lists of frames in a loop would hold
 //! its scheduler for tens of milliseconds before being preempted.
+
+use std::cell::Cell;
+use std::time::Instant;
 
 use rustler::Env;
 
 use super::decode::WalkLimits;
 
 /// Measured on the benchmark machine (`gun:ws_send/2` calls timed in a
-/// loop): ~0.15-0.25 us per frame and ~0.5 ns per payload byte.
+/// loop): ~0.15-0.25 us per frame and ~0.5 ns per payload byte. Only to
+/// decide, before the work, where it is done.
 const NANOS_PER_FRAME: u64 = 250;
 const BYTES_PER_NANO: u64 = 2;
 
@@ -38,21 +43,67 @@ fn cost_nanos(frames: usize, bytes: usize) -> u64 {
     frames as u64 * NANOS_PER_FRAME + bytes as u64 / BYTES_PER_NANO
 }
 
-/// Percent of a timeslice, rounded to the nearest; calls under half a
-/// percent are charged nothing (their one reduction covers them).
-fn percent(frames: usize, bytes: usize) -> i32 {
-    let hundredth = TIMESLICE_NANOS / 100;
-    let rounded = (cost_nanos(frames, bytes) + hundredth / 2) / hundredth;
-    rounded.min(100) as i32
+/// What a charged call's time is counted as: a timeslice is taken as
+/// half a millisecond, so that a process whose time goes into these calls
+/// is preempted well within the millisecond a scheduler may be held.
+const NANOS_PER_PERCENT: u64 = 5_000;
+
+/// What the caller of a normal scheduler's call is charged for: the time
+/// the call took, or for a call too small to be worth two clock reads
+/// (~70 ns, a third of a one-frame `ws_send`), the cost model's estimate.
+/// Timed calls are charged what they cost on this machine under its load,
+/// which the model, measured elsewhere, can underestimate several times.
+pub enum Meter {
+    Timed(Instant),
+    Estimated,
 }
 
-/// Charges the calling process for copying `frames` frames of `bytes`
-/// payload bytes on a normal scheduler.
-pub fn charge(env: Env, frames: usize, bytes: usize) {
-    let percent = percent(frames, bytes);
-    if percent > 0 {
-        // Whether the slice is used up does not matter: the call is done
-        // and the scheduler preempts the process on its own.
-        let _ = rustler::schedule::consume_timeslice(env, percent);
+impl Meter {
+    pub fn timed() -> Self {
+        Meter::Timed(Instant::now())
     }
+
+    /// Charges the calling process for the call; `frames` and `bytes` are
+    /// what it copied, for an estimated call.
+    pub fn charge(self, env: Env, frames: usize, bytes: usize) {
+        let nanos = match self {
+            Meter::Timed(started) => {
+                u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX)
+            }
+            Meter::Estimated => cost_nanos(frames, bytes),
+        };
+        let percent = percent(nanos, roll());
+        if percent > 0 {
+            // Whether the slice is used up does not matter: the call is done
+            // and the scheduler preempts the process on its own.
+            let _ = rustler::schedule::consume_timeslice(env, percent);
+        }
+    }
+}
+
+/// `nanos` in percents of a timeslice, the fraction rounded up with its
+/// own probability (`dice` is uniform): most calls of a sending loop take
+/// less than a percent, and rounding each one down would charge the loop
+/// nothing, rounding each one up many times its cost.
+fn percent(nanos: u64, dice: u64) -> i32 {
+    let whole = nanos / NANOS_PER_PERCENT;
+    let round_up = dice % NANOS_PER_PERCENT < nanos % NANOS_PER_PERCENT;
+    (whole + u64::from(round_up)).min(100) as i32
+}
+
+thread_local! {
+    static DICE: Cell<u64> = Cell::new(rand::random());
+}
+
+/// A uniform u64 (splitmix64): a few instructions, where the thread's
+/// `rand` generator costs more than the rest of a small call's charging.
+fn roll() -> u64 {
+    DICE.with(|state| {
+        let next = state.get().wrapping_add(0x9e37_79b9_7f4a_7c15);
+        state.set(next);
+        let mut z = next;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    })
 }
