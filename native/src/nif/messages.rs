@@ -5,9 +5,10 @@
 use std::cell::RefCell;
 
 use rustler::types::tuple::make_tuple;
-use rustler::{Atom, Encoder, Env, LocalPid, NewBinary, OwnedEnv, Term};
+use rustler::{Atom, Encoder, Env, LocalPid, NewBinary, OwnedEnv, ResourceArc, Term};
 
 use crate::connection::{EventSink, Exit, Protocol, Reason};
+use crate::protocol::buffer_pool;
 use crate::protocol::message::Message;
 
 use super::atoms;
@@ -298,7 +299,7 @@ impl EventSink for ErlangSink {
         self.send_to_owner(bytes, |env, conn| {
             make_tuple(
                 env,
-                &[atoms::gun_ws().encode(env), conn, frame_term(env, &frame)],
+                &[atoms::gun_ws().encode(env), conn, frame_term(env, frame)],
             )
         });
     }
@@ -319,18 +320,18 @@ impl EventSink for ErlangSink {
     }
 }
 
-fn frame_term<'a>(env: Env<'a>, frame: &Message) -> Term<'a> {
+fn frame_term(env: Env, frame: Message) -> Term {
     let tagged = |tag: Atom, payload: &[u8]| (tag, binary_term(env, payload)).encode(env);
     match frame {
-        Message::Text(payload) => tagged(atoms::text(), payload),
-        Message::Binary(payload) => tagged(atoms::binary(), payload),
+        Message::Text(payload) => (atoms::text(), payload_term(env, payload)).encode(env),
+        Message::Binary(payload) => (atoms::binary(), payload_term(env, payload)).encode(env),
         Message::Ping(payload) if payload.is_empty() => atoms::ping().encode(env),
-        Message::Ping(payload) => tagged(atoms::ping(), payload),
+        Message::Ping(payload) => tagged(atoms::ping(), &payload),
         Message::Pong(payload) if payload.is_empty() => atoms::pong().encode(env),
-        Message::Pong(payload) => tagged(atoms::pong(), payload),
+        Message::Pong(payload) => tagged(atoms::pong(), &payload),
         Message::Close(None) => atoms::close().encode(env),
         Message::Close(Some((code, reason))) => {
-            (atoms::close(), *code, binary_term(env, reason)).encode(env)
+            (atoms::close(), code, binary_term(env, &reason)).encode(env)
         }
     }
 }
@@ -393,6 +394,35 @@ pub fn headers_term<'a>(env: Env<'a>, headers: &[(Vec<u8>, Vec<u8>)]) -> Term<'a
         .map(|(name, value)| (binary_term(env, name), binary_term(env, value)).encode(env))
         .collect();
     pairs.encode(env)
+}
+
+/// A received message's payload as the binary the owner gets. A large one
+/// becomes a binary over the buffer it was read into: copying it into a
+/// fresh ERTS binary cost a fresh mapping of that size (a page fault per
+/// 4 KiB) and its unmapping, and the buffer goes back to the pool once
+/// the owner is done with the binary.
+fn payload_term(env: Env, payload: Vec<u8>) -> Term {
+    if payload.len() < buffer_pool::POOLED_FROM {
+        let term = binary_term(env, &payload);
+        buffer_pool::give_back(payload);
+        return term;
+    }
+    ResourceArc::new(Payload(payload))
+        .make_binary(env, |kept| kept.0.as_slice())
+        .encode(env)
+}
+
+/// A payload handed over to Erlang, referred to by binaries.
+struct Payload(Vec<u8>);
+
+#[rustler::resource_impl]
+impl rustler::Resource for Payload {}
+
+impl Drop for Payload {
+    /// The last binary over it was collected.
+    fn drop(&mut self) {
+        buffer_pool::give_back(std::mem::take(&mut self.0));
+    }
 }
 
 pub fn binary_term<'a>(env: Env<'a>, bytes: &[u8]) -> Term<'a> {

@@ -1,5 +1,6 @@
 //! Reassembles the server's frame stream into whole messages.
 
+use crate::protocol::buffer_pool;
 use crate::protocol::close_code;
 use crate::protocol::deflate::Inflater;
 use crate::protocol::frame::{FrameHeader, OpCode, RSV1};
@@ -298,7 +299,7 @@ impl MessageReader {
             }
             OpCode::Text | OpCode::Binary => {
                 self.message = Some(PartialMessage {
-                    payload: Vec::with_capacity(reserve),
+                    payload: buffer_pool::take(reserve),
                     utf8: (header.opcode == OpCode::Text).then(Utf8Validator::new),
                     compressed: header.rsv & RSV1 != 0,
                     frame_output: 0,
