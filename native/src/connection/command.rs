@@ -12,6 +12,18 @@ pub enum OutFrame {
     Close(Option<u16>, Vec<u8>),
 }
 
+impl OutFrame {
+    pub fn into_payload(self) -> Vec<u8> {
+        match self {
+            OutFrame::Text(payload)
+            | OutFrame::Binary(payload)
+            | OutFrame::Ping(payload)
+            | OutFrame::Pong(payload)
+            | OutFrame::Close(_, payload) => payload,
+        }
+    }
+}
+
 #[derive(Debug)]
 pub struct Upgrade<S> {
     pub stream: S,

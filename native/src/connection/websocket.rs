@@ -8,6 +8,7 @@ use std::time::Duration;
 use tokio::io::{AsyncReadExt, ReadHalf, WriteHalf};
 use tokio::time::{interval_at, sleep_until, Instant, Interval, MissedTickBehavior};
 
+use crate::protocol::buffer_pool;
 use crate::protocol::close_code;
 use crate::protocol::deflate::{DeflateParams, Deflater, Inflater};
 use crate::protocol::frame::{close_payload, encode_masked, encode_masked_with_rsv, OpCode, RSV1};
@@ -211,13 +212,15 @@ impl Session {
                 all_queued = false;
                 continue;
             }
-            match frame {
-                OutFrame::Text(payload) => self.queue_data(OpCode::Text, &payload),
-                OutFrame::Binary(payload) => self.queue_data(OpCode::Binary, &payload),
-                OutFrame::Ping(payload) => self.queue(OpCode::Ping, &payload),
-                OutFrame::Pong(payload) => self.queue(OpCode::Pong, &payload),
-                OutFrame::Close(code, reason) => self.start_closing(Exit::Normal, code, &reason),
+            match &frame {
+                OutFrame::Text(payload) => self.queue_data(OpCode::Text, payload),
+                OutFrame::Binary(payload) => self.queue_data(OpCode::Binary, payload),
+                OutFrame::Ping(payload) => self.queue(OpCode::Ping, payload),
+                OutFrame::Pong(payload) => self.queue(OpCode::Pong, payload),
+                OutFrame::Close(code, reason) => self.start_closing(Exit::Normal, *code, reason),
             }
+            // Framed into `out`: a large payload's buffer serves the next one.
+            buffer_pool::give_back(frame.into_payload());
         }
         all_queued
     }

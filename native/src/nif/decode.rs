@@ -12,6 +12,7 @@ use rustler::{Atom, Binary, Error, ListIterator, MapIterator, NifResult, Term};
 use crate::connection::{
     ConnConfig, HttpVersion, OutFrame, ServerNameIndication, TlsConfig, Transport, WsConfig,
 };
+use crate::protocol::buffer_pool;
 
 use super::atoms;
 
@@ -300,10 +301,11 @@ impl FrameTerm<'_> {
     }
 
     pub fn to_out_frame(&self) -> OutFrame {
-        let payload = self
-            .payload
-            .as_ref()
-            .map_or_else(Vec::new, |p| p.as_slice().to_vec());
+        let payload = self.payload.as_ref().map_or_else(Vec::new, |p| {
+            let mut copy = buffer_pool::take(p.len());
+            copy.extend_from_slice(p.as_slice());
+            copy
+        });
         match self.kind {
             Kind::Text => OutFrame::Text(payload),
             Kind::Binary => OutFrame::Binary(payload),
