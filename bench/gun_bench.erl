@@ -24,10 +24,12 @@ main() ->
 		conns => [list_to_integer(S) || S <- string:lexemes(env("BENCH_CONNS", Q("10000,50000", "2000")), ",")],
 		ports => envi("BENCH_PORTS", 8),
 		wsbench => env("BENCH_WSBENCH", "bench/server/target/release/wsbench"),
+		floor => env("BENCH_FLOOR", "bench/floor/target/release/libgun_bench_floor"),
 		out => env("BENCH_OUT", "bench/out/latest.md")
 	},
 	Only = string:lexemes(env("BENCH_ONLY", ""), ","),
 	{ok, _} = application:ensure_all_started(gun),
+	ok = gun_bench_floor:load(maps:get(floor, Cfg)),
 	Ports = start_server(Cfg),
 	Cfg1 = Cfg#{server_ports => Ports, port => hd(Ports)},
 	start_monitor(),
@@ -101,13 +103,16 @@ fmt_rate(X) -> io_lib:format("~.1f ", [X * 1.0]).
 
 scenario(push_small, #{push_small_n := N} = Cfg) ->
 	Ceil = ceiling_msgs(1, N),
+	Floor = floor_msgs(N),
 	{Secs, _} = gun_part(fun() -> push(Cfg, N, 64, "text") end),
 	Rate = N / Secs,
 	Native = wsbench(Cfg, ["push", "--n", N, "--size", 64, "--kind", "text"]),
 	#{figure => [fmt_rate(Rate), "msgs/s"],
 	  ceiling => [fmt_rate(Ceil), "msgs/s (Erlang send)"],
 	  ratio => pct(Rate, Ceil), target => ">= 50%",
-	  notes => ["native ws client ", fmt_rate(num(<<"msgs_per_s">>, Native)), "msgs/s"]};
+	  notes => ["a bare native thread's enif_send ", fmt_rate(Floor), "msgs/s (", pct(Floor, Ceil),
+		" of the ceiling; gun reaches ", pct(Rate, Floor), " of it); native ws client ",
+		fmt_rate(num(<<"msgs_per_s">>, Native)), "msgs/s"]};
 scenario(push_large, #{push_large_n := N} = Cfg) ->
 	Size = 1 bsl 20,
 	Raw = wsbench(Cfg, ["raw", "--bytes", N * Size, "--chunk", 262144, "--repeat", 3]),
@@ -185,6 +190,19 @@ ceiling_msgs(K, M) ->
 	[begin R ! go, S ! go end || {S, R} <- Pairs],
 	[receive {done, R} -> ok end || {_, R} <- Pairs],
 	K * M / ((now_us() - T0) / 1.0e6).
+
+%% A native thread (bench/floor) sending the same tuples to one process:
+%% the most any receive path that sends from threads ERTS does not manage
+%% can deliver, whatever it does besides.
+floor_msgs(N) ->
+	Self = self(),
+	Fake = self(),
+	R = spawn_link(fun() -> receive go -> ok end, recv_n(Fake, N), Self ! {done, self()} end),
+	T0 = now_us(),
+	R ! go,
+	ok = gun_bench_floor:send_from_thread(R, Fake, N, 64),
+	receive {done, R} -> ok end,
+	N / ((now_us() - T0) / 1.0e6).
 
 send_n(_, 0, _) -> ok;
 send_n(To, N, Msg) -> To ! Msg, send_n(To, N - 1, Msg).

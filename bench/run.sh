@@ -26,8 +26,9 @@ if ! (cd "$gun_dir" && rebar3 compile >"$bench/out/build.log" 2>&1); then
 	exit 1
 fi
 cargo build --release --quiet --manifest-path "$bench/server/Cargo.toml"
+cargo build --release --quiet --manifest-path "$bench/floor/Cargo.toml"
 mkdir -p "$bench/out"
-erlc -o "$bench/out" "$bench/gun_bench.erl"
+erlc -o "$bench/out" "$bench/gun_bench.erl" "$bench/gun_bench_floor.erl"
 fi
 [ -n "${BENCH_BUILD_ONLY:-}" ] && exit 0
 
@@ -39,6 +40,7 @@ if [ "$(ulimit -n)" != unlimited ] && [ "$(ulimit -n)" -lt $want ]; then
 fi
 
 export BENCH_WSBENCH="$bench/server/target/release/wsbench"
+export BENCH_FLOOR="$bench/floor/target/release/libgun_bench_floor"
 export BENCH_OUT="${BENCH_OUT:-$bench/out/latest.md}"
 cd "$gun_dir"
 # BENCH_ERL_FLAGS: extra emulator flags, e.g. "+JPperf true" for bench/profile.sh.
