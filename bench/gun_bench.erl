@@ -5,7 +5,8 @@
 %% Sizes come from environment variables (BENCH_QUICK=1 shrinks them all):
 %%   BENCH_PUSH_SMALL_N, BENCH_PUSH_LARGE_N, BENCH_SEND_N, BENCH_ECHO_N,
 %%   BENCH_FAN_CONNS, BENCH_FAN_MSGS, BENCH_CONNS (e.g. "10000,50000"),
-%%   BENCH_ONLY (e.g. "push_small,echo_rtt"), BENCH_PORTS, BENCH_OUT.
+%%   BENCH_ONLY (e.g. "push_small,echo_rtt"), BENCH_PORTS, BENCH_OUT;
+%%   BENCH_LS_DEBUG=1 prints each long_schedule event as it comes.
 -module(gun_bench).
 -export([main/0]).
 
@@ -494,8 +495,11 @@ mon_loop(InGun, Counts) ->
 	receive
 		{gun_part, Flag} ->
 			mon_loop(Flag, Counts);
-		{monitor, _, long_schedule, Info} ->
+		{monitor, Pid, long_schedule, Info} ->
 			Part = case InGun of true -> gun; false -> elsewhere end,
+			os:getenv("BENCH_LS_DEBUG") =/= false andalso
+				io:format("long_schedule (~s) ~p ~0p ~0p~n", [Part, Pid, Info,
+					catch process_info(Pid, [initial_call, current_function, total_heap_size, message_queue_len])]),
 			T = proplists:get_value(timeout, Info, 0),
 			In = proplists:get_value(in, Info),
 			{N, Max, Where} = maps:get(Part, Counts, {0, 0, #{}}),
