@@ -427,6 +427,7 @@ pub(super) async fn serve<K: EventSink>(
             Wake::Keepalive => {
                 // A quiet moment: whatever a burst grew can go back.
                 session.reader.shrink_if_empty(READ_CHUNK);
+                buffer_pool::free_idle();
                 if !session.keepalive() {
                     // Half-open, most likely: a close is worth a try, no more.
                     session.queue_close(Some(close_code::GOING_AWAY), b"");

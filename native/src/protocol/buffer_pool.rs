@@ -6,7 +6,8 @@
 //! turns off glibc's adaptive one), so each large message paid for a new
 //! mapping, a page fault per 4 KiB while it was filled, and an `munmap`
 //! with its TLB shootdown: most of the time of a 1 MiB message. The pool
-//! is bounded in bytes, and what sits unused in it for a while is freed.
+//! is bounded in bytes, and what sits unused in it for a while is freed
+//! (at the pool's next use, or at any connection's keepalive tick).
 
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -43,6 +44,13 @@ pub fn give_back(buffer: Vec<u8>) {
     // Freed outside the lock: an `munmap` can take a while.
     let freed = pool().give_back(buffer, Instant::now());
     drop(freed);
+}
+
+/// Frees what has been idle too long now rather than at the pool's next
+/// use, which may never come: for the quiet moments of any connection.
+pub fn free_idle() {
+    let expired = pool().expire(Instant::now());
+    drop(expired);
 }
 
 struct Pool {
