@@ -79,16 +79,17 @@ fn ws_send<'a>(env: Env<'a>, conn_pid: LocalPid, frames: Term<'a>) -> NifResult<
     };
     // Malformed frames are a badarg even when ConnPid is gone.
     let Some(frames) = decode::frames(frames, timeslice::NORMAL_CALL_WALK)? else {
-        meter.charge(env, timeslice::NORMAL_CALL_WALK.frames, 0);
+        // One frame only stops short for its iolist payload.
+        meter.charge(env, timeslice::IOLIST_WALK_NANOS);
         return Ok(atoms::dirty());
     };
     let bytes = frames.iter().map(|f| f.payload_len()).sum();
     if !timeslice::fits_normal_call(frames.len(), bytes) {
-        meter.charge(env, frames.len(), 0);
+        meter.charge(env, timeslice::cost_nanos(frames.len(), 0));
         return Ok(atoms::dirty());
     }
     queue_frames(conn_pid, &frames);
-    meter.charge(env, frames.len(), bytes);
+    meter.charge(env, timeslice::cost_nanos(frames.len(), bytes));
     Ok(atoms::ok())
 }
 
@@ -121,7 +122,7 @@ fn request<'a>(
 ) -> NifResult<rustler::Atom> {
     let meter = timeslice::Meter::timed();
     let result = queue_request(conn_pid, stream_ref, method, path, headers, body, true);
-    meter.charge(env, 0, 0);
+    meter.charge(env, 0);
     result
 }
 
@@ -194,7 +195,7 @@ fn data<'a>(
 ) -> NifResult<rustler::Atom> {
     let meter = timeslice::Meter::timed();
     let result = queue_data(conn_pid, stream_ref, is_fin, payload, true);
-    meter.charge(env, 0, 0);
+    meter.charge(env, 0);
     result
 }
 

@@ -30,16 +30,19 @@ const NORMAL_CALL_NANOS: u64 = TIMESLICE_NANOS / 2;
 /// flatten: measured ~25 ns; binaries are sized for free).
 pub const NORMAL_CALL_WALK: WalkLimits = WalkLimits {
     frames: (NORMAL_CALL_NANOS / NANOS_PER_FRAME) as usize,
-    iolist_cells: (NORMAL_CALL_NANOS / 2 / NANOS_PER_IOLIST_CELL) as usize,
+    iolist_cells: (IOLIST_WALK_NANOS / NANOS_PER_IOLIST_CELL) as usize,
 };
 const NANOS_PER_IOLIST_CELL: u64 = 25;
+/// What walking iolist cells up to their limit costs.
+pub const IOLIST_WALK_NANOS: u64 = NORMAL_CALL_NANOS / 2;
 
 /// Whether copying this much fits in a normal scheduler's call.
 pub fn fits_normal_call(frames: usize, bytes: usize) -> bool {
     cost_nanos(frames, bytes) <= NORMAL_CALL_NANOS
 }
 
-fn cost_nanos(frames: usize, bytes: usize) -> u64 {
+/// The cost model's estimate for copying `frames` frames of `bytes` bytes.
+pub fn cost_nanos(frames: usize, bytes: usize) -> u64 {
     frames as u64 * NANOS_PER_FRAME + bytes as u64 / BYTES_PER_NANO
 }
 
@@ -63,14 +66,14 @@ impl Meter {
         Meter::Timed(Instant::now())
     }
 
-    /// Charges the calling process for the call; `frames` and `bytes` are
-    /// what it copied, for an estimated call.
-    pub fn charge(self, env: Env, frames: usize, bytes: usize) {
+    /// Charges the calling process for the call: its time, or for an
+    /// estimated call `estimate` (nanoseconds, from the cost model).
+    pub fn charge(self, env: Env, estimate: u64) {
         let nanos = match self {
             Meter::Timed(started) => {
                 u64::try_from(started.elapsed().as_nanos()).unwrap_or(u64::MAX)
             }
-            Meter::Estimated => cost_nanos(frames, bytes),
+            Meter::Estimated => estimate,
         };
         let percent = percent(nanos, roll());
         if percent > 0 {
