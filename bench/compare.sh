@@ -40,13 +40,13 @@ done
 # One value per tree, scenario and measure: the figure in the scenario's
 # own unit (rates in M/s, echo_rtt's p50 and p99 in us) and long_schedule.
 awk -v a="$a" -v b="$b" '
-function rate(v, unit) { return unit == "k" ? v / 1000 : (unit == "M" ? v : v) }
+function rate(v, unit) { return unit == "k" ? v / 1000 : v }
 {
 	tree = $1; name = $2
 	for (f = 3; f <= NF; f++) if ($f == "long_schedule") ls = $(f + 1)
 	if (name == "echo_rtt") {
 		add(tree, name " p50 us", $4); add(tree, name " p99 us", $7)
-	} else if ($5 == "msgs/s" || $5 == "msgs/s\t") {
+	} else if ($5 == "msgs/s") {
 		add(tree, name " M msgs/s", rate($3, $4))
 	} else {
 		add(tree, name " " $4, $3)
