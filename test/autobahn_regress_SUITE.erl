@@ -10,8 +10,9 @@
 -compile([export_all, nowarn_export_all]).
 
 -include_lib("common_test/include/ct.hrl").
+-include("suite_helper.hrl").
 
--define(NEXT(ConnPid, Pattern), Pattern = raw_peer:next_msg(ConnPid)).
+-import(suite_helper, [down/2, no_more_from/1]).
 
 suite() ->
 	[{timetrap, {seconds, 60}}].
@@ -53,23 +54,9 @@ all() ->
 
 %% Helpers.
 
-default_opts(Opts) ->
-	WsOpts = maps:merge(#{keepalive => infinity}, maps:get(ws_opts, Opts, #{})),
-	maps:merge(#{retry => 0}, Opts#{ws_opts => WsOpts}).
-
 %% gun:open and gun:ws_upgrade; the peer reads the request.
 open_upgrade(Opts) ->
-	open_upgrade(Opts, fun(ConnPid) -> gun:ws_upgrade(ConnPid, "/") end).
-
-open_upgrade(Opts, Upgrade) ->
-	{LSock, Port} = raw_peer:listen(),
-	{ok, ConnPid} = gun:open("127.0.0.1", Port, default_opts(Opts)),
-	MRef = monitor(process, ConnPid),
-	StreamRef = Upgrade(ConnPid),
-	Sock = raw_peer:accept(LSock),
-	Req = raw_peer:read_request(Sock),
-	?NEXT(ConnPid, {gun_up, ConnPid, http}),
-	#{lsock => LSock, conn => ConnPid, mref => MRef, ref => StreamRef, sock => Sock, req => Req}.
+	raw_peer:open_upgrade(Opts, fun(ConnPid) -> gun:ws_upgrade(ConnPid, "/") end).
 
 %% The 101 with a sec-websocket-extensions answer (none if undefined).
 answer(#{sock := Sock, req := Req}, Extensions) ->
@@ -133,8 +120,8 @@ expect_protocol_error(#{conn := ConnPid, mref := MRef, ref := StreamRef, sock :=
 	gen_tcp:close(Sock),
 	?NEXT(ConnPid, {gun_error, ConnPid, StreamRef, {error, Why}}),
 	?NEXT(ConnPid, {gun_down, ConnPid, ws, {error, Why}, [StreamRef], []}),
-	{shutdown, {error, Why}} = raw_peer:exit_reason(MRef, ConnPid),
-	raw_peer:no_more_msgs(ConnPid).
+	{shutdown, {error, Why}} = down(ConnPid, MRef),
+	no_more_from(ConnPid).
 
 upgrade_failure(Extensions, Why) ->
 	St = open_upgrade(#{ws_opts => #{compress => true}}),
@@ -176,8 +163,8 @@ fail_fast_after_delivered_message(_) ->
 	?NEXT(ConnPid, {gun_error, ConnPid, _, {error, badframe}}),
 	?NEXT(ConnPid, {gun_down, ConnPid, ws, {error, badframe}, [_], []}),
 	#{mref := MRef} = St,
-	{shutdown, {error, badframe}} = raw_peer:exit_reason(MRef, ConnPid),
-	raw_peer:no_more_msgs(ConnPid).
+	{shutdown, {error, badframe}} = down(ConnPid, MRef),
+	no_more_from(ConnPid).
 
 %% Autobahn 5.15: after the failure nothing else is sent (no pong, no
 %% echo), and the close is the last frame.
@@ -197,7 +184,7 @@ no_frames_after_failing(_) ->
 	gen_tcp:close(Sock),
 	?NEXT(ConnPid, {gun_error, ConnPid, _, {error, badframe}}),
 	?NEXT(ConnPid, {gun_down, ConnPid, ws, {error, badframe}, [_], []}),
-	raw_peer:no_more_msgs(ConnPid).
+	no_more_from(ConnPid).
 
 %% The offer.
 
@@ -220,7 +207,7 @@ deflate_offer_options(_) ->
 
 %% gun:ws_upgrade/4's options apply to that upgrade.
 deflate_offer_per_upgrade(_) ->
-	St = #{conn := ConnPid} = open_upgrade(#{}, fun(ConnPid) ->
+	St = #{conn := ConnPid} = raw_peer:open_upgrade(#{}, fun(ConnPid) ->
 		gun:ws_upgrade(ConnPid, "/", [], #{compress => true})
 	end),
 	<<"permessage-deflate; client_max_window_bits">> = offer(St),
@@ -258,7 +245,7 @@ deflate_echo_context_takeover(_) ->
 	Text = inflate(I, Out2),
 	%% Our compressor kept its window too.
 	true = byte_size(Out2) < byte_size(Out1),
-	raw_peer:no_more_msgs(ConnPid),
+	no_more_from(ConnPid),
 	gen_tcp:close(Sock).
 
 %% Autobahn 13.2 and others: the server resets its window per message.
@@ -271,7 +258,7 @@ deflate_server_no_context_takeover(_) ->
 		compressed_frame(1, compress(deflater(), Msg))]),
 	?NEXT(ConnPid, {gun_ws, ConnPid, {text, Msg}}),
 	?NEXT(ConnPid, {gun_ws, ConnPid, {text, Msg}}),
-	raw_peer:no_more_msgs(ConnPid),
+	no_more_from(ConnPid),
 	gen_tcp:close(Sock).
 
 %% Autobahn 13.2: the server asks us to reset our window: two equal
@@ -320,7 +307,7 @@ deflate_fragmented_and_uncompressed(_) ->
 	?NEXT(ConnPid, {gun_ws, ConnPid, {text, Msg}}),
 	?NEXT(ConnPid, {gun_ws, ConnPid, {binary, <<"not compressed">>}}),
 	<<"p">> = client_frame(Sock, 10, 0),
-	raw_peer:no_more_msgs(ConnPid),
+	no_more_from(ConnPid),
 	gen_tcp:close(Sock).
 
 %% RFC 7692 §7.2.3.6, both ways.
@@ -437,7 +424,7 @@ python_echo(Mode, WsOpts, Answer) ->
 	end,
 	try
 		{ok, ConnPid} = gun:open("127.0.0.1", Port,
-			default_opts(#{ws_opts => WsOpts#{compress => true}})),
+			raw_peer:client_opts(#{ws_opts => WsOpts#{compress => true}})),
 		?NEXT(ConnPid, {gun_up, ConnPid, http}),
 		_ = gun:ws_upgrade(ConnPid, "/"),
 		?NEXT(ConnPid, {gun_ws_upgrade, ConnPid, ok, Headers}),

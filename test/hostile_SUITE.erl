@@ -20,15 +20,12 @@
 -compile([export_all, nowarn_export_all]).
 
 -include_lib("common_test/include/ct.hrl").
+-include("suite_helper.hrl").
 
 -import(suite_helper, [
-	monitor_conn/1, fd_count/0, proc_count/0, now_ms/0
+	monitor_conn/1, next_from/1, next_from/2, down/2, no_more_from/1, flush_mailbox/0,
+	settle/3, fd_count/0, proc_count/0, now_ms/0, ms_since/1
 ]).
-
-%% The next message from ConnPid must match Pattern (a badmatch shows the
-%% message actually received; a timeout error shows the mailbox).
--define(NEXT(ConnPid, Pattern), Pattern = raw_peer:next_msg(ConnPid)).
--define(NEXT(ConnPid, Timeout, Pattern), Pattern = raw_peer:next_msg(ConnPid, Timeout)).
 
 -define(MiB, 1048576).
 -define(MEM_SLACK, (8 * ?MiB)).
@@ -99,24 +96,10 @@ end_per_testcase(_, _) ->
 
 %% Helpers: connections.
 
-%% retry => 0: a loss ends ConnPid; keepalive => infinity so that no
-%% client ping comes between the frames a case reads (unless it says so).
-opts(Opts) ->
-	WsOpts = maps:merge(#{keepalive => infinity}, maps:get(ws_opts, Opts, #{})),
-	maps:merge(#{retry => 0}, Opts#{ws_opts => WsOpts}).
-
-%% gun:open/3 and an upgrade (gun:ws_upgrade/4 with WsOpts, or /2 for
-%% undefined); the peer accepts and reads the request.
+%% gun:open/3 (raw_peer:client_opts/1) and an upgrade (gun:ws_upgrade/4
+%% with WsOpts, or /2 for undefined); the peer accepts and reads the request.
 open_upgrade(Opts, WsOpts) ->
-	{LSock, Port} = raw_peer:listen(),
-	{ok, ConnPid} = gun:open("127.0.0.1", Port, opts(Opts)),
-	MRef = monitor_conn(ConnPid),
-	StreamRef = ws_upgrade(ConnPid, WsOpts),
-	Sock = raw_peer:accept(LSock),
-	Req = raw_peer:read_request(Sock),
-	?NEXT(ConnPid, {gun_up, ConnPid, http}),
-	#{lsock => LSock, conn => ConnPid, mref => MRef, ref => StreamRef,
-		sock => Sock, req => Req}.
+	raw_peer:open_upgrade(Opts, fun(ConnPid) -> ws_upgrade(ConnPid, WsOpts) end).
 
 ws_upgrade(ConnPid, undefined) ->
 	gun:ws_upgrade(ConnPid, "/");
@@ -141,8 +124,8 @@ finish(#{lsock := LSock, sock := Sock}) ->
 %% gun:close/1: ConnPid exits normal, nothing more is sent to the owner.
 close_conn(St = #{conn := ConnPid, mref := MRef}) ->
 	ok = gun:close(ConnPid),
-	normal = raw_peer:exit_reason(MRef, ConnPid),
-	raw_peer:no_more_msgs(ConnPid),
+	normal = down(ConnPid, MRef),
+	no_more_from(ConnPid),
 	finish(St).
 
 %% Before the upgrade: gun_error for the upgrade's stream, gun_down http
@@ -150,9 +133,9 @@ close_conn(St = #{conn := ConnPid, mref := MRef}) ->
 expect_http_failure(St = #{conn := ConnPid, mref := MRef, ref := StreamRef, sock := Sock}, Reason) ->
 	?NEXT(ConnPid, {gun_error, ConnPid, StreamRef, Reason}),
 	?NEXT(ConnPid, {gun_down, ConnPid, http, Reason, [StreamRef], []}),
-	{shutdown, Reason} = raw_peer:exit_reason(MRef, ConnPid),
+	{shutdown, Reason} = down(ConnPid, MRef),
 	raw_peer:expect_eof(Sock),
-	raw_peer:no_more_msgs(ConnPid),
+	no_more_from(ConnPid),
 	finish(St).
 
 %% The server broke the protocol: the peer reads the client's close with
@@ -182,8 +165,8 @@ expect_close(Sock, Code, Timeout) ->
 expect_error_down(#{conn := ConnPid, mref := MRef, ref := StreamRef}, Why, Timeout) ->
 	?NEXT(ConnPid, Timeout, {gun_error, ConnPid, StreamRef, {error, Why}}),
 	?NEXT(ConnPid, {gun_down, ConnPid, ws, {error, Why}, [StreamRef], []}),
-	{shutdown, {error, Why}} = raw_peer:exit_reason(MRef, ConnPid),
-	raw_peer:no_more_msgs(ConnPid).
+	{shutdown, {error, Why}} = down(ConnPid, MRef),
+	no_more_from(ConnPid).
 
 %% A fresh connection that gets Bytes after its 101 and must fail with
 %% Code and {error, Why}.
@@ -253,32 +236,12 @@ no_leak(Config) ->
 		procs := Procs0, memory := Mem0} = ?config(baseline, Config),
 	settle(resources, fun gun_nif:resources/0,
 		fun(#{connections := C, tasks := T}) -> C =< Conns0 andalso T =< Tasks0 end),
-	settle(fds, fun suite_helper:fd_count/0, fun(N) -> N =< Fds0 end),
-	settle(procs, fun suite_helper:proc_count/0, fun(N) -> N =< Procs0 end),
+	settle(fds, fun suite_helper:fd_count/0, Fds0),
+	settle(procs, fun suite_helper:proc_count/0, Procs0),
 	settle(memory, fun() -> garbage_collect(), erlang:memory(total) end,
 		fun(M) -> M < Mem0 + ?MEM_SLACK end),
 	ct:log("back to baseline: resources ~p, fds ~p, processes ~p, memory ~p (baseline ~p)",
 		[gun_nif:resources(), fd_count(), proc_count(), erlang:memory(total), Mem0]).
-
-settle(What, Fun, Ok) ->
-	settle(What, Fun, Ok, 50).
-
-%% Polls every 100 ms, up to Tries times, until Ok(Fun()).
-settle(What, Fun, Ok, Tries) ->
-	V = Fun(),
-	case Ok(V) of
-		true -> ok;
-		false when Tries =:= 0 -> ct:fail({leak, What, {now, V}});
-		false ->
-			receive after 100 -> ok end,
-			settle(What, Fun, Ok, Tries - 1)
-	end.
-
-flush_mailbox() ->
-	receive _ -> flush_mailbox() after 0 -> ok end.
-
-ms_since(T0) ->
-	now_ms() - T0.
 
 %% The upgrade.
 
@@ -449,8 +412,8 @@ claim_60_mib_then_stall(Config) ->
 	{First, MaxMem} = sample_mem_until_message(ConnPid, Mem0, 5000),
 	{gun_error, ConnPid, StreamRef, {error, keepalive_timeout}} = First,
 	?NEXT(ConnPid, {gun_down, ConnPid, ws, {error, keepalive_timeout}, [StreamRef], []}),
-	{shutdown, {error, keepalive_timeout}} = raw_peer:exit_reason(MRef, ConnPid),
-	raw_peer:no_more_msgs(ConnPid),
+	{shutdown, {error, keepalive_timeout}} = down(ConnPid, MRef),
+	no_more_from(ConnPid),
 	mem_within(Mem0, MaxMem),
 	{closed, Written} = raw_peer:drain(Sock, 5000),
 	{Frames, <<>>} = raw_peer:decode_frames(Written),
@@ -554,7 +517,7 @@ tiny_frames_flood(Config) ->
 	raw_peer:send(Sock, tiny_frames(1, ?FLOOD)),
 	ok = expect_tiny(ConnPid, 1, ?FLOOD),
 	ct:log("~b messages in ~b ms", [?FLOOD, ms_since(T0)]),
-	raw_peer:no_more_msgs(ConnPid),
+	no_more_from(ConnPid),
 	close_conn(St),
 	no_leak(Config).
 
@@ -591,14 +554,14 @@ tiny_frames_flow(Config) ->
 	{Writer, Counter} = raw_peer:send_async(Sock, Chunks),
 	ok = expect_tiny(ConnPid, 1, 10),
 	receive after 500 -> ok end,
-	raw_peer:no_more_msgs(ConnPid),
+	no_more_from(ConnPid),
 	Stalled = raw_peer:chunks_sent(Counter),
 	ct:log("~b of ~b writes done while the owner took its time", [Stalled, length(Chunks)]),
 	true = Stalled < length(Chunks),
 	ok = gun:update_flow(ConnPid, StreamRef, ?FLOW_FLOOD - 10),
 	ok = expect_tiny(ConnPid, 11, ?FLOW_FLOOD),
 	ok = raw_peer:await_sent(Writer, 5000),
-	raw_peer:no_more_msgs(ConnPid),
+	no_more_from(ConnPid),
 	close_conn(St),
 	no_leak(Config).
 
@@ -623,7 +586,7 @@ owner_queue_full(Config) ->
 	MRef = monitor_conn(ConnPid),
 	Writer = raw_peer:write_forever(Sock, fun seq_frames/1, 0),
 	expect_close(Sock, 1008, 10000),
-	{shutdown, {error, owner_queue_full}} = raw_peer:exit_reason(MRef, ConnPid),
+	{shutdown, {error, owner_queue_full}} = down(ConnPid, MRef),
 	Owner ! {report, Self},
 	{WsCount, InOrder, Tail} = receive
 		{mailbox, Owner, Report} -> Report
@@ -651,10 +614,10 @@ seq_frames(N) ->
 %% Opens and upgrades, then takes nothing but the gun_down (a selective
 %% receive: everything else stays in its mailbox) and reports its mailbox.
 lazy_owner(Parent, Port, WsOpts) ->
-	{ok, ConnPid} = gun:open("127.0.0.1", Port, opts(#{})),
+	{ok, ConnPid} = gun:open("127.0.0.1", Port, raw_peer:client_opts(#{})),
 	StreamRef = gun:ws_upgrade(ConnPid, "/", [], WsOpts),
-	{gun_up, ConnPid, http} = raw_peer:next_msg(ConnPid),
-	{gun_ws_upgrade, ConnPid, ok, _} = raw_peer:next_msg(ConnPid),
+	{gun_up, ConnPid, http} = next_from(ConnPid),
+	{gun_ws_upgrade, ConnPid, ok, _} = next_from(ConnPid),
 	Parent ! {upgraded, self(), ConnPid, StreamRef},
 	Down = receive
 		D = {gun_down, ConnPid, _, _, _, _} -> D
@@ -687,7 +650,7 @@ ping_flood(Config) ->
 	ct:log("~b pings written in ~b ms; ~b pongs read, the last for ping ~b",
 		[?PINGS, Written, Pongs, ?PINGS]),
 	true = Pongs < ?PINGS div 4,
-	raw_peer:no_more_msgs(ConnPid),
+	no_more_from(ConnPid),
 	raw_peer:send(Sock, raw_peer:frame(1, <<"still there?">>)),
 	?NEXT(ConnPid, {gun_ws, ConnPid, {text, <<"still there?">>}}),
 	ok = gun:ws_send(ConnPid, {text, <<"yes">>}),
@@ -726,7 +689,7 @@ interleaved_control_frames(Config) ->
 	?NEXT(ConnPid, {gun_ws, ConnPid, pong}),
 	?NEXT(ConnPid, {gun_ws, ConnPid, ping}),
 	?NEXT(ConnPid, {gun_ws, ConnPid, {text, <<"one two three four five">>}}),
-	raw_peer:no_more_msgs(ConnPid),
+	no_more_from(ConnPid),
 	close_conn(St),
 	no_leak(Config).
 
@@ -741,7 +704,7 @@ interleaved_control_frames_silenced(Config) ->
 		raw_peer:frame(9, <<"p2">>), frag(0, true, <<" ok">>)]),
 	<<"p2">> = raw_peer:expect_frame(Sock, 10),
 	?NEXT(ConnPid, {gun_ws, ConnPid, {text, <<"caf", 16#C3, 16#A9, " ok">>}}),
-	raw_peer:no_more_msgs(ConnPid),
+	no_more_from(ConnPid),
 	close_conn(St),
 	no_leak(Config).
 
@@ -765,8 +728,8 @@ close_accepted(Code) ->
 	expect_close(Sock, Code, 5000),
 	ok = gen_tcp:close(Sock),
 	?NEXT(ConnPid, {gun_down, ConnPid, ws, normal, [StreamRef], []}),
-	{shutdown, normal} = raw_peer:exit_reason(MRef, ConnPid),
-	raw_peer:no_more_msgs(ConnPid),
+	{shutdown, normal} = down(ConnPid, MRef),
+	no_more_from(ConnPid),
 	finish(St).
 
 %% A valid close code with a reason that is not UTF-8: 1007,
@@ -797,9 +760,9 @@ panic_fails_one_connection(Config) ->
 	St2 = connect(#{}, #{}),
 	ok = gun_nif:inject_panic(C1),
 	?NEXT(C1, {gun_down, C1, ws, {error, internal_error}, [], []}),
-	{shutdown, {error, internal_error}} = raw_peer:exit_reason(MRef1, C1),
+	{shutdown, {error, internal_error}} = down(C1, MRef1),
 	raw_peer:expect_eof(Sock1),
-	raw_peer:no_more_msgs(C1),
+	no_more_from(C1),
 	finish(St1),
 	echo(St2),
 	St3 = connect(#{}, #{}),
@@ -850,11 +813,11 @@ storm_session(I) ->
 	raw_peer:send(Sock, Bytes),
 	ok = gen_tcp:shutdown(Sock, write),
 	Reason = storm_collect(ConnPid, StreamRef, none),
-	{shutdown, Reason} = raw_peer:exit_reason(MRef, ConnPid),
+	{shutdown, Reason} = down(ConnPid, MRef),
 	{closed, Written} = raw_peer:drain(Sock, 5000),
 	{ClientFrames, <<>>} = raw_peer:decode_frames(Written),
 	[] = [F || F = #{masked := false} <- ClientFrames],
-	raw_peer:no_more_msgs(ConnPid),
+	no_more_from(ConnPid),
 	finish(St),
 	Reason.
 
@@ -878,7 +841,7 @@ storm_bytes(4, Random) ->
 		Random].
 
 storm_collect(ConnPid, StreamRef, Error) ->
-	case raw_peer:next_msg(ConnPid, 10000) of
+	case next_from(ConnPid, 10000) of
 		{gun_ws, ConnPid, _} when Error =:= none ->
 			storm_collect(ConnPid, StreamRef, Error);
 		{gun_error, ConnPid, StreamRef, Reason} when Error =:= none ->

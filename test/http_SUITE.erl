@@ -13,15 +13,13 @@
 
 -import(suite_helper, [
 	find_script/1, start_server/2, stop_server/1, next/0, next/1, monitor_conn/1,
-	down/2, close/1, check_headers/1, json_value/2, no_messages_from/1
+	down/2, close/1, check_headers/1, header/2, json_value/2, no_messages_from/1,
+	trailer_body/2, now_ms/0, ms_since/1
 ]).
 
 -compile([export_all, nowarn_export_all]).
 
--define(T, 10000).
--define(BIG_T, 60000).
--define(BADSTATE_BODY, "The stream is not expecting a request body.").
--define(BADSTATE_UPGRADED, "Connection is already upgraded to Websocket.").
+-include("suite_helper.hrl").
 
 suite() ->
 	[{timetrap, {minutes, 5}}].
@@ -126,15 +124,7 @@ connect(Config) ->
 	connect(Config, #{}).
 
 connect(Config, Opts) ->
-	{ok, ConnPid} = gun:open("127.0.0.1", port(Config), maps:merge(#{retry => 0}, Opts)),
-	{ok, http} = gun:await_up(ConnPid, ?T),
-	ConnPid.
-
-header(Name, Headers) ->
-	case lists:keyfind(Name, 1, Headers) of
-		{_, Value} -> Value;
-		false -> error({no_header, Name, Headers})
-	end.
+	suite_helper:open_up("127.0.0.1", port(Config), Opts).
 
 %% The next message is the response for StreamRef: returns {IsFin, Headers}.
 response(ConnPid, StreamRef, Status) ->
@@ -180,9 +170,6 @@ pattern(Size) ->
 sock_port(ConnPid) ->
 	#{sock_port := SockPort} = gun:info(ConnPid),
 	SockPort.
-
-ms_since(T0) ->
-	erlang:convert_time_unit(erlang:monotonic_time() - T0, native, millisecond).
 
 %% Requests and responses.
 
@@ -307,20 +294,10 @@ chunked_trailers(Config) ->
 	StreamRef = gun:get(ConnPid, "/chunked?trailers=1"),
 	{nofin, Headers} = response(ConnPid, StreamRef, 200),
 	<<"x-checksum, x-two">> = header(<<"trailer">>, Headers),
-	<<"Hello chunked world!">> = trailer_body(ConnPid, StreamRef, <<>>),
+	<<"Hello chunked world!">> = trailer_body(ConnPid, StreamRef),
 	StreamRef2 = gun:get(ConnPid, "/fixed"),
 	{_, <<"Hello world!">>} = ok_body(ConnPid, StreamRef2),
 	close(ConnPid).
-
-trailer_body(ConnPid, StreamRef, Acc) ->
-	case next() of
-		{gun_data, ConnPid, StreamRef, nofin, Data} ->
-			trailer_body(ConnPid, StreamRef, <<Acc/binary, Data/binary>>);
-		{gun_trailers, ConnPid, StreamRef, [{<<"x-checksum">>, <<"3a2b">>}, {<<"x-two">>, <<"2">>}]} ->
-			Acc;
-		Other ->
-			error({unexpected, Other})
-	end.
 
 big_body(Config) ->
 	ConnPid = connect(Config),
@@ -605,7 +582,7 @@ pipelining_mixed(Config) ->
 	{gun_inform, ConnPid, R6, 103, _} = next(),
 	{_, <<"informed">>} = ok_body(ConnPid, R6),
 	{nofin, _} = response(ConnPid, R7, 200),
-	<<"Hello chunked world!">> = trailer_body(ConnPid, R7, <<>>),
+	<<"Hello chunked world!">> = trailer_body(ConnPid, R7),
 	{_, <<"Hello world!">>} = ok_body(ConnPid, R8),
 	SockPort = sock_port(ConnPid),
 	no_messages_from(ConnPid),
@@ -730,7 +707,7 @@ await_body_timeout(Config) ->
 await_default_timeout(Config) ->
 	ConnPid = connect(Config),
 	StreamRef = gun:get(ConnPid, "/slow?ms=7000"),
-	T0 = erlang:monotonic_time(),
+	T0 = now_ms(),
 	{error, timeout} = gun:await(ConnPid, StreamRef),
 	Ms = ms_since(T0),
 	ct:log("gun:await/2 timed out after ~p ms", [Ms]),
@@ -741,7 +718,7 @@ await_body_default_timeout(Config) ->
 	ConnPid = connect(Config),
 	StreamRef = gun:get(ConnPid, "/slow?ms=7000&where=body"),
 	{response, nofin, 200, _} = gun:await(ConnPid, StreamRef),
-	T0 = erlang:monotonic_time(),
+	T0 = now_ms(),
 	{error, timeout} = gun:await_body(ConnPid, StreamRef),
 	Ms = ms_since(T0),
 	ct:log("gun:await_body/2 timed out after ~p ms", [Ms]),
@@ -754,7 +731,7 @@ await_conn_killed(Config) ->
 	ConnPid = connect(Config, #{retry => 5}),
 	StreamRef = gun:get(ConnPid, "/slow?ms=3000"),
 	_ = spawn(fun() -> timer:sleep(200), exit(ConnPid, kill) end),
-	T0 = erlang:monotonic_time(),
+	T0 = now_ms(),
 	{error, killed} = gun:await(ConnPid, StreamRef, ?T),
 	true = ms_since(T0) < 2000,
 	ConnPid2 = connect(Config, #{retry => 5}),
@@ -781,7 +758,7 @@ await_dead_conn(Config) ->
 	ConnPid = connect(Config),
 	StreamRef = gun:get(ConnPid, "/slow?ms=3000"),
 	close(ConnPid),
-	T0 = erlang:monotonic_time(),
+	T0 = now_ms(),
 	{error, noproc} = gun:await(ConnPid, StreamRef, ?T),
 	{error, noproc} = gun:await_body(ConnPid, StreamRef, ?T),
 	{error, noproc} = gun:await(ConnPid, StreamRef),

@@ -22,19 +22,12 @@
 -compile([export_all, nowarn_export_all]).
 
 -include_lib("common_test/include/ct.hrl").
+-include("suite_helper.hrl").
 
 -import(suite_helper, [
-	find_script/1, start_server/2, stop_server/1, monitor_conn/1, fd_count/0,
-	proc_count/0, now_ms/0
+	find_script/1, start_server/2, stop_server/1, monitor_conn/1, down/2, no_more_from/1, flush_mailbox/0, upgrade/2, echo_check/1,
+	cycles/2, settle/4, fd_count/0, proc_count/0, now_ms/0, ms_since/1, id/0
 ]).
-
--define(T, 10000).
--define(BADSTATE_SEND, "Connection needs to be upgraded to Websocket before the gun:ws_send/1 function can be used.").
-
-%% The next message from ConnPid must match Pattern (a badmatch shows the
-%% message actually received; a timeout error shows the mailbox).
--define(NEXT(ConnPid, Pattern), Pattern = raw_peer:next_msg(ConnPid)).
--define(NEXT(ConnPid, Timeout, Pattern), Pattern = raw_peer:next_msg(ConnPid, Timeout)).
 
 suite() ->
 	[{timetrap, {minutes, 10}}].
@@ -115,37 +108,12 @@ no_leak(#{fds := Fds0, procs := Procs0}) ->
 	ok = settle(fds, fun suite_helper:fd_count/0, Fds0, 50),
 	ok = settle(procs, fun suite_helper:proc_count/0, Procs0, 50).
 
-%% Polls (every 100 ms, up to Tries times) until Fun() =< Limit.
-settle(What, Fun, Limit, Tries) ->
-	case Fun() of
-		V when V =< Limit -> ok;
-		V when Tries =:= 0 -> error({leak, What, {now, V}, {at_start, Limit}});
-		_ ->
-			receive after 100 -> ok end,
-			settle(What, Fun, Limit, Tries - 1)
-	end.
-
-flush_mailbox() ->
-	receive _ -> flush_mailbox() after 0 -> ok end.
-
-exit_reason(MRef, ConnPid) ->
-	raw_peer:exit_reason(MRef, ConnPid).
-
 %% ConnPid has not exited (yet).
 alive(MRef, ConnPid) ->
 	receive
 		{'DOWN', MRef, process, ConnPid, Reason} -> error({conn_exited, Reason})
 	after 0 -> true = is_process_alive(ConnPid)
 	end.
-
-no_more_msgs(ConnPid) ->
-	raw_peer:no_more_msgs(ConnPid).
-
-ms_since(T0) ->
-	erlang:monotonic_time(millisecond) - T0.
-
-id() ->
-	integer_to_list(erlang:unique_integer([positive])).
 
 port(Config) ->
 	proplists:get_value(ws_port, Config).
@@ -158,26 +126,18 @@ closed_port() ->
 
 %% Helpers: raw peer.
 
-%% keepalive => infinity unless the case sets it, so that no client ping
-%% comes between the frames a case reads.
-raw_opts(Opts) ->
-	WsOpts = maps:merge(#{keepalive => infinity}, maps:get(ws_opts, Opts, #{})),
-	maps:merge(#{retry => 0}, Opts#{ws_opts => WsOpts}).
-
-%% gun:open on a raw listener, ws_upgrade at once, accept, read the
-%% request, answer 101: an upgraded connection.
+%% gun:open on a raw listener (raw_peer:client_opts/1), ws_upgrade at
+%% once, accept, read the request, answer 101: an upgraded connection.
 raw_connect(Opts) ->
-	{LSock, Port} = raw_peer:listen(),
-	raw_connect(LSock, Port, Opts).
-
-raw_connect(LSock, Port, Opts) ->
-	{ok, ConnPid} = gun:open("127.0.0.1", Port, raw_opts(Opts)),
-	MRef = monitor_conn(ConnPid),
-	St = raw_upgrade(#{lsock => LSock, port => Port, conn => ConnPid, mref => MRef}),
-	?NEXT(ConnPid, {gun_up, ConnPid, http}),
+	St = #{sock := Sock, req := Req} = raw_peer:open_upgrade(Opts, fun ws_upgrade/1),
+	raw_peer:send(Sock, raw_peer:response_101(Req)),
 	expect_upgraded(St).
 
-%% Asks for the upgrade and accepts the (next) connection.
+ws_upgrade(ConnPid) ->
+	gun:ws_upgrade(ConnPid, "/").
+
+%% Asks for the upgrade again (after a reconnect) and accepts the (next)
+%% connection.
 raw_upgrade(St = #{lsock := LSock, conn := ConnPid}) ->
 	StreamRef = gun:ws_upgrade(ConnPid, "/"),
 	true = is_reference(StreamRef),
@@ -222,42 +182,11 @@ close_frame(Code, Reason) ->
 %% Helpers: Python server.
 
 connect(Config, Opts) ->
-	{ok, ConnPid} = gun:open("127.0.0.1", port(Config), maps:merge(#{retry => 0}, Opts)),
-	{ok, http} = gun:await_up(ConnPid, ?T),
-	ConnPid.
+	suite_helper:open_up("127.0.0.1", port(Config), Opts).
 
-upgrade(ConnPid, Path) ->
-	StreamRef = gun:ws_upgrade(ConnPid, Path),
-	true = is_reference(StreamRef),
-	?NEXT(ConnPid, {gun_ws_upgrade, ConnPid, ok, _}),
-	StreamRef.
-
-echo_check(ConnPid) ->
-	Text = list_to_binary("check " ++ id()),
-	ok = gun:ws_send(ConnPid, {text, Text}),
-	?NEXT(ConnPid, {gun_ws, ConnPid, {text, Text}}),
-	ok.
-
-%% gun:close/1, and ConnPid exits normal.
-close(ConnPid) ->
-	MRef = monitor_conn(ConnPid),
-	ok = gun:close(ConnPid),
-	normal = exit_reason(MRef, ConnPid),
-	ok = gun:flush(ConnPid).
-
-%% How the Python server saw the connection tagged Id end: the client's
-%% close code as a binary (<<"1006">>: no close frame, <<"none">>: unknown).
+%% How the Python server saw the connection tagged Id end.
 lastclose(Config, Id) ->
-	{ok, ConnPid} = gun:open("127.0.0.1", port(Config), #{retry => 0}),
-	MRef = monitor_conn(ConnPid),
-	{ok, http} = gun:await_up(ConnPid, ?T),
-	StreamRef = gun:ws_upgrade(ConnPid, "/lastclose?id=" ++ Id),
-	?NEXT(ConnPid, {gun_ws_upgrade, ConnPid, ok, _}),
-	?NEXT(ConnPid, 3 * ?T, {gun_ws, ConnPid, {text, Code}}),
-	?NEXT(ConnPid, {gun_ws, ConnPid, {close, 1000, <<>>}}),
-	?NEXT(ConnPid, {gun_down, ConnPid, ws, normal, [StreamRef], []}),
-	{shutdown, normal} = exit_reason(MRef, ConnPid),
-	Code.
+	suite_helper:lastclose(connect(Config, #{}), Id).
 
 %% Reconnect.
 
@@ -292,8 +221,8 @@ reconnect_reupgrade(Config) ->
 	echo_check(ConnPid),
 	alive(MRef, ConnPid),
 	ok = gun:close(ConnPid),
-	normal = exit_reason(MRef, ConnPid),
-	no_more_msgs(ConnPid),
+	normal = down(ConnPid, MRef),
+	no_more_from(ConnPid),
 	no_leak(Snap).
 
 %% The server goes away (closes the connection and stops listening):
@@ -312,12 +241,12 @@ retries_exhausted_server_gone(_) ->
 	?NEXT(ConnPid, {gun_error, ConnPid, Ref, closed}),
 	?NEXT(ConnPid, {gun_down, ConnPid, ws, closed, [Ref], []}),
 	T0 = now_ms(),
-	{shutdown, econnrefused} = exit_reason(MRef, ConnPid),
+	{shutdown, econnrefused} = down(ConnPid, MRef),
 	Elapsed = ms_since(T0),
 	ct:log("exit ~p ms after gun_down", [Elapsed]),
 	true = Elapsed >= 950,
 	true = Elapsed < 1450,
-	no_more_msgs(ConnPid),
+	no_more_from(ConnPid),
 	no_leak(Snap).
 
 %% Each successful connect gives gun_up and restores the full `retry`
@@ -344,12 +273,12 @@ retries_reset_on_each_up(_) ->
 	end || _ <- lists:seq(1, 3)],
 	T0 = now_ms(),
 	receive {accepted, Acceptor, 3} -> ok after ?T -> error(acceptor_timeout) end,
-	{shutdown, econnrefused} = exit_reason(MRef, ConnPid),
+	{shutdown, econnrefused} = down(ConnPid, MRef),
 	Elapsed = ms_since(T0),
 	ct:log("exit ~p ms after the last gun_down", [Elapsed]),
 	true = Elapsed >= 950,
 	true = Elapsed < 1450,
-	no_more_msgs(ConnPid),
+	no_more_from(ConnPid),
 	no_leak(Snap).
 
 accept_close(LSock, N) ->
@@ -370,19 +299,19 @@ first_connect_refused(_) ->
 	T0 = now_ms(),
 	{ok, ConnPid} = gun:open("127.0.0.1", closed_port(), #{retry => 2, retry_timeout => 500}),
 	MRef = monitor_conn(ConnPid),
-	{shutdown, econnrefused} = exit_reason(MRef, ConnPid),
+	{shutdown, econnrefused} = down(ConnPid, MRef),
 	Elapsed = ms_since(T0),
 	ct:log("exit ~p ms after gun:open", [Elapsed]),
 	true = Elapsed >= 1000,
 	true = Elapsed < 1450,
-	no_more_msgs(ConnPid),
+	no_more_from(ConnPid),
 	%% retry => 0: one attempt, at once.
 	T1 = now_ms(),
 	{ok, ConnPid0} = gun:open("127.0.0.1", closed_port(), #{retry => 0, retry_timeout => 500}),
 	MRef0 = monitor_conn(ConnPid0),
-	{shutdown, econnrefused} = exit_reason(MRef0, ConnPid0),
+	{shutdown, econnrefused} = down(ConnPid0, MRef0),
 	true = ms_since(T1) < 450,
-	no_more_msgs(ConnPid0),
+	no_more_from(ConnPid0),
 	no_leak(Snap).
 
 first_connect_refused_await_up(_) ->
@@ -390,8 +319,8 @@ first_connect_refused_await_up(_) ->
 	{ok, ConnPid} = gun:open("127.0.0.1", closed_port(), #{retry => 1, retry_timeout => 100}),
 	MRef = monitor_conn(ConnPid),
 	{error, {shutdown, econnrefused}} = gun:await_up(ConnPid, ?T),
-	{shutdown, econnrefused} = exit_reason(MRef, ConnPid),
-	no_more_msgs(ConnPid),
+	{shutdown, econnrefused} = down(ConnPid, MRef),
+	no_more_from(ConnPid),
 	no_leak(Snap).
 
 %% The first attempt is refused; the server appears during retry_timeout;
@@ -399,7 +328,7 @@ first_connect_refused_await_up(_) ->
 first_connect_refused_then_up(_) ->
 	Snap = snapshot(),
 	Port = closed_port(),
-	{ok, ConnPid} = gun:open("127.0.0.1", Port, raw_opts(#{retry => 1, retry_timeout => 1000})),
+	{ok, ConnPid} = gun:open("127.0.0.1", Port, raw_peer:client_opts(#{retry => 1, retry_timeout => 1000})),
 	MRef = monitor_conn(ConnPid),
 	StreamRef = gun:ws_upgrade(ConnPid, "/"),
 	%% Well inside the first retry_timeout.
@@ -414,10 +343,10 @@ first_connect_refused_then_up(_) ->
 	St = expect_upgraded(#{conn => ConnPid, sock => Sock, ref => StreamRef}),
 	raw_echo_check(St),
 	ok = gun:close(ConnPid),
-	normal = exit_reason(MRef, ConnPid),
+	normal = down(ConnPid, MRef),
 	ok = gen_tcp:close(Sock),
 	ok = gen_tcp:close(LSock),
-	no_more_msgs(ConnPid),
+	no_more_from(ConnPid),
 	no_leak(Snap).
 
 %% A listener whose accept queue is full: Linux drops the SYNs, so a
@@ -446,12 +375,12 @@ connect_timeout_exhausted(_) ->
 	{ok, ConnPid} = gun:open("127.0.0.1", Port,
 		#{retry => 1, retry_timeout => 100, connect_timeout => 200}),
 	MRef = monitor_conn(ConnPid),
-	{shutdown, timeout} = exit_reason(MRef, ConnPid),
+	{shutdown, timeout} = down(ConnPid, MRef),
 	Elapsed = ms_since(T0),
 	ct:log("exit ~p ms after gun:open", [Elapsed]),
 	true = Elapsed >= 500,
 	true = Elapsed < 950,
-	no_more_msgs(ConnPid),
+	no_more_from(ConnPid),
 	[ok = gen_tcp:close(S) || S <- Fillers],
 	ok = gen_tcp:close(LSock),
 	no_leak(Snap).
@@ -470,10 +399,10 @@ connect_timeout_then_up(_) ->
 	{ok, http} = gun:await_up(ConnPid, 2000),
 	{ok, Sock} = gen_tcp:accept(LSock, ?T),
 	ok = gun:close(ConnPid),
-	normal = exit_reason(MRef, ConnPid),
+	normal = down(ConnPid, MRef),
 	[ok = gen_tcp:close(S) || S <- [Sock|Accepted ++ Fillers]],
 	ok = gen_tcp:close(LSock),
-	no_more_msgs(ConnPid),
+	no_more_from(ConnPid),
 	no_leak(Snap).
 
 %% While down (between gun_down and gun_up), frames are refused with the
@@ -502,8 +431,8 @@ send_while_down(_) ->
 	St2 = expect_upgraded(St#{sock => Sock2, ref => Ref2}),
 	raw_echo_check(St2),
 	ok = gun:close(ConnPid),
-	normal = exit_reason(MRef, ConnPid),
-	no_more_msgs(ConnPid),
+	normal = down(ConnPid, MRef),
+	no_more_from(ConnPid),
 	ok = gen_tcp:close(Sock2),
 	ok = gen_tcp:close(maps:get(lsock, St)),
 	no_leak(Snap).
@@ -569,7 +498,7 @@ keepalive_pongs(Config) ->
 	ct:log("3 pongs in ~p ms", [Elapsed]),
 	true = Elapsed >= 200,
 	ok = gun:close(ConnPid),
-	normal = exit_reason(MRef, ConnPid),
+	normal = down(ConnPid, MRef),
 	ok = gun:flush(ConnPid),
 	no_leak(Snap).
 
@@ -603,8 +532,8 @@ keepalive_tolerance_half_open(_) ->
 		true -> ok;
 		false -> error({keepalive_timeout_timing, #{close_1001_ms => Close, eof_ms => Eof, gun_down_ms => Down}})
 	end,
-	{shutdown, Reason} = exit_reason(MRef, ConnPid),
-	no_more_msgs(ConnPid),
+	{shutdown, Reason} = down(ConnPid, MRef),
+	no_more_from(ConnPid),
 	ok = gen_tcp:close(Sock),
 	ok = gen_tcp:close(LSock),
 	no_leak(Snap).
@@ -625,8 +554,8 @@ keepalive_tolerance_reconnect(_) ->
 	ok = pong_for(Sock2, 600),
 	alive(MRef, ConnPid),
 	ok = gun:close(ConnPid),
-	normal = exit_reason(MRef, ConnPid),
-	no_more_msgs(ConnPid),
+	normal = down(ConnPid, MRef),
+	no_more_from(ConnPid),
 	[ok = gen_tcp:close(S) || S <- [Sock, Sock2, LSock]],
 	no_leak(Snap).
 
@@ -661,8 +590,8 @@ keepalive_tolerance_alive(Config) ->
 	alive(MRef, ConnPid),
 	echo_check(ConnPid),
 	ok = gun:close(ConnPid),
-	normal = exit_reason(MRef, ConnPid),
-	no_more_msgs(ConnPid),
+	normal = down(ConnPid, MRef),
+	no_more_from(ConnPid),
 	no_leak(Snap).
 
 %% Graceful endings.
@@ -679,10 +608,10 @@ shutdown_close_reply(_) ->
 	raw_peer:send(Sock, close_frame(1001, <<"bye">>)),
 	?NEXT(ConnPid, {gun_ws, ConnPid, {close, 1001, <<"bye">>}}),
 	?NEXT(ConnPid, {gun_down, ConnPid, ws, normal, [Ref], []}),
-	normal = exit_reason(MRef, ConnPid),
+	normal = down(ConnPid, MRef),
 	raw_peer:expect_eof(Sock),
 	no_reconnect(LSock, 500),
-	no_more_msgs(ConnPid),
+	no_more_from(ConnPid),
 	[ok = gen_tcp:close(S) || S <- [Sock, LSock]],
 	no_leak(Snap).
 
@@ -700,10 +629,10 @@ shutdown_closing_timeout(_) ->
 	ct:log("gun_down ~p ms after gun:shutdown/1", [Elapsed]),
 	true = Elapsed >= 300,
 	true = Elapsed < 1300,
-	normal = exit_reason(MRef, ConnPid),
+	normal = down(ConnPid, MRef),
 	raw_peer:expect_eof(Sock),
 	no_reconnect(LSock, 500),
-	no_more_msgs(ConnPid),
+	no_more_from(ConnPid),
 	[ok = gen_tcp:close(S) || S <- [Sock, LSock]],
 	no_leak(Snap).
 
@@ -717,9 +646,9 @@ shutdown_python(Config) ->
 	ok = gun:shutdown(ConnPid),
 	?NEXT(ConnPid, {gun_ws, ConnPid, {close, 1001, <<>>}}),
 	?NEXT(ConnPid, {gun_down, ConnPid, ws, normal, [Ref], []}),
-	normal = exit_reason(MRef, ConnPid),
+	normal = down(ConnPid, MRef),
 	<<"1001">> = lastclose(Config, Id),
-	no_more_msgs(ConnPid),
+	no_more_from(ConnPid),
 	no_leak(Snap).
 
 %% A user close frame with its own code: the same, with that code.
@@ -732,10 +661,10 @@ user_close_code(_) ->
 	raw_peer:send(Sock, close_frame(4001, <<"done">>)),
 	?NEXT(ConnPid, {gun_ws, ConnPid, {close, 4001, <<"done">>}}),
 	?NEXT(ConnPid, {gun_down, ConnPid, ws, normal, [Ref], []}),
-	normal = exit_reason(MRef, ConnPid),
+	normal = down(ConnPid, MRef),
 	raw_peer:expect_eof(Sock),
 	no_reconnect(LSock, 500),
-	no_more_msgs(ConnPid),
+	no_more_from(ConnPid),
 	[ok = gen_tcp:close(S) || S <- [Sock, LSock]],
 	no_leak(Snap).
 
@@ -746,7 +675,7 @@ owner_death(_) ->
 	{LSock, Port} = raw_peer:listen(),
 	Self = self(),
 	Owner = spawn(fun() ->
-		{ok, ConnPid} = gun:open("127.0.0.1", Port, raw_opts(#{retry => 5, retry_timeout => 100})),
+		{ok, ConnPid} = gun:open("127.0.0.1", Port, raw_peer:client_opts(#{retry => 5, retry_timeout => 100})),
 		_ = gun:ws_upgrade(ConnPid, "/"),
 		receive {gun_ws_upgrade, ConnPid, ok, _} -> ok after ?T -> exit(upgrade_timeout) end,
 		Self ! {owner_ready, self(), ConnPid},
@@ -760,10 +689,10 @@ owner_death(_) ->
 	exit(Owner, kill),
 	{1001, <<>>} = expect_close(Sock),
 	raw_peer:send(Sock, close_frame(1001, <<>>)),
-	{shutdown, owner_gone} = exit_reason(MRef, ConnPid),
+	{shutdown, owner_gone} = down(ConnPid, MRef),
 	raw_peer:expect_eof(Sock),
 	no_reconnect(LSock, 500),
-	no_more_msgs(ConnPid),
+	no_more_from(ConnPid),
 	[ok = gen_tcp:close(S) || S <- [Sock, LSock]],
 	no_leak(Snap).
 
@@ -776,14 +705,14 @@ close_immediate(_) ->
 	T0 = now_ms(),
 	ok = gun:close(ConnPid),
 	false = is_process_alive(ConnPid),
-	normal = exit_reason(MRef, ConnPid),
+	normal = down(ConnPid, MRef),
 	{closed, Bytes} = raw_peer:drain(Sock, 1000),
 	Elapsed = ms_since(T0),
 	ct:log("peer saw EOF ~p ms after gun:close/1; bytes before it: ~p",
 		[Elapsed, raw_peer:decode_frames(Bytes)]),
 	true = Elapsed < 1000,
 	no_reconnect(LSock, 500),
-	no_more_msgs(ConnPid),
+	no_more_from(ConnPid),
 	[ok = gen_tcp:close(S) || S <- [Sock, LSock]],
 	no_leak(Snap).
 
@@ -811,23 +740,17 @@ mid_message(Kill, Reason) ->
 	Kill(Sock),
 	?NEXT(ConnPid, {gun_error, ConnPid, Ref, Reason}),
 	?NEXT(ConnPid, {gun_down, ConnPid, ws, Reason, [Ref], []}),
-	{shutdown, Reason} = exit_reason(MRef, ConnPid),
-	no_more_msgs(ConnPid),
+	{shutdown, Reason} = down(ConnPid, MRef),
+	no_more_from(ConnPid),
 	ok = gen_tcp:close(LSock),
 	no_leak(Snap).
 
 %% A server that accepts and reads the upgrade request and never answers.
 never_answering() ->
-	{LSock, Port} = raw_peer:listen(),
-	{ok, ConnPid} = gun:open("127.0.0.1", Port, raw_opts(#{retry => 5, retry_timeout => 100})),
-	MRef = monitor_conn(ConnPid),
-	Ref = gun:ws_upgrade(ConnPid, "/"),
-	Sock = raw_peer:accept(LSock),
-	_ = raw_peer:read_request(Sock),
-	?NEXT(ConnPid, {gun_up, ConnPid, http}),
+	St = #{conn := ConnPid} = raw_peer:open_upgrade(#{retry => 5, retry_timeout => 100}, fun ws_upgrade/1),
 	%% Nothing comes.
-	no_more_msgs(ConnPid),
-	#{conn => ConnPid, mref => MRef, ref => Ref, sock => Sock, lsock => LSock}.
+	no_more_from(ConnPid),
+	St.
 
 %% gun:shutdown/1 still ends it promptly: ConnPid exits normal, the
 %% socket is closed, no reconnect. The pending upgrade is not answered,
@@ -838,7 +761,7 @@ never_answers_upgrade_shutdown(_) ->
 	#{conn := ConnPid, mref := MRef, ref := Ref, sock := Sock, lsock := LSock} = never_answering(),
 	T0 = now_ms(),
 	ok = gun:shutdown(ConnPid),
-	normal = exit_reason(MRef, ConnPid),
+	normal = down(ConnPid, MRef),
 	Elapsed = ms_since(T0),
 	raw_peer:expect_eof(Sock, 2000),
 	Msgs = [M || M <- element(2, process_info(self(), messages)), element(2, M) =:= ConnPid],
@@ -846,7 +769,7 @@ never_answers_upgrade_shutdown(_) ->
 	true = Elapsed < 1000,
 	?NEXT(ConnPid, {gun_down, ConnPid, http, normal, [Ref], []}),
 	no_reconnect(LSock, 500),
-	no_more_msgs(ConnPid),
+	no_more_from(ConnPid),
 	[ok = gen_tcp:close(S) || S <- [Sock, LSock]],
 	no_leak(Snap).
 
@@ -856,10 +779,10 @@ never_answers_upgrade_close(_) ->
 	#{conn := ConnPid, mref := MRef, sock := Sock, lsock := LSock} = never_answering(),
 	ok = gun:close(ConnPid),
 	false = is_process_alive(ConnPid),
-	normal = exit_reason(MRef, ConnPid),
+	normal = down(ConnPid, MRef),
 	raw_peer:expect_eof(Sock, 1000),
 	no_reconnect(LSock, 500),
-	no_more_msgs(ConnPid),
+	no_more_from(ConnPid),
 	[ok = gen_tcp:close(S) || S <- [Sock, LSock]],
 	no_leak(Snap).
 
@@ -897,7 +820,7 @@ slow_reader_send_queue_full(_) ->
 	Total = Steady + Extra,
 	receive after 200 -> ok end,
 	alive(MRef, ConnPid),
-	no_more_msgs(ConnPid),
+	no_more_from(ConnPid),
 	Bytes = read_quiet_elsewhere(Sock),
 	{Frames, <<>>} = raw_peer:decode_frames(Bytes),
 	Seqs = [begin
@@ -911,8 +834,8 @@ slow_reader_send_queue_full(_) ->
 	%% It still works.
 	raw_echo_check(St),
 	ok = gun:close(ConnPid),
-	normal = exit_reason(MRef, ConnPid),
-	no_more_msgs(ConnPid),
+	normal = down(ConnPid, MRef),
+	no_more_from(ConnPid),
 	[ok = gen_tcp:close(S) || S <- [Sock, LSock]],
 	no_leak(Snap).
 
@@ -997,10 +920,10 @@ slow_reader_close_not_refused(_) ->
 	raw_peer:send(Sock, close_frame(4002, <<"full">>)),
 	?NEXT(ConnPid, {gun_ws, ConnPid, {close, 4002, <<"full">>}}),
 	?NEXT(ConnPid, {gun_down, ConnPid, ws, normal, [Ref], []}),
-	normal = exit_reason(MRef, ConnPid),
+	normal = down(ConnPid, MRef),
 	raw_peer:expect_eof(Sock),
 	no_reconnect(LSock, 500),
-	no_more_msgs(ConnPid),
+	no_more_from(ConnPid),
 	[ok = gen_tcp:close(S) || S <- [Sock, LSock]],
 	no_leak(Snap).
 
@@ -1022,9 +945,9 @@ owner_killed_mid_send(Config) ->
 	ConnPid = receive {sending, Owner, C} -> C after ?T -> error(owner_not_sending) end,
 	MRef = monitor_conn(ConnPid),
 	exit(Owner, kill),
-	{shutdown, owner_gone} = exit_reason(MRef, ConnPid),
+	{shutdown, owner_gone} = down(ConnPid, MRef),
 	<<"1001">> = lastclose(Config, Id),
-	no_more_msgs(ConnPid),
+	no_more_from(ConnPid),
 	no_leak(Snap).
 
 send_loop(ConnPid, Payload, Parent, N) ->
@@ -1062,24 +985,3 @@ cycles_2000(Config) ->
 	ct:log("2000 cycles in ~p ms; fds ~p -> ~p; processes ~p -> ~p; memory ~p -> ~p; rss ~p -> ~p",
 		[ms_since(T0), maps:get(fds, Snap), fd_count(), maps:get(procs, Snap), proc_count(),
 			Mem0, erlang:memory(total), Rss0, rss()]).
-
-cycles(_, 0) ->
-	ok;
-cycles(Port, N) ->
-	{ok, ConnPid} = gun:open("127.0.0.1", Port, #{retry => 0}),
-	MRef = monitor_conn(ConnPid),
-	{ok, http} = gun:await_up(ConnPid, ?T),
-	_ = gun:ws_upgrade(ConnPid, "/echo"),
-	receive {gun_ws_upgrade, ConnPid, ok, _} -> ok after ?T -> error({upgrade_timeout, N}) end,
-	ok = gun:ws_send(ConnPid, {text, <<"ping">>}),
-	receive {gun_ws, ConnPid, {text, <<"ping">>}} -> ok after ?T -> error({echo_timeout, N}) end,
-	ok = gun:close(ConnPid),
-	receive
-		{'DOWN', MRef, process, ConnPid, normal} -> ok;
-		{'DOWN', MRef, process, ConnPid, Reason} -> error({bad_exit_after_close, N, Reason})
-	after ?T ->
-		error({close_timeout, N})
-	end,
-	ok = gun:flush(ConnPid),
-	{messages, []} = process_info(self(), messages),
-	cycles(Port, N - 1).

@@ -6,10 +6,9 @@
 -compile([export_all, nowarn_export_all]).
 
 -include_lib("common_test/include/ct.hrl").
+-include("suite_helper.hrl").
 
-%% The next message from ConnPid must match Pattern (a badmatch shows the
-%% message actually received; a timeout error shows the mailbox).
--define(NEXT(ConnPid, Pattern), Pattern = raw_peer:next_msg(ConnPid)).
+-import(suite_helper, [next_from/1, down/2, no_more_from/1]).
 
 suite() ->
 	[{timetrap, {seconds, 60}}].
@@ -72,14 +71,10 @@ all() ->
 
 %% Helpers.
 
-%% retry => 0 everywhere; keepalive => infinity so that no client ping
-%% can come between the frames a test reads (unless a test sets it).
-default_opts(Opts) ->
-	WsOpts = maps:merge(#{keepalive => infinity}, maps:get(ws_opts, Opts, #{})),
-	maps:merge(#{retry => 0}, Opts#{ws_opts => WsOpts}).
-
 %% gun:open, gun:ws_upgrade at once (before the connection is up), the
 %% peer accepts and reads the request; the owner's first message is gun_up.
+%% ReqHeaders: the upgrade's headers (gun:ws_upgrade/3), or undefined
+%% (gun:ws_upgrade/2).
 open_upgrade(Opts) ->
 	open_upgrade(Opts, undefined).
 
@@ -87,19 +82,10 @@ open_upgrade(Opts, ReqHeaders) ->
 	{LSock, Port} = raw_peer:listen(),
 	open_upgrade(LSock, Port, Opts, ReqHeaders).
 
+open_upgrade(LSock, Port, Opts, undefined) ->
+	raw_peer:open_upgrade(LSock, Port, Opts, fun(ConnPid) -> gun:ws_upgrade(ConnPid, "/") end);
 open_upgrade(LSock, Port, Opts, ReqHeaders) ->
-	{ok, ConnPid} = gun:open("127.0.0.1", Port, default_opts(Opts)),
-	MRef = monitor(process, ConnPid),
-	StreamRef = case ReqHeaders of
-		undefined -> gun:ws_upgrade(ConnPid, "/");
-		_ -> gun:ws_upgrade(ConnPid, "/", ReqHeaders)
-	end,
-	true = is_reference(StreamRef),
-	Sock = raw_peer:accept(LSock),
-	Req = raw_peer:read_request(Sock),
-	?NEXT(ConnPid, {gun_up, ConnPid, http}),
-	#{lsock => LSock, port => Port, conn => ConnPid, mref => MRef,
-		ref => StreamRef, sock => Sock, req => Req}.
+	raw_peer:open_upgrade(LSock, Port, Opts, fun(ConnPid) -> gun:ws_upgrade(ConnPid, "/", ReqHeaders) end).
 
 %% A fully upgraded connection.
 connect(Opts) ->
@@ -133,9 +119,9 @@ expect_protocol_error(#{conn := ConnPid, mref := MRef, ref := StreamRef, sock :=
 	end,
 	?NEXT(ConnPid, {gun_error, ConnPid, StreamRef, {error, Why}}),
 	?NEXT(ConnPid, {gun_down, ConnPid, ws, {error, Why}, [StreamRef], []}),
-	{shutdown, {error, Why}} = raw_peer:exit_reason(MRef, ConnPid),
+	{shutdown, {error, Why}} = down(ConnPid, MRef),
 	raw_peer:expect_eof(Sock),
-	raw_peer:no_more_msgs(ConnPid).
+	no_more_from(ConnPid).
 
 protocol_error(Bytes, Code, Why) ->
 	protocol_error(#{}, Bytes, Code, Why).
@@ -162,7 +148,7 @@ valid_utf8(_) -> false.
 
 request_headers(_) ->
 	{LSock, Port} = raw_peer:listen(),
-	{ok, ConnPid} = gun:open("127.0.0.1", Port, default_opts(#{})),
+	{ok, ConnPid} = gun:open("127.0.0.1", Port, raw_peer:client_opts(#{})),
 	StreamRef = gun:ws_upgrade(ConnPid, "/some/path?q=1"),
 	Sock = raw_peer:accept(LSock),
 	Req = raw_peer:read_request(Sock),
@@ -181,7 +167,7 @@ request_headers(_) ->
 	raw_peer:send(Sock, raw_peer:response_101(Req)),
 	expect_upgraded(#{conn => ConnPid}, raw_peer:headers_101(Req)),
 	true = is_reference(StreamRef),
-	raw_peer:no_more_msgs(ConnPid).
+	no_more_from(ConnPid).
 
 request_key_differs(_) ->
 	#{req := Req1} = open_upgrade(#{}),
@@ -205,13 +191,13 @@ protocol_offer_selected(_) ->
 	%% And the connection works.
 	raw_peer:send(Sock, raw_peer:frame(1, <<"hi">>)),
 	?NEXT(ConnPid, {gun_ws, ConnPid, {text, <<"hi">>}}),
-	raw_peer:no_more_msgs(ConnPid).
+	no_more_from(ConnPid).
 
 frames_in_101_packet(_) ->
 	#{conn := ConnPid} = connect(#{}, [raw_peer:frame(1, <<"one">>), raw_peer:frame(1, <<"two">>)]),
 	?NEXT(ConnPid, {gun_ws, ConnPid, {text, <<"one">>}}),
 	?NEXT(ConnPid, {gun_ws, ConnPid, {text, <<"two">>}}),
-	raw_peer:no_more_msgs(ConnPid).
+	no_more_from(ConnPid).
 
 %% The 101 and a frame, written one byte at a time.
 response_101_bytewise(_) ->
@@ -220,7 +206,7 @@ response_101_bytewise(_) ->
 	[raw_peer:send(Sock, <<B>>) || <<B>> <= Bytes],
 	expect_upgraded(St, raw_peer:headers_101(Req)),
 	?NEXT(ConnPid, {gun_ws, ConnPid, {text, <<"split">>}}),
-	raw_peer:no_more_msgs(ConnPid).
+	no_more_from(ConnPid).
 
 upgrade_invalid_accept(_) ->
 	upgrade_failure(invalid_accept, fun(Hs) ->
@@ -260,8 +246,8 @@ closed_before_101(_) ->
 	ok = gen_tcp:close(Sock),
 	?NEXT(ConnPid, {gun_error, ConnPid, StreamRef, closed}),
 	?NEXT(ConnPid, {gun_down, ConnPid, http, closed, [StreamRef], []}),
-	{shutdown, closed} = raw_peer:exit_reason(MRef, ConnPid),
-	raw_peer:no_more_msgs(ConnPid).
+	{shutdown, closed} = down(ConnPid, MRef),
+	no_more_from(ConnPid).
 
 %% The contract names no reason here: any gun_error for the stream, then
 %% a gun_down, then an exit, and the socket is closed.
@@ -270,11 +256,11 @@ garbage_response(_) ->
 	raw_peer:send(Sock, <<"hello\r\n\r\n">>),
 	?NEXT(ConnPid, {gun_error, ConnPid, StreamRef, ErrorReason}),
 	?NEXT(ConnPid, {gun_down, ConnPid, http, DownReason, [StreamRef], []}),
-	{shutdown, _} = ExitReason = raw_peer:exit_reason(MRef, ConnPid),
+	{shutdown, _} = ExitReason = down(ConnPid, MRef),
 	ct:log("gun_error reason ~p~ngun_down reason ~p~nexit reason ~p",
 		[ErrorReason, DownReason, ExitReason]),
 	raw_peer:expect_eof(Sock),
-	raw_peer:no_more_msgs(ConnPid).
+	no_more_from(ConnPid).
 
 %% Receiving.
 
@@ -287,7 +273,7 @@ server_frame_lengths(_) ->
 	end, [0, 1, 125, 126, 65535, 65536, 70000]),
 	raw_peer:send(Sock, raw_peer:frame(1, binary:copy(<<"t">>, 300))),
 	?NEXT(ConnPid, {gun_ws, ConnPid, {text, _}}),
-	raw_peer:no_more_msgs(ConnPid).
+	no_more_from(ConnPid).
 
 server_frame_bytewise(_) ->
 	#{conn := ConnPid, sock := Sock} = connect(#{}),
@@ -297,7 +283,7 @@ server_frame_bytewise(_) ->
 	?NEXT(ConnPid, {gun_ws, ConnPid, {text, <<"byte by byte">>}}),
 	P = pattern(300),
 	?NEXT(ConnPid, {gun_ws, ConnPid, {binary, P}}),
-	raw_peer:no_more_msgs(ConnPid).
+	no_more_from(ConnPid).
 
 fragmented_text_3(_) ->
 	#{conn := ConnPid, sock := Sock} = connect(#{}),
@@ -305,7 +291,7 @@ fragmented_text_3(_) ->
 	raw_peer:send(Sock, raw_peer:frame(#{fin => false, opcode => 0, payload => <<"lo, ">>})),
 	raw_peer:send(Sock, raw_peer:frame(#{fin => true, opcode => 0, payload => <<"world">>})),
 	?NEXT(ConnPid, {gun_ws, ConnPid, {text, <<"Hello, world">>}}),
-	raw_peer:no_more_msgs(ConnPid).
+	no_more_from(ConnPid).
 
 fragmented_binary_2(_) ->
 	#{conn := ConnPid, sock := Sock} = connect(#{}),
@@ -313,7 +299,7 @@ fragmented_binary_2(_) ->
 		raw_peer:frame(#{fin => false, opcode => 2, payload => <<0, 1, 2>>}),
 		raw_peer:frame(#{fin => true, opcode => 0, payload => <<3, 4, 255>>})]),
 	?NEXT(ConnPid, {gun_ws, ConnPid, {binary, <<0, 1, 2, 3, 4, 255>>}}),
-	raw_peer:no_more_msgs(ConnPid).
+	no_more_from(ConnPid).
 
 fragmented_zero_length(_) ->
 	#{conn := ConnPid, sock := Sock} = connect(#{}),
@@ -331,7 +317,7 @@ fragmented_zero_length(_) ->
 	%% An unfragmented empty text.
 	raw_peer:send(Sock, raw_peer:frame(1, <<>>)),
 	?NEXT(ConnPid, {gun_ws, ConnPid, {text, <<>>}}),
-	raw_peer:no_more_msgs(ConnPid).
+	no_more_from(ConnPid).
 
 %% "café 😀": é split after its first byte, the emoji over three fragments.
 utf8_split_across_fragments_ok(_) ->
@@ -344,7 +330,7 @@ utf8_split_across_fragments_ok(_) ->
 	Expected = <<"caf", 16#C3, 16#A9, " ", 16#F0, 16#9F, 16#98, 16#80>>,
 	true = valid_utf8(Expected),
 	?NEXT(ConnPid, {gun_ws, ConnPid, {text, Expected}}),
-	raw_peer:no_more_msgs(ConnPid).
+	no_more_from(ConnPid).
 
 %% Pings.
 
@@ -363,7 +349,7 @@ ping_answered_silenced(_) ->
 	%% message is the text sent after them.
 	raw_peer:send(Sock, raw_peer:frame(1, <<"after">>)),
 	?NEXT(ConnPid, {gun_ws, ConnPid, {text, <<"after">>}}),
-	raw_peer:no_more_msgs(ConnPid).
+	no_more_from(ConnPid).
 
 ping_not_silenced(_) ->
 	#{conn := ConnPid, sock := Sock} = connect(#{ws_opts => #{silence_pings => false}}),
@@ -373,7 +359,7 @@ ping_not_silenced(_) ->
 	raw_peer:send(Sock, raw_peer:frame(9, <<>>)),
 	<<>> = raw_peer:expect_frame(Sock, 10),
 	?NEXT(ConnPid, {gun_ws, ConnPid, ping}),
-	raw_peer:no_more_msgs(ConnPid).
+	no_more_from(ConnPid).
 
 pong_not_silenced(_) ->
 	#{conn := ConnPid, sock := Sock} = connect(#{ws_opts => #{silence_pings => false}}),
@@ -381,14 +367,14 @@ pong_not_silenced(_) ->
 	?NEXT(ConnPid, {gun_ws, ConnPid, {pong, <<"x">>}}),
 	raw_peer:send(Sock, raw_peer:frame(10, <<>>)),
 	?NEXT(ConnPid, {gun_ws, ConnPid, pong}),
-	raw_peer:no_more_msgs(ConnPid).
+	no_more_from(ConnPid).
 
 %% The client pings the server every keepalive ms while upgraded.
 keepalive_ping(_) ->
 	#{conn := ConnPid, sock := Sock} = connect(#{ws_opts => #{keepalive => 100}}),
 	_ = raw_peer:expect_frame(Sock, 9, 2000),
 	_ = raw_peer:expect_frame(Sock, 9, 2000),
-	raw_peer:no_more_msgs(ConnPid).
+	no_more_from(ConnPid).
 
 %% Sending and masking.
 
@@ -407,7 +393,7 @@ mask_keys_differ(_) ->
 		4 -> ok;
 		_ -> ct:fail({mask_keys_repeated, Keys})
 	end,
-	raw_peer:no_more_msgs(ConnPid).
+	no_more_from(ConnPid).
 
 mask_payload_sizes(_) ->
 	#{conn := ConnPid, sock := Sock} = connect(#{}),
@@ -425,7 +411,7 @@ mask_payload_sizes(_) ->
 		ok = gun:ws_send(ConnPid, {text, T}),
 		T = raw_peer:expect_frame(Sock, 1)
 	end, [{0, 7}, {1, 7}, {125, 7}, {126, 16}, {65535, 16}, {65536, 64}, {70000, 64}]),
-	raw_peer:no_more_msgs(ConnPid).
+	no_more_from(ConnPid).
 
 iodata_payloads(_) ->
 	#{conn := ConnPid, sock := Sock} = connect(#{}),
@@ -438,7 +424,7 @@ iodata_payloads(_) ->
 	ok = gun:ws_send(ConnPid, [ping, pong]),
 	<<>> = raw_peer:expect_frame(Sock, 9),
 	<<>> = raw_peer:expect_frame(Sock, 10),
-	raw_peer:no_more_msgs(ConnPid).
+	no_more_from(ConnPid).
 
 %% Protocol errors from the server.
 
@@ -491,9 +477,9 @@ server_close_with_code(_) ->
 		Payload -> ct:fail({client_close_payload, {expected_code, 4000}, Payload})
 	end,
 	?NEXT(ConnPid, {gun_down, ConnPid, ws, normal, [StreamRef], []}),
-	{shutdown, normal} = raw_peer:exit_reason(MRef, ConnPid),
+	{shutdown, normal} = down(ConnPid, MRef),
 	raw_peer:expect_eof(Sock),
-	raw_peer:no_more_msgs(ConnPid).
+	no_more_from(ConnPid).
 
 server_close_empty(_) ->
 	#{conn := ConnPid, mref := MRef, ref := StreamRef, sock := Sock} = connect(#{}),
@@ -505,9 +491,9 @@ server_close_empty(_) ->
 		Payload -> ct:fail({client_close_payload, Payload})
 	end,
 	?NEXT(ConnPid, {gun_down, ConnPid, ws, normal, [StreamRef], []}),
-	{shutdown, normal} = raw_peer:exit_reason(MRef, ConnPid),
+	{shutdown, normal} = down(ConnPid, MRef),
 	raw_peer:expect_eof(Sock),
-	raw_peer:no_more_msgs(ConnPid).
+	no_more_from(ConnPid).
 
 client_close_reply(_) ->
 	#{conn := ConnPid, mref := MRef, ref := StreamRef, sock := Sock} = connect(#{}),
@@ -516,10 +502,10 @@ client_close_reply(_) ->
 	raw_peer:send(Sock, raw_peer:frame(8, <<1000:16>>)),
 	?NEXT(ConnPid, {gun_ws, ConnPid, {close, 1000, <<>>}}),
 	?NEXT(ConnPid, {gun_down, ConnPid, ws, normal, [StreamRef], []}),
-	normal = raw_peer:exit_reason(MRef, ConnPid),
+	normal = down(ConnPid, MRef),
 	%% No second close frame: the socket just closes.
 	raw_peer:expect_eof(Sock),
-	raw_peer:no_more_msgs(ConnPid).
+	no_more_from(ConnPid).
 
 client_close_timeout(_) ->
 	#{conn := ConnPid, mref := MRef, ref := StreamRef, sock := Sock} =
@@ -529,7 +515,7 @@ client_close_timeout(_) ->
 	<<1000:16, "bye">> = raw_peer:expect_frame(Sock, 8),
 	%% The peer never answers.
 	?NEXT(ConnPid, {gun_down, ConnPid, ws, normal, [StreamRef], []}),
-	normal = raw_peer:exit_reason(MRef, ConnPid),
+	normal = down(ConnPid, MRef),
 	Elapsed = erlang:monotonic_time(millisecond) - T0,
 	ct:log("closed after ~b ms (closing_timeout 200)", [Elapsed]),
 	case Elapsed of
@@ -538,7 +524,7 @@ client_close_timeout(_) ->
 		_ -> ok
 	end,
 	raw_peer:expect_eof(Sock),
-	raw_peer:no_more_msgs(ConnPid).
+	no_more_from(ConnPid).
 
 client_close_drops_following_frames(_) ->
 	#{conn := ConnPid, mref := MRef, ref := StreamRef, sock := Sock} =
@@ -551,16 +537,16 @@ client_close_drops_following_frames(_) ->
 	%% (after closing_timeout, as the peer does not answer the close).
 	raw_peer:expect_eof(Sock),
 	?NEXT(ConnPid, {gun_down, ConnPid, ws, normal, [StreamRef], []}),
-	normal = raw_peer:exit_reason(MRef, ConnPid),
-	raw_peer:no_more_msgs(ConnPid).
+	normal = down(ConnPid, MRef),
+	no_more_from(ConnPid).
 
 tcp_closed_after_upgrade(_) ->
 	#{conn := ConnPid, mref := MRef, ref := StreamRef, sock := Sock} = connect(#{}),
 	ok = gen_tcp:close(Sock),
 	?NEXT(ConnPid, {gun_error, ConnPid, StreamRef, closed}),
 	?NEXT(ConnPid, {gun_down, ConnPid, ws, closed, [StreamRef], []}),
-	{shutdown, closed} = raw_peer:exit_reason(MRef, ConnPid),
-	raw_peer:no_more_msgs(ConnPid).
+	{shutdown, closed} = down(ConnPid, MRef),
+	no_more_from(ConnPid).
 
 %% Robustness.
 
@@ -630,7 +616,7 @@ pick(L) ->
 	lists:nth(rand:uniform(length(L)), L).
 
 %% One connection: 101, Bytes, then the peer half-closes. The client must
-%% end the connection (gun_down, exit) within the usual 5 s, deliver only
+%% end the connection (gun_down, exit) within the usual ?T, deliver only
 %% well-formed messages, mask everything it writes, and close its socket.
 random_session(LSock, Port, I, Bytes) ->
 	SilencePings = I rem 2 =:= 0,
@@ -644,7 +630,7 @@ random_session(LSock, Port, I, Bytes) ->
 		raw_peer:send(Sock, Bytes),
 		ok = gen_tcp:shutdown(Sock, write),
 		DownReason = random_collect(ConnPid, StreamRef, SilencePings, none),
-		{shutdown, DownReason} = raw_peer:exit_reason(MRef, ConnPid),
+		{shutdown, DownReason} = down(ConnPid, MRef),
 		{closed, Written} = raw_peer:drain(Sock, 5000),
 		ok = gen_tcp:close(Sock),
 		case raw_peer:decode_frames(Written) of
@@ -664,7 +650,7 @@ random_session(LSock, Port, I, Bytes) ->
 	end.
 
 random_collect(ConnPid, StreamRef, SilencePings, Error) ->
-	case raw_peer:next_msg(ConnPid) of
+	case next_from(ConnPid) of
 		{gun_ws, ConnPid, Frame} when Error =:= none ->
 			check_frame(Frame, SilencePings),
 			random_collect(ConnPid, StreamRef, SilencePings, Error);
@@ -718,5 +704,5 @@ normal_session(LSock, Port) ->
 	raw_peer:send(Sock, raw_peer:frame(8, <<>>)),
 	?NEXT(ConnPid, {gun_ws, ConnPid, close}),
 	?NEXT(ConnPid, {gun_down, ConnPid, ws, normal, [StreamRef], []}),
-	normal = raw_peer:exit_reason(MRef, ConnPid),
+	normal = down(ConnPid, MRef),
 	raw_peer:expect_eof(Sock).

@@ -1,4 +1,4 @@
-%% A scripted, possibly hostile WebSocket server for raw_SUITE, built on
+%% A scripted, possibly hostile WebSocket server for the suites, built on
 %% gen_tcp in passive mode. It reads the client's HTTP upgrade request,
 %% answers whatever the test scripts, writes hand-encoded frames (valid or
 %% not) and reads and decodes the client's masked frames.
@@ -45,11 +45,10 @@
 -export([decode_frames/1]).
 -export([fold_frames/4]).
 
-%% Owner's mailbox.
--export([next_msg/1]).
--export([next_msg/2]).
--export([exit_reason/2]).
--export([no_more_msgs/1]).
+%% The client's side.
+-export([client_opts/1]).
+-export([open_upgrade/2]).
+-export([open_upgrade/4]).
 -export([expect_upgrade_failure/2]).
 
 -define(TIMEOUT, 5000).
@@ -385,48 +384,44 @@ fold_while(Fun, Acc0, [Frame|Tail]) ->
 		{done, Acc} -> {done, Acc, Tail}
 	end.
 
-%% Owner's mailbox.
+%% The client's side (the owner's mailbox is suite_helper's).
 
-%% The next message from ConnPid, in arrival order (all gun_* messages
-%% carry ConnPid as their second element; 'DOWN' messages do not).
-next_msg(ConnPid) ->
-	next_msg(ConnPid, ?TIMEOUT).
+%% The client's options against a peer: retry => 0 (a loss ends ConnPid)
+%% and keepalive => infinity (no client ping comes between the frames a
+%% test reads), unless Opts says otherwise.
+-spec client_opts(map()) -> map().
+client_opts(Opts) ->
+	WsOpts = maps:merge(#{keepalive => infinity}, maps:get(ws_opts, Opts, #{})),
+	maps:merge(#{retry => 0}, Opts#{ws_opts => WsOpts}).
 
-next_msg(ConnPid, Timeout) ->
-	receive
-		Msg when is_tuple(Msg), tuple_size(Msg) >= 2, element(2, Msg) =:= ConnPid ->
-			Msg
-	after Timeout ->
-		error({timeout, {no_message_from, ConnPid, Timeout},
-			{mailbox, element(2, erlang:process_info(self(), messages))}})
-	end.
+%% gun:open/3 (client_opts/1) on a new listener and Upgrade(ConnPid), the
+%% upgrade's StreamRef, at once (before the connection is up); the peer
+%% accepts and reads the request, and the owner's first message is
+%% gun_up. Returns what the suites pass around:
+%% #{lsock, port, conn, mref (monitors ConnPid), ref, sock, req}.
+-spec open_upgrade(map(), fun((pid()) -> reference())) -> map().
+open_upgrade(Opts, Upgrade) ->
+	{LSock, Port} = listen(),
+	open_upgrade(LSock, Port, Opts, Upgrade).
 
-exit_reason(MRef, ConnPid) ->
-	receive
-		{'DOWN', MRef, process, ConnPid, Reason} ->
-			Reason
-	after ?TIMEOUT ->
-		error({timeout, {conn_pid_did_not_exit, ConnPid, erlang:is_process_alive(ConnPid)},
-			{mailbox, element(2, erlang:process_info(self(), messages))}})
-	end.
-
-%% A final negative check: nothing else arrived from ConnPid. The short
-%% wait only gives a stray message a chance to show up; no result depends
-%% on it.
-no_more_msgs(ConnPid) ->
-	receive
-		Msg when is_tuple(Msg), tuple_size(Msg) >= 2, element(2, Msg) =:= ConnPid ->
-			error({unexpected_extra_message, Msg})
-	after 100 ->
-		ok
-	end.
+-spec open_upgrade(gen_tcp:socket(), inet:port_number(), map(), fun((pid()) -> reference())) -> map().
+open_upgrade(LSock, Port, Opts, Upgrade) ->
+	{ok, ConnPid} = gun:open("127.0.0.1", Port, client_opts(Opts)),
+	MRef = suite_helper:monitor_conn(ConnPid),
+	StreamRef = Upgrade(ConnPid),
+	true = is_reference(StreamRef),
+	Sock = accept(LSock),
+	Req = read_request(Sock),
+	{gun_up, ConnPid, http} = suite_helper:next_from(ConnPid),
+	#{lsock => LSock, port => Port, conn => ConnPid, mref => MRef,
+		ref => StreamRef, sock => Sock, req => Req}.
 
 %% A 101 refused by the client: gun_error and gun_down with
 %% {error, {ws_upgrade, Why}}, ConnPid exits with it, the socket is closed.
 expect_upgrade_failure(#{conn := ConnPid, mref := MRef, ref := StreamRef, sock := Sock}, Why) ->
 	Reason = {error, {ws_upgrade, Why}},
-	{gun_error, ConnPid, StreamRef, Reason} = next_msg(ConnPid),
-	{gun_down, ConnPid, http, Reason, [StreamRef], []} = next_msg(ConnPid),
-	{shutdown, Reason} = exit_reason(MRef, ConnPid),
+	{gun_error, ConnPid, StreamRef, Reason} = suite_helper:next_from(ConnPid),
+	{gun_down, ConnPid, http, Reason, [StreamRef], []} = suite_helper:next_from(ConnPid),
+	{shutdown, Reason} = suite_helper:down(ConnPid, MRef),
 	expect_eof(Sock),
-	no_more_msgs(ConnPid).
+	suite_helper:no_more_from(ConnPid).

@@ -1,26 +1,46 @@
 %% What the Common Test suites share: the Python servers they start, the
-%% owner's side of the messages, and the counts leak checks compare.
+%% client's side of a connection to them, the owner's side of the
+%% messages, and the counts leak checks compare. suite_helper.hrl has the
+%% macros that go with them.
 -module(suite_helper).
 
 %% Servers.
 -export([find_script/1]).
 -export([start_server/2]).
 -export([stop_server/1]).
+%% Connections to the Python servers.
+-export([open_up/3]).
+-export([upgrade/2]).
+-export([upgrade/3]).
+-export([echo_check/1]).
+-export([lastclose/2]).
+-export([cycles/2]).
 %% Messages.
 -export([next/0]).
 -export([next/1]).
+-export([next_from/1]).
+-export([next_from/2]).
 -export([monitor_conn/1]).
 -export([down/2]).
 -export([close/1]).
 -export([check_headers/1]).
+-export([header/2]).
 -export([no_messages_from/1]).
+-export([no_more_from/1]).
+-export([flush_mailbox/0]).
 -export([json_value/2]).
+-export([trailer_body/2]).
 %% Resources.
 -export([fd_count/0]).
 -export([proc_count/0]).
+-export([settle/3]).
+-export([settle/4]).
+%% Time and names.
 -export([now_ms/0]).
+-export([ms_since/1]).
+-export([id/0]).
 
--define(T, 10000).
+-include("suite_helper.hrl").
 
 %% Servers.
 
@@ -81,6 +101,85 @@ stop_server(Holder) ->
 	Holder ! stop,
 	receive {'DOWN', MRef, process, Holder, _} -> ok after ?T -> error(server_did_not_stop) end.
 
+%% Connections to the Python servers.
+
+%% gun:open/3 (retry => 0 unless Opts says otherwise) and gun_up.
+-spec open_up(inet:hostname() | inet:ip_address(), inet:port_number(), map()) -> pid().
+open_up(Host, Port, Opts) ->
+	{ok, ConnPid} = gun:open(Host, Port, maps:merge(#{retry => 0}, Opts)),
+	case gun:await_up(ConnPid, ?T) of
+		{ok, http} -> ConnPid;
+		Error -> error({await_up, Host, Port, Opts, Error})
+	end.
+
+%% The upgrade is the next message, with the contract's headers.
+-spec upgrade(pid(), iodata()) -> reference().
+upgrade(ConnPid, Path) ->
+	upgrade(ConnPid, Path, []).
+
+-spec upgrade(pid(), iodata(), [{iodata(), iodata()}]) -> reference().
+upgrade(ConnPid, Path, Headers) ->
+	StreamRef = gun:ws_upgrade(ConnPid, Path, Headers),
+	true = is_reference(StreamRef),
+	{gun_ws_upgrade, ConnPid, ok, RespHeaders} = next(),
+	ok = check_headers(RespHeaders),
+	StreamRef.
+
+%% An upgraded connection to an echo path echoes a text of its own next.
+-spec echo_check(pid()) -> ok.
+echo_check(ConnPid) ->
+	Text = list_to_binary("check " ++ id()),
+	ok = gun:ws_send(ConnPid, {text, Text}),
+	{gun_ws, ConnPid, {text, Text}} = next(),
+	ok.
+
+%% How ws_server.py saw the connection tagged Id end: the client's close
+%% code as a binary (<<"1005">>: empty close, <<"1006">>: no close frame,
+%% <<"none">>: unknown). ConnPid is a new connection to that server, up,
+%% with retry => 0: the server closes it (1000), which ends it. Messages
+%% from other connections stay in the mailbox.
+-spec lastclose(pid(), string()) -> binary().
+lastclose(ConnPid, Id) ->
+	MRef = monitor_conn(ConnPid),
+	StreamRef = gun:ws_upgrade(ConnPid, "/lastclose?id=" ++ Id),
+	{gun_ws_upgrade, ConnPid, ok, _} = next_from(ConnPid),
+	%% The server waits up to 10 s for the connection tagged Id to end.
+	{gun_ws, ConnPid, {text, Code}} = next_from(ConnPid, 3 * ?T),
+	{gun_ws, ConnPid, {close, 1000, <<>>}} = next_from(ConnPid),
+	{gun_down, ConnPid, ws, normal, [StreamRef], []} = next_from(ConnPid),
+	{shutdown, normal} = down(ConnPid, MRef),
+	Code.
+
+%% N open/upgrade/echo/close cycles against ws_server.py on Port, each
+%% ending with ConnPid gone (normal) and an empty mailbox.
+-spec cycles(inet:port_number(), non_neg_integer()) -> ok.
+cycles(_, 0) ->
+	ok;
+cycles(Port, N) ->
+	{ok, ConnPid} = gun:open("127.0.0.1", Port, #{retry => 0}),
+	MRef = monitor_conn(ConnPid),
+	{ok, http} = gun:await_up(ConnPid, ?T),
+	_ = gun:ws_upgrade(ConnPid, "/echo"),
+	receive {gun_ws_upgrade, ConnPid, ok, _} -> ok after ?T -> error({upgrade_timeout, N}) end,
+	ok = gun:ws_send(ConnPid, {text, <<"ping">>}),
+	receive {gun_ws, ConnPid, {text, <<"ping">>}} -> ok after ?T -> error({echo_timeout, N}) end,
+	%% Nothing ended it so far.
+	receive {'DOWN', MRef, process, ConnPid, Early} -> error({exited_before_close, N, Early}) after 0 -> ok end,
+	ok = gun:close(ConnPid),
+	receive
+		{'DOWN', MRef, process, ConnPid, normal} -> ok;
+		{'DOWN', MRef, process, ConnPid, Reason} ->
+			%% Let whatever the engine sent about it arrive.
+			Down = receive D = {gun_down, ConnPid, _, _, _, _} -> D after 1000 -> no_gun_down end,
+			error({bad_exit_after_close, N, Reason, Down, {mailbox, mailbox()}})
+	after ?T ->
+		error({close_timeout, N, {conn, erlang:process_info(ConnPid, [status, current_function, message_queue_len])},
+			{mailbox, mailbox()}})
+	end,
+	ok = gun:flush(ConnPid),
+	{messages, []} = process_info(self(), messages),
+	cycles(Port, N - 1).
+
 %% Messages.
 
 %% The next message that is not a monitor's 'DOWN' (those are taken with down/2).
@@ -94,7 +193,23 @@ next(Timeout) ->
 		Msg when not (is_tuple(Msg) andalso element(1, Msg) =:= 'DOWN') ->
 			Msg
 	after Timeout ->
-		error({timeout, {mailbox, element(2, process_info(self(), messages))}})
+		error({timeout, {mailbox, mailbox()}})
+	end.
+
+%% The next message from ConnPid, in arrival order (all gun_* messages
+%% carry ConnPid as their second element; 'DOWN' messages do not);
+%% messages from elsewhere stay in the mailbox.
+-spec next_from(pid()) -> tuple().
+next_from(ConnPid) ->
+	next_from(ConnPid, ?T).
+
+-spec next_from(pid(), timeout()) -> tuple().
+next_from(ConnPid, Timeout) ->
+	receive
+		Msg when is_tuple(Msg), tuple_size(Msg) >= 2, element(2, Msg) =:= ConnPid ->
+			Msg
+	after Timeout ->
+		error({timeout, {no_message_from, ConnPid, Timeout}, {mailbox, mailbox()}})
 	end.
 
 %% A monitor in place when this returns. The engine's exit order reaches
@@ -111,7 +226,8 @@ down(Pid, MRef) ->
 	receive
 		{'DOWN', MRef, process, Pid, Reason} -> Reason
 	after ?T ->
-		error({timeout_waiting_for_exit, Pid, {mailbox, element(2, process_info(self(), messages))}})
+		error({timeout_waiting_for_exit, Pid, {alive, erlang:is_process_alive(Pid)},
+			{mailbox, mailbox()}})
 	end.
 
 %% gun:close/1, and ConnPid is gone with reason normal.
@@ -138,13 +254,35 @@ check_headers(Headers) when is_list(Headers) ->
 check_headers(Headers) ->
 	error({headers_not_a_list, Headers}).
 
+%% The value of a response header (names as check_headers/1 has them).
+-spec header(binary(), [{binary(), binary()}]) -> binary().
+header(Name, Headers) ->
+	case lists:keyfind(Name, 1, Headers) of
+		{_, Value} -> Value;
+		false -> error({no_header, Name, Headers})
+	end.
+
 -spec no_messages_from(pid()) -> ok.
 no_messages_from(ConnPid) ->
-	{messages, Msgs} = process_info(self(), messages),
-	case [M || M <- Msgs, is_tuple(M), tuple_size(M) >= 2, element(2, M) =:= ConnPid] of
+	case [M || M <- mailbox(), is_tuple(M), tuple_size(M) >= 2, element(2, M) =:= ConnPid] of
 		[] -> ok;
 		Left -> error({unexpected_messages, Left})
 	end.
+
+%% A final negative check: nothing else arrives from ConnPid. The short
+%% wait only gives a stray message a chance to show up; no result depends
+%% on it.
+-spec no_more_from(pid()) -> ok.
+no_more_from(ConnPid) ->
+	receive after 100 -> ok end,
+	no_messages_from(ConnPid).
+
+-spec flush_mailbox() -> ok.
+flush_mailbox() ->
+	receive _ -> flush_mailbox() after 0 -> ok end.
+
+mailbox() ->
+	element(2, process_info(self(), messages)).
 
 %% A string value from the JSON the test servers answer with.
 -spec json_value(binary(), iodata()) -> binary().
@@ -153,6 +291,22 @@ json_value(Json, Name) ->
 	case binary:split(Json, Prefix) of
 		[_, Rest] -> hd(binary:split(Rest, <<"\"">>));
 		[_] -> error({no_value_in_json, Name, Json})
+	end.
+
+%% The body of http_server.py's /chunked?trailers=1 response, whose
+%% trailers must follow it.
+-spec trailer_body(pid(), reference()) -> binary().
+trailer_body(ConnPid, StreamRef) ->
+	trailer_body(ConnPid, StreamRef, <<>>).
+
+trailer_body(ConnPid, StreamRef, Acc) ->
+	case next() of
+		{gun_data, ConnPid, StreamRef, nofin, Data} ->
+			trailer_body(ConnPid, StreamRef, <<Acc/binary, Data/binary>>);
+		{gun_trailers, ConnPid, StreamRef, [{<<"x-checksum">>, <<"3a2b">>}, {<<"x-two">>, <<"2">>}]} ->
+			Acc;
+		Other ->
+			error({unexpected, Other})
 	end.
 
 %% Resources.
@@ -166,6 +320,39 @@ fd_count() ->
 proc_count() ->
 	erlang:system_info(process_count).
 
+%% Polls Fun() every 100 ms, up to Tries times (50 by default: 5 s),
+%% until its value is Ok: at most Ok when Ok is a number, else Ok(Value).
+%% What names the value in the error.
+-spec settle(atom(), fun(() -> V), number() | fun((V) -> boolean())) -> ok.
+settle(What, Fun, Ok) ->
+	settle(What, Fun, Ok, 50).
+
+-spec settle(atom(), fun(() -> V), number() | fun((V) -> boolean()), non_neg_integer()) -> ok.
+settle(What, Fun, Ok, Tries) ->
+	V = Fun(),
+	case settled(V, Ok) of
+		true -> ok;
+		false when Tries =:= 0 -> error({leak, What, {now, V}, {wanted, Ok}});
+		false ->
+			receive after 100 -> ok end,
+			settle(What, Fun, Ok, Tries - 1)
+	end.
+
+settled(V, Limit) when is_number(Limit) -> V =< Limit;
+settled(V, Ok) -> Ok(V).
+
+%% Time and names.
+
 -spec now_ms() -> integer().
 now_ms() ->
 	erlang:monotonic_time(millisecond).
+
+%% Milliseconds since T0, a now_ms/0.
+-spec ms_since(integer()) -> integer().
+ms_since(T0) ->
+	now_ms() - T0.
+
+%% A name no other call returns (a server-side tag, a text to echo).
+-spec id() -> string().
+id() ->
+	integer_to_list(erlang:unique_integer([positive])).

@@ -15,13 +15,13 @@
 
 -include_lib("common_test/include/ct.hrl").
 
--import(suite_helper, [
-	find_script/1, start_server/2, stop_server/1, next/0, next/1, monitor_conn/1,
-	down/2, close/1, check_headers/1, json_value/2, no_messages_from/1
-]).
+-include("suite_helper.hrl").
 
--define(T, 10000).
--define(BIG_T, 60000).
+-import(suite_helper, [
+	find_script/1, start_server/2, stop_server/1, next/0, monitor_conn/1,
+	down/2, close/1, check_headers/1, header/2, json_value/2, no_messages_from/1,
+	trailer_body/2, upgrade/2, echo_check/1, id/0
+]).
 
 suite() ->
 	[{timetrap, {minutes, 5}}].
@@ -168,9 +168,6 @@ der(PemFile) ->
 ca_opts(Config) ->
 	#{cacertfile => cert(Config, "ca.pem")}.
 
-id() ->
-	integer_to_list(erlang:unique_integer([positive])).
-
 %% In the echo groups: the group's host and tls_opts, against ws_good.
 connect(Config) ->
 	connect(Config, #{}).
@@ -178,16 +175,12 @@ connect(Config) ->
 connect(Config, Opts) ->
 	Host = proplists:get_value(host, Config, "127.0.0.1"),
 	TlsOpts = proplists:get_value(tls_opts, Config, ca_opts(Config)),
-	open_up(Host, port(Config, ws_good), maps:merge(#{tls_opts => TlsOpts}, Opts)).
+	tls_up(Host, port(Config, ws_good), maps:merge(#{tls_opts => TlsOpts}, Opts)).
 
 %% gun:open with transport => tls and retry => 0 unless Opts says otherwise;
 %% waits for gun_up.
-open_up(Host, Port, Opts) ->
-	{ok, ConnPid} = gun:open(Host, Port, maps:merge(#{transport => tls, retry => 0}, Opts)),
-	case gun:await_up(ConnPid, ?T) of
-		{ok, http} -> ConnPid;
-		Error -> error({await_up, Host, Port, Opts, Error})
-	end.
+tls_up(Host, Port, Opts) ->
+	suite_helper:open_up(Host, Port, maps:merge(#{transport => tls}, Opts)).
 
 %% gun:open that must fail to connect: returns await_up's result.
 open_fail(Host, Port, Opts) ->
@@ -199,23 +192,6 @@ open_fail(Host, Port, Opts) ->
 		[M || M <- element(2, process_info(self(), messages)), element(2, M) =:= ConnPid]]),
 	ok = gun:flush(ConnPid),
 	Res.
-
-upgrade(ConnPid, Path) ->
-	StreamRef = gun:ws_upgrade(ConnPid, Path),
-	true = is_reference(StreamRef),
-	{gun_ws_upgrade, ConnPid, ok, Headers} = next(),
-	ok = check_headers(Headers),
-	StreamRef.
-
-echo_check(ConnPid) ->
-	ok = gun:ws_send(ConnPid, {text, <<"check">>}),
-	{gun_ws, ConnPid, {text, <<"check">>}} = next().
-
-header(Name, Headers) ->
-	case lists:keyfind(Name, 1, Headers) of
-		{_, Value} -> Value;
-		false -> error({no_header, Name, Headers})
-	end.
 
 body(ConnPid, StreamRef) ->
 	body(ConnPid, StreamRef, <<>>).
@@ -232,21 +208,9 @@ ok_body(ConnPid, StreamRef) ->
 	ok = check_headers(Headers),
 	{Headers, body(ConnPid, StreamRef)}.
 
-%% The close code the server saw for the connection tagged Id (ws_SUITE's
-%% lastclose/2, over TLS to the same server).
+%% The close code the server saw for the connection tagged Id, over TLS.
 lastclose(Config, Id) ->
-	ConnPid = connect(Config),
-	MRef = monitor_conn(ConnPid),
-	StreamRef = gun:ws_upgrade(ConnPid, "/lastclose?id=" ++ Id),
-	{gun_ws_upgrade, ConnPid, ok, _} = next(),
-	{gun_ws, ConnPid, {text, Code}} = next(3 * ?T),
-	{gun_ws, ConnPid, {close, 1000, <<>>}} = next(),
-	{gun_down, ConnPid, ws, normal, [StreamRef], []} = next(),
-	{shutdown, normal} = down(ConnPid, MRef),
-	Code.
-
-pattern(Size) ->
-	<< <<(I rem 251)>> || I <- lists:seq(0, Size - 1) >>.
+	suite_helper:lastclose(connect(Config), Id).
 
 %% The wss echo battery.
 
@@ -324,18 +288,8 @@ over_tls(Config) ->
 
 %% Sizes around the frame length encodings and TLS record sizes (16 KiB).
 echo_sizes(Config) ->
-	ConnPid = connect(Config),
-	_ = upgrade(ConnPid, "/echo"),
-	lists:foreach(fun(Size) ->
-		Bin = pattern(Size),
-		ok = gun:ws_send(ConnPid, {binary, Bin}),
-		case next(?BIG_T) of
-			{gun_ws, ConnPid, {binary, Bin}} -> ok;
-			{gun_ws, ConnPid, {binary, Other}} -> error({mismatch, Size, byte_size(Other)});
-			Other -> error({unexpected, Size, Other})
-		end
-	end, [0, 1, 125, 126, 127, 16383, 16384, 16385, 65535, 65536, 65537, 1024 * 1024, 16 * 1024 * 1024]),
-	close(ConnPid).
+	ws_SUITE:echo_sizes(over_tls(Config),
+		[0, 1, 125, 126, 127, 16383, 16384, 16385, 65535, 65536, 65537, 1024 * 1024, 16 * 1024 * 1024]).
 
 upgrade_refused_404(Config) ->
 	ConnPid = connect(Config),
@@ -365,13 +319,13 @@ user_close(Config) ->
 
 https_requests(Config) ->
 	Port = port(Config, https),
-	ConnPid = open_up("localhost", Port, #{tls_opts => ca_opts(Config)}),
+	ConnPid = tls_up("localhost", Port, #{tls_opts => ca_opts(Config)}),
 	#{transport := tls, protocol := http} = gun:info(ConnPid),
 	R1 = gun:get(ConnPid, "/fixed"),
 	{_, <<"Hello world!">>} = ok_body(ConnPid, R1),
 	R2 = gun:get(ConnPid, "/chunked?trailers=1"),
 	{gun_response, ConnPid, R2, nofin, 200, _} = next(),
-	<<"Hello chunked world!">> = trailer_body(ConnPid, R2, <<>>),
+	<<"Hello chunked world!">> = trailer_body(ConnPid, R2),
 	R3 = gun:post(ConnPid, "/echo", [], <<"over tls">>),
 	{H3, <<"over tls">>} = ok_body(ConnPid, R3),
 	<<"8">> = header(<<"x-request-content-length">>, H3),
@@ -392,16 +346,6 @@ https_requests(Config) ->
 	no_messages_from(ConnPid),
 	close(ConnPid).
 
-trailer_body(ConnPid, StreamRef, Acc) ->
-	case next() of
-		{gun_data, ConnPid, StreamRef, nofin, Data} ->
-			trailer_body(ConnPid, StreamRef, <<Acc/binary, Data/binary>>);
-		{gun_trailers, ConnPid, StreamRef, [{<<"x-checksum">>, <<"3a2b">>}, {<<"x-two">>, <<"2">>}]} ->
-			Acc;
-		Other ->
-			error({unexpected, Other})
-	end.
-
 %% What the https server saw: {Alpn, Sni}.
 sni(ConnPid) ->
 	StreamRef = gun:get(ConnPid, "/sni"),
@@ -410,16 +354,16 @@ sni(ConnPid) ->
 
 %% ALPN offers http/1.1; SNI is the host name.
 alpn_sni_from_host(Config) ->
-	ConnPid = open_up("localhost", port(Config, https), #{tls_opts => ca_opts(Config)}),
+	ConnPid = tls_up("localhost", port(Config, https), #{tls_opts => ca_opts(Config)}),
 	{<<"http/1.1">>, <<"localhost">>} = sni(ConnPid),
 	close(ConnPid).
 
 %% An IP address is not sent as SNI (RFC 6066); the certificate is checked
 %% against the address (the good leaf has IP:127.0.0.1).
 sni_not_sent_for_ip(Config) ->
-	ConnPid = open_up("127.0.0.1", port(Config, https), #{tls_opts => ca_opts(Config)}),
+	ConnPid = tls_up("127.0.0.1", port(Config, https), #{tls_opts => ca_opts(Config)}),
 	{<<"http/1.1">>, <<"none">>} = sni(ConnPid),
-	ConnPid2 = open_up({127, 0, 0, 1}, port(Config, https), #{tls_opts => ca_opts(Config)}),
+	ConnPid2 = tls_up({127, 0, 0, 1}, port(Config, https), #{tls_opts => ca_opts(Config)}),
 	{<<"http/1.1">>, <<"none">>} = sni(ConnPid2),
 	close(ConnPid),
 	close(ConnPid2).
@@ -429,15 +373,15 @@ sni_not_sent_for_ip(Config) ->
 %% leaf is accepted).
 sni_option_name(Config) ->
 	Opts = #{tls_opts => #{cacertfile => cert(Config, "ca.pem"), server_name_indication => "localhost"}},
-	ConnPid = open_up("127.0.0.1", port(Config, https), Opts),
+	ConnPid = tls_up("127.0.0.1", port(Config, https), Opts),
 	{<<"http/1.1">>, <<"localhost">>} = sni(ConnPid),
 	close(ConnPid),
-	ConnPid2 = open_up("127.0.0.1", port(Config, ws_localhost), Opts),
+	ConnPid2 = tls_up("127.0.0.1", port(Config, ws_localhost), Opts),
 	_ = upgrade(ConnPid2, "/echo"),
 	echo_check(ConnPid2),
 	close(ConnPid2),
 	%% The list form of tls_opts.
-	ConnPid3 = open_up("127.0.0.1", port(Config, ws_localhost), #{tls_opts =>
+	ConnPid3 = tls_up("127.0.0.1", port(Config, ws_localhost), #{tls_opts =>
 		[{cacertfile, cert(Config, "ca.pem")}, {server_name_indication, "localhost"}]}),
 	_ = upgrade(ConnPid3, "/echo"),
 	echo_check(ConnPid3),
@@ -447,10 +391,10 @@ sni_option_name(Config) ->
 %% certificate is still checked against the host.
 sni_option_disable(Config) ->
 	Opts = #{tls_opts => #{cacertfile => cert(Config, "ca.pem"), server_name_indication => disable}},
-	ConnPid = open_up("localhost", port(Config, https), Opts),
+	ConnPid = tls_up("localhost", port(Config, https), Opts),
 	{<<"http/1.1">>, <<"none">>} = sni(ConnPid),
 	close(ConnPid),
-	ConnPid2 = open_up("127.0.0.1", port(Config, ws_good), Opts),
+	ConnPid2 = tls_up("127.0.0.1", port(Config, ws_good), Opts),
 	_ = upgrade(ConnPid2, "/echo"),
 	echo_check(ConnPid2),
 	close(ConnPid2).
@@ -493,7 +437,7 @@ default_port_443(Config) ->
 
 verify_none_wrong_host(Config) ->
 	lists:foreach(fun(TlsOpts) ->
-		ConnPid = open_up("127.0.0.1", port(Config, ws_wronghost), #{tls_opts => TlsOpts}),
+		ConnPid = tls_up("127.0.0.1", port(Config, ws_wronghost), #{tls_opts => TlsOpts}),
 		_ = upgrade(ConnPid, "/echo"),
 		echo_check(ConnPid),
 		close(ConnPid)
@@ -501,7 +445,7 @@ verify_none_wrong_host(Config) ->
 
 verify_none_self_signed(Config) ->
 	lists:foreach(fun(TlsOpts) ->
-		ConnPid = open_up("127.0.0.1", port(Config, ws_selfsigned), #{tls_opts => TlsOpts}),
+		ConnPid = tls_up("127.0.0.1", port(Config, ws_selfsigned), #{tls_opts => TlsOpts}),
 		_ = upgrade(ConnPid, "/echo"),
 		echo_check(ConnPid),
 		close(ConnPid)
@@ -541,7 +485,7 @@ wrong_host_localhost_only(Config) ->
 	{error, {shutdown, {tls_alert, hostname_mismatch}}}
 		= open_fail("127.0.0.1", port(Config, ws_localhost), #{tls_opts => ca_opts(Config)}),
 	%% As localhost it is fine.
-	ConnPid = open_up("localhost", port(Config, ws_localhost), #{tls_opts => ca_opts(Config)}),
+	ConnPid = tls_up("localhost", port(Config, ws_localhost), #{tls_opts => ca_opts(Config)}),
 	_ = upgrade(ConnPid, "/echo"),
 	close(ConnPid).
 
@@ -549,7 +493,7 @@ expired(Config) ->
 	{error, {shutdown, {tls_alert, certificate_expired}}}
 		= open_fail("127.0.0.1", port(Config, ws_expired), #{tls_opts => ca_opts(Config)}),
 	%% Accepted with verify_none.
-	ConnPid = open_up("127.0.0.1", port(Config, ws_expired), #{tls_opts => #{verify => verify_none}}),
+	ConnPid = tls_up("127.0.0.1", port(Config, ws_expired), #{tls_opts => #{verify => verify_none}}),
 	_ = upgrade(ConnPid, "/echo"),
 	echo_check(ConnPid),
 	close(ConnPid).
@@ -561,29 +505,29 @@ client_opts(Config, Leaf) ->
 		certfile => cert(Config, Leaf ++ ".pem"), keyfile => cert(Config, Leaf ++ ".key")}.
 
 client_auth_ok(Config) ->
-	ConnPid = open_up("127.0.0.1", port(Config, ws_clientauth), #{tls_opts => client_opts(Config, "client")}),
+	ConnPid = tls_up("127.0.0.1", port(Config, ws_clientauth), #{tls_opts => client_opts(Config, "client")}),
 	_ = upgrade(ConnPid, "/echo"),
 	echo_check(ConnPid),
 	close(ConnPid),
 	%% The list form.
-	ConnPid2 = open_up("127.0.0.1", port(Config, ws_clientauth),
+	ConnPid2 = tls_up("127.0.0.1", port(Config, ws_clientauth),
 		#{tls_opts => maps:to_list(client_opts(Config, "client"))}),
 	_ = upgrade(ConnPid2, "/echo"),
 	echo_check(ConnPid2),
 	close(ConnPid2).
 
 client_auth_ok_tls12(Config) ->
-	ConnPid = open_up("127.0.0.1", port(Config, ws_clientauth12), #{tls_opts => client_opts(Config, "client")}),
+	ConnPid = tls_up("127.0.0.1", port(Config, ws_clientauth12), #{tls_opts => client_opts(Config, "client")}),
 	_ = upgrade(ConnPid, "/echo"),
 	echo_check(ConnPid),
 	close(ConnPid).
 
 client_auth_https(Config) ->
-	ConnPid = open_up("127.0.0.1", port(Config, https_clientauth), #{tls_opts => client_opts(Config, "client")}),
+	ConnPid = tls_up("127.0.0.1", port(Config, https_clientauth), #{tls_opts => client_opts(Config, "client")}),
 	R = gun:get(ConnPid, "/fixed"),
 	{_, <<"Hello world!">>} = ok_body(ConnPid, R),
 	close(ConnPid),
-	ConnPid2 = open_up("127.0.0.1", port(Config, https_clientauth12), #{tls_opts => client_opts(Config, "client")}),
+	ConnPid2 = tls_up("127.0.0.1", port(Config, https_clientauth12), #{tls_opts => client_opts(Config, "client")}),
 	R2 = gun:get(ConnPid2, "/fixed"),
 	{_, <<"Hello world!">>} = ok_body(ConnPid2, R2),
 	close(ConnPid2).

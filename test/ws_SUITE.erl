@@ -10,17 +10,14 @@
 -module(ws_SUITE).
 
 -import(suite_helper, [
-	find_script/1, start_server/2, stop_server/1, next/0, next/1, monitor_conn/1,
-	down/2, close/1, fd_count/0, check_headers/1, json_value/2, no_messages_from/1
+	find_script/1, start_server/2, stop_server/1, next/0, next/1, next_from/1,
+	monitor_conn/1, down/2, close/1, fd_count/0, check_headers/1, json_value/2,
+	no_messages_from/1, upgrade/2, echo_check/1, cycles/2, settle/4, id/0
 ]).
 
 -compile([export_all, nowarn_export_all]).
 
--define(T, 10000).
--define(BIG_T, 60000).
--define(GUID, <<"258EAFA5-E914-47DA-95CA-C5AB0DC85B11">>).
--define(BADSTATE_SEND, "Connection needs to be upgraded to Websocket before the gun:ws_send/1 function can be used.").
--define(BADSTATE_HTTP10, "Websocket cannot be used over an HTTP/1.0 connection.").
+-include("suite_helper.hrl").
 
 suite() ->
 	[{timetrap, {minutes, 10}}].
@@ -113,26 +110,11 @@ end_per_suite(Config) ->
 port(Config) ->
 	proplists:get_value(ws_port, Config).
 
-id() ->
-	integer_to_list(erlang:unique_integer([positive])).
-
-%% The next gun_* message from ConnPid (others stay in the mailbox).
-next_from(ConnPid, Timeout) ->
-	receive
-		Msg when is_tuple(Msg), tuple_size(Msg) >= 3, element(2, Msg) =:= ConnPid,
-				element(1, Msg) =/= 'DOWN' ->
-			Msg
-	after Timeout ->
-		error({timeout, ConnPid, {mailbox, element(2, process_info(self(), messages))}})
-	end.
-
 connect(Config) ->
 	connect(Config, #{}).
 
 connect(Config, Opts) ->
-	{ok, ConnPid} = gun:open(host(Config), port(Config), open_opts(Config, Opts)),
-	{ok, http} = gun:await_up(ConnPid, ?T),
-	ConnPid.
+	suite_helper:open_up(host(Config), port(Config), open_opts(Config, Opts)).
 
 %% Config may name another host and add gun:open/3 options: tls_SUITE
 %% runs this suite's echo cases over TLS that way.
@@ -142,43 +124,17 @@ host(Config) ->
 open_opts(Config, Opts) ->
 	maps:merge(maps:merge(#{retry => 0}, proplists:get_value(open_opts, Config, #{})), Opts).
 
-upgrade(ConnPid, Path) ->
-	upgrade(ConnPid, Path, []).
-
-upgrade(ConnPid, Path, Headers) ->
-	StreamRef = gun:ws_upgrade(ConnPid, Path, Headers),
-	true = is_reference(StreamRef),
-	{gun_ws_upgrade, ConnPid, ok, RespHeaders} = next(),
-	ok = check_headers(RespHeaders),
-	StreamRef.
-
-echo_check(ConnPid) ->
-	ok = gun:ws_send(ConnPid, {text, <<"check">>}),
-	{gun_ws, ConnPid, {text, <<"check">>}} = next().
-
 %% How the server saw the connection tagged Id end: the client's close code
 %% (1005 empty close, 1006 no close frame) or <<"none">>.
 lastclose(Config, Id) ->
-	{ok, ConnPid} = gun:open(host(Config), port(Config), open_opts(Config, #{})),
-	MRef = monitor_conn(ConnPid),
-	{ok, http} = gun:await_up(ConnPid, ?T),
-	StreamRef = gun:ws_upgrade(ConnPid, "/lastclose?id=" ++ Id),
-	{gun_ws_upgrade, ConnPid, ok, _} = next_from(ConnPid, ?T),
-	%% The server waits up to 10 s for the connection tagged Id to end.
-	{gun_ws, ConnPid, {text, Code}} = next_from(ConnPid, 3 * ?T),
-	%% Then it closes (1000): with retry => 0 that ends ConnPid.
-	server_closed(ConnPid, StreamRef, MRef),
-	Code.
+	suite_helper:lastclose(connect(Config), Id).
 
 %% The server closed the connection with 1000 (and retry is 0).
 server_closed(ConnPid, StreamRef, MRef) ->
-	{gun_ws, ConnPid, {close, 1000, <<>>}} = next_from(ConnPid, ?T),
-	{gun_down, ConnPid, ws, normal, [StreamRef], []} = next_from(ConnPid, ?T),
+	{gun_ws, ConnPid, {close, 1000, <<>>}} = next_from(ConnPid),
+	{gun_down, ConnPid, ws, normal, [StreamRef], []} = next_from(ConnPid),
 	{shutdown, normal} = down(ConnPid, MRef),
 	ok.
-
-accept(Key) ->
-	base64:encode(crypto:hash(sha, [Key, ?GUID])).
 
 %% Connection.
 
@@ -305,7 +261,7 @@ upgrade_ok_headers(Config) ->
 	{gun_ws, ConnPid, {text, Json}} = next(),
 	Key = json_value(Json, "sec-websocket-key"),
 	16 = byte_size(base64:decode(Key)),
-	Accept = accept(Key),
+	Accept = raw_peer:accept_key(Key),
 	<<"websocket">> = string:lowercase(json_value(Json, "upgrade")),
 	<<"13">> = json_value(Json, "sec-websocket-version"),
 	true = lists:member(<<"upgrade">>,
@@ -401,28 +357,28 @@ upgrade_http10(Config) ->
 upgrade_invalid_accept(_) ->
 	failed_validation(invalid_accept, fun(_Key) ->
 		[<<"upgrade: websocket\r\nconnection: Upgrade\r\n">>,
-			<<"sec-websocket-accept: ">>, accept(<<"c29tZSBvdGhlciBrZXkhIQ==">>), <<"\r\n">>]
+			<<"sec-websocket-accept: ">>, raw_peer:accept_key(<<"c29tZSBvdGhlciBrZXkhIQ==">>), <<"\r\n">>]
 	end).
 
 upgrade_missing_upgrade_header(_) ->
 	failed_validation(missing_upgrade_header, fun(Key) ->
-		[<<"connection: Upgrade\r\nsec-websocket-accept: ">>, accept(Key), <<"\r\n">>]
+		[<<"connection: Upgrade\r\nsec-websocket-accept: ">>, raw_peer:accept_key(Key), <<"\r\n">>]
 	end).
 
 upgrade_missing_connection_header(_) ->
 	failed_validation(missing_connection_header, fun(Key) ->
-		[<<"upgrade: websocket\r\nsec-websocket-accept: ">>, accept(Key), <<"\r\n">>]
+		[<<"upgrade: websocket\r\nsec-websocket-accept: ">>, raw_peer:accept_key(Key), <<"\r\n">>]
 	end).
 
 upgrade_unexpected_protocol(_) ->
 	failed_validation(unexpected_protocol, fun(Key) ->
-		[<<"upgrade: websocket\r\nconnection: Upgrade\r\nsec-websocket-accept: ">>, accept(Key),
+		[<<"upgrade: websocket\r\nconnection: Upgrade\r\nsec-websocket-accept: ">>, raw_peer:accept_key(Key),
 			<<"\r\nsec-websocket-protocol: mychat\r\n">>]
 	end).
 
 upgrade_unexpected_extension(_) ->
 	failed_validation(unexpected_extension, fun(Key) ->
-		[<<"upgrade: websocket\r\nconnection: Upgrade\r\nsec-websocket-accept: ">>, accept(Key),
+		[<<"upgrade: websocket\r\nconnection: Upgrade\r\nsec-websocket-accept: ">>, raw_peer:accept_key(Key),
 			<<"\r\nsec-websocket-extensions: permessage-deflate\r\n">>]
 	end).
 
@@ -447,39 +403,15 @@ failed_validation(Why, HeadersFun) ->
 %% RespFun(SecWebSocketKey); tells the caller when the client closes.
 raw_server(RespFun) ->
 	Parent = self(),
-	{ok, L} = gen_tcp:listen(0, [binary, {active, false}, {ip, {127, 0, 0, 1}}, {reuseaddr, true}]),
-	{ok, Port} = inet:port(L),
+	{L, Port} = raw_peer:listen(),
 	Server = spawn_link(fun() ->
-		{ok, S} = gen_tcp:accept(L, ?T),
-		Req = read_request(S, <<>>),
-		[_RequestLine|Lines] = binary:split(Req, <<"\r\n">>, [global, trim_all]),
-		Headers = [begin
-			[N, V] = binary:split(Line, <<":">>),
-			{string:lowercase(string:trim(N)), string:trim(V)}
-		end || Line <- Lines],
-		{_, Key} = lists:keyfind(<<"sec-websocket-key">>, 1, Headers),
-		ok = gen_tcp:send(S, RespFun(Key)),
-		wait_closed(S),
+		S = raw_peer:accept(L),
+		Req = raw_peer:read_request(S),
+		raw_peer:send(S, RespFun(raw_peer:header(<<"sec-websocket-key">>, Req))),
+		{closed, _} = raw_peer:drain(S, 2 * ?T),
 		Parent ! {self(), peer_closed}
 	end),
 	{Port, Server}.
-
-read_request(S, Acc) ->
-	case binary:match(Acc, <<"\r\n\r\n">>) of
-		nomatch ->
-			{ok, Data} = gen_tcp:recv(S, 0, ?T),
-			read_request(S, <<Acc/binary, Data/binary>>);
-		{Pos, _} ->
-			binary:part(Acc, 0, Pos)
-	end.
-
-wait_closed(S) ->
-	case gen_tcp:recv(S, 0, 2 * ?T) of
-		{ok, _} -> wait_closed(S);
-		{error, closed} -> ok;
-		{error, econnreset} -> ok;
-		{error, timeout} -> error(client_did_not_close)
-	end.
 
 ws_send_before_upgrade(Config) ->
 	ConnPid = connect(Config),
@@ -527,6 +459,10 @@ echo_empty(Config) ->
 	close(ConnPid).
 
 echo_sizes(Config) ->
+	echo_sizes(Config, [0, 1, 125, 126, 127, 65535, 65536, 65537, 1024 * 1024, 16 * 1024 * 1024]).
+
+%% Each size around a frame length encoding echoes whole.
+echo_sizes(Config, Sizes) ->
 	ConnPid = connect(Config),
 	_ = upgrade(ConnPid, "/echo"),
 	lists:foreach(fun(Size) ->
@@ -537,7 +473,7 @@ echo_sizes(Config) ->
 			{gun_ws, ConnPid, {binary, Other}} -> error({mismatch, Size, byte_size(Other)});
 			Other -> error({unexpected, Size, Other})
 		end
-	end, [0, 1, 125, 126, 127, 65535, 65536, 65537, 1024 * 1024, 16 * 1024 * 1024]),
+	end, Sizes),
 	close(ConnPid).
 
 pattern(Size) ->
@@ -1037,44 +973,7 @@ no_leaks(Config) ->
 	after 10 * ?BIG_T ->
 		error(worker_timeout)
 	end || {Pid, MRef} <- Monitors],
-	ok = settle(fun suite_helper:fd_count/0, Fds0 + 5, 100),
-	ok = settle(fun() -> erlang:system_info(process_count) end, Procs0 + 5, 100),
+	ok = settle(fds, fun suite_helper:fd_count/0, Fds0 + 5, 100),
+	ok = settle(procs, fun suite_helper:proc_count/0, Procs0 + 5, 100),
 	ct:log("fds ~p -> ~p, processes ~p -> ~p",
 		[Fds0, fd_count(), Procs0, erlang:system_info(process_count)]).
-
-cycles(_, 0) ->
-	ok;
-cycles(Port, N) ->
-	{ok, ConnPid} = gun:open("127.0.0.1", Port, #{retry => 0}),
-	MRef = monitor_conn(ConnPid),
-	{ok, http} = gun:await_up(ConnPid, ?T),
-	_ = gun:ws_upgrade(ConnPid, "/echo"),
-	receive {gun_ws_upgrade, ConnPid, ok, _} -> ok after ?T -> error({upgrade_timeout, N}) end,
-	ok = gun:ws_send(ConnPid, {text, <<"ping">>}),
-	receive {gun_ws, ConnPid, {text, <<"ping">>}} -> ok after ?T -> error({echo_timeout, N}) end,
-	%% Nothing ended it so far.
-	receive {'DOWN', MRef, process, ConnPid, Early} -> error({exited_before_close, N, Early}) after 0 -> ok end,
-	ok = gun:close(ConnPid),
-	receive
-		{'DOWN', MRef, process, ConnPid, normal} -> ok;
-		{'DOWN', MRef, process, ConnPid, Reason} ->
-			%% Let whatever the engine sent about it arrive.
-			Down = receive D = {gun_down, ConnPid, _, _, _, _} -> D after 1000 -> no_gun_down end,
-			error({bad_exit_after_close, N, Reason, Down, {mailbox, element(2, process_info(self(), messages))}})
-	after ?T ->
-		error({close_timeout, N, {conn, erlang:process_info(ConnPid, [status, current_function, message_queue_len])},
-			{mailbox, element(2, process_info(self(), messages))}})
-	end,
-	ok = gun:flush(ConnPid),
-	{messages, []} = process_info(self(), messages),
-	cycles(Port, N - 1).
-
-%% Polls (every 100 ms, up to Tries times) until Fun() =< Limit.
-settle(Fun, Limit, Tries) ->
-	case Fun() of
-		V when V =< Limit -> ok;
-		V when Tries =:= 0 -> error({did_not_settle, V, Limit});
-		_ ->
-			receive after 100 -> ok end,
-			settle(Fun, Limit, Tries - 1)
-	end.
