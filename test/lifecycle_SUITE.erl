@@ -596,18 +596,62 @@ keepalive_tolerance_alive(Config) ->
 
 %% Graceful endings.
 
-%% gun:shutdown/1: the peer reads close 1001 and answers in time; the
-%% owner gets the server's close, then gun_down ws normal; ConnPid exits
-%% normal; no reconnect although retry => 5.
+%% The client ends an upgraded raw connection with a close frame (retry =>
+%% 5, so that a reconnect would show): the peer reads the close, and
+%% answers it or not; the owner gets the answer, if any, then gun_down ws
+%% normal; ConnPid exits normal, the socket is closed, no reconnect.
+%% A row: how the owner ends it (gun:shutdown/1, or gun:ws_send/2 of a
+%% close frame), the ws_opts, the {Code, Reason} the peer reads, the
+%% close the peer answers with (or none), and where timed, the {Min, Max}
+%% ms from the call to gun_down.
+closing_table() ->
+	#{
+		%% gun:shutdown/1: close 1001, answered in time.
+		shutdown_close_reply => #{finish => shutdown, ws_opts => #{},
+			client_close => {1001, <<>>}, reply => {1001, <<"bye">>}},
+		%% No answer: the client waits closing_timeout (300 ms), then closes.
+		shutdown_closing_timeout => #{finish => shutdown, ws_opts => #{closing_timeout => 300},
+			client_close => {1001, <<>>}, reply => none, down_within => {300, 1300}},
+		%% A user close frame with its own code: the same, with that code.
+		user_close_code => #{finish => {close, 4001, <<"done">>}, ws_opts => #{},
+			client_close => {4001, <<"done">>}, reply => {4001, <<"done">>}}
+	}.
+
 shutdown_close_reply(_) ->
+	closing(?FUNCTION_NAME).
+
+shutdown_closing_timeout(_) ->
+	closing(?FUNCTION_NAME).
+
+user_close_code(_) ->
+	closing(?FUNCTION_NAME).
+
+closing(Case) ->
+	#{Case := Row = #{finish := Finish, ws_opts := WsOpts, client_close := ClientClose,
+		reply := Reply}} = closing_table(),
 	Snap = snapshot(),
 	#{conn := ConnPid, mref := MRef, ref := Ref, sock := Sock, lsock := LSock} =
-		raw_connect(#{retry => 5, retry_timeout => 100}),
-	ok = gun:shutdown(ConnPid),
-	{1001, <<>>} = expect_close(Sock),
-	raw_peer:send(Sock, close_frame(1001, <<"bye">>)),
-	?NEXT(ConnPid, {gun_ws, ConnPid, {close, 1001, <<"bye">>}}),
+		raw_connect(#{retry => 5, retry_timeout => 100, ws_opts => WsOpts}),
+	T0 = now_ms(),
+	ok = finish(ConnPid, Finish),
+	ClientClose = expect_close(Sock),
+	case Reply of
+		{Code, Reason} ->
+			raw_peer:send(Sock, close_frame(Code, Reason)),
+			?NEXT(ConnPid, {gun_ws, ConnPid, {close, Code, Reason}});
+		none ->
+			ok
+	end,
 	?NEXT(ConnPid, {gun_down, ConnPid, ws, normal, [Ref], []}),
+	Elapsed = ms_since(T0),
+	ct:log("gun_down ~p ms after ~p", [Elapsed, Finish]),
+	case Row of
+		#{down_within := {Min, Max}} ->
+			true = Elapsed >= Min,
+			true = Elapsed < Max;
+		_ ->
+			ok
+	end,
 	normal = down(ConnPid, MRef),
 	raw_peer:expect_eof(Sock),
 	no_reconnect(LSock, 500),
@@ -615,26 +659,10 @@ shutdown_close_reply(_) ->
 	[ok = gen_tcp:close(S) || S <- [Sock, LSock]],
 	no_leak(Snap).
 
-%% No reply to the close: the client waits closing_timeout (300 ms), then
-%% closes; gun_down ws normal, ConnPid exits normal, no reconnect.
-shutdown_closing_timeout(_) ->
-	Snap = snapshot(),
-	#{conn := ConnPid, mref := MRef, ref := Ref, sock := Sock, lsock := LSock} =
-		raw_connect(#{retry => 5, retry_timeout => 100, ws_opts => #{closing_timeout => 300}}),
-	T0 = now_ms(),
-	ok = gun:shutdown(ConnPid),
-	{1001, <<>>} = expect_close(Sock),
-	?NEXT(ConnPid, 2000, {gun_down, ConnPid, ws, normal, [Ref], []}),
-	Elapsed = ms_since(T0),
-	ct:log("gun_down ~p ms after gun:shutdown/1", [Elapsed]),
-	true = Elapsed >= 300,
-	true = Elapsed < 1300,
-	normal = down(ConnPid, MRef),
-	raw_peer:expect_eof(Sock),
-	no_reconnect(LSock, 500),
-	no_more_from(ConnPid),
-	[ok = gen_tcp:close(S) || S <- [Sock, LSock]],
-	no_leak(Snap).
+finish(ConnPid, shutdown) ->
+	gun:shutdown(ConnPid);
+finish(ConnPid, CloseFrame) ->
+	gun:ws_send(ConnPid, CloseFrame).
 
 %% Against the Python server: it echoes the 1001 and recorded it.
 shutdown_python(Config) ->
@@ -649,23 +677,6 @@ shutdown_python(Config) ->
 	normal = down(ConnPid, MRef),
 	<<"1001">> = lastclose(Config, Id),
 	no_more_from(ConnPid),
-	no_leak(Snap).
-
-%% A user close frame with its own code: the same, with that code.
-user_close_code(_) ->
-	Snap = snapshot(),
-	#{conn := ConnPid, mref := MRef, ref := Ref, sock := Sock, lsock := LSock} =
-		raw_connect(#{retry => 5, retry_timeout => 100}),
-	ok = gun:ws_send(ConnPid, {close, 4001, <<"done">>}),
-	{4001, <<"done">>} = expect_close(Sock),
-	raw_peer:send(Sock, close_frame(4001, <<"done">>)),
-	?NEXT(ConnPid, {gun_ws, ConnPid, {close, 4001, <<"done">>}}),
-	?NEXT(ConnPid, {gun_down, ConnPid, ws, normal, [Ref], []}),
-	normal = down(ConnPid, MRef),
-	raw_peer:expect_eof(Sock),
-	no_reconnect(LSock, 500),
-	no_more_from(ConnPid),
-	[ok = gen_tcp:close(S) || S <- [Sock, LSock]],
 	no_leak(Snap).
 
 %% The owner dies: the peer reads close 1001 and answers; ConnPid exits
@@ -752,35 +763,49 @@ never_answering() ->
 	no_more_from(ConnPid),
 	St.
 
-%% gun:shutdown/1 still ends it promptly: ConnPid exits normal, the
-%% socket is closed, no reconnect. The pending upgrade is not answered,
-%% so (doc/behaviour.md: gun_down lists the pending upgrade's StreamRef
-%% on an http connection) gun_down http normal [Ref].
+%% The owner ends a connection whose upgrade the server never answers:
+%% promptly, ConnPid exits normal, the socket is closed, no reconnect. A
+%% row: the gun function that ends it, whether ConnPid is dead on return,
+%% how soon the peer reads EOF, and whether the owner gets gun_down.
+never_answered_table() ->
+	#{
+		%% gun:shutdown/1: the pending upgrade is not answered, so
+		%% (doc/behaviour.md: gun_down lists the pending upgrade's StreamRef
+		%% on an http connection) gun_down http normal [Ref].
+		never_answers_upgrade_shutdown => #{finish => shutdown, dead_on_return => false,
+			eof_within => 2000, gun_down => true},
+		%% gun:close/1: dead on return, no message.
+		never_answers_upgrade_close => #{finish => close, dead_on_return => true,
+			eof_within => 1000, gun_down => false}
+	}.
+
 never_answers_upgrade_shutdown(_) ->
+	never_answered(?FUNCTION_NAME).
+
+never_answers_upgrade_close(_) ->
+	never_answered(?FUNCTION_NAME).
+
+never_answered(Case) ->
+	#{Case := #{finish := Finish, dead_on_return := DeadOnReturn, eof_within := EofWithin,
+		gun_down := GunDown}} = never_answered_table(),
 	Snap = snapshot(),
 	#{conn := ConnPid, mref := MRef, ref := Ref, sock := Sock, lsock := LSock} = never_answering(),
 	T0 = now_ms(),
-	ok = gun:shutdown(ConnPid),
+	ok = gun:Finish(ConnPid),
+	case DeadOnReturn of
+		true -> false = is_process_alive(ConnPid);
+		false -> ok
+	end,
 	normal = down(ConnPid, MRef),
 	Elapsed = ms_since(T0),
-	raw_peer:expect_eof(Sock, 2000),
+	raw_peer:expect_eof(Sock, EofWithin),
 	Msgs = [M || M <- element(2, process_info(self(), messages)), element(2, M) =:= ConnPid],
-	ct:log("exit ~p ms after gun:shutdown/1; messages: ~p", [Elapsed, Msgs]),
+	ct:log("exit ~p ms after gun:~p/1; messages: ~p", [Elapsed, Finish, Msgs]),
 	true = Elapsed < 1000,
-	?NEXT(ConnPid, {gun_down, ConnPid, http, normal, [Ref], []}),
-	no_reconnect(LSock, 500),
-	no_more_from(ConnPid),
-	[ok = gen_tcp:close(S) || S <- [Sock, LSock]],
-	no_leak(Snap).
-
-%% gun:close/1: dead on return, no message, no reconnect.
-never_answers_upgrade_close(_) ->
-	Snap = snapshot(),
-	#{conn := ConnPid, mref := MRef, sock := Sock, lsock := LSock} = never_answering(),
-	ok = gun:close(ConnPid),
-	false = is_process_alive(ConnPid),
-	normal = down(ConnPid, MRef),
-	raw_peer:expect_eof(Sock, 1000),
+	case GunDown of
+		true -> ?NEXT(ConnPid, {gun_down, ConnPid, http, normal, [Ref], []});
+		false -> ok
+	end,
 	no_reconnect(LSock, 500),
 	no_more_from(ConnPid),
 	[ok = gen_tcp:close(S) || S <- [Sock, LSock]],
