@@ -108,6 +108,16 @@ no_leak(#{fds := Fds0, procs := Procs0}) ->
 	ok = settle(fds, fun suite_helper:fd_count/0, Fds0, 50),
 	ok = settle(procs, fun suite_helper:proc_count/0, Procs0, 50).
 
+%% ConnPid exits with Reason Min to Max ms after T0 (when What happened,
+%% for the log); nothing more arrives from it.
+exits_between(ConnPid, MRef, Reason, {T0, What}, {Min, Max}) ->
+	Reason = down(ConnPid, MRef),
+	Elapsed = ms_since(T0),
+	ct:log("exit ~p ms after ~s", [Elapsed, What]),
+	true = Elapsed >= Min,
+	true = Elapsed < Max,
+	no_more_from(ConnPid).
+
 %% ConnPid has not exited (yet).
 alive(MRef, ConnPid) ->
 	receive
@@ -240,13 +250,7 @@ retries_exhausted_server_gone(_) ->
 	ok = gen_tcp:close(Sock),
 	?NEXT(ConnPid, {gun_error, ConnPid, Ref, closed}),
 	?NEXT(ConnPid, {gun_down, ConnPid, ws, closed, [Ref], []}),
-	T0 = now_ms(),
-	{shutdown, econnrefused} = down(ConnPid, MRef),
-	Elapsed = ms_since(T0),
-	ct:log("exit ~p ms after gun_down", [Elapsed]),
-	true = Elapsed >= 950,
-	true = Elapsed < 1450,
-	no_more_from(ConnPid),
+	exits_between(ConnPid, MRef, {shutdown, econnrefused}, {now_ms(), "gun_down"}, {950, 1450}),
 	no_leak(Snap).
 
 %% Each successful connect gives gun_up and restores the full `retry`
@@ -273,12 +277,7 @@ retries_reset_on_each_up(_) ->
 	end || _ <- lists:seq(1, 3)],
 	T0 = now_ms(),
 	receive {accepted, Acceptor, 3} -> ok after ?T -> error(acceptor_timeout) end,
-	{shutdown, econnrefused} = down(ConnPid, MRef),
-	Elapsed = ms_since(T0),
-	ct:log("exit ~p ms after the last gun_down", [Elapsed]),
-	true = Elapsed >= 950,
-	true = Elapsed < 1450,
-	no_more_from(ConnPid),
+	exits_between(ConnPid, MRef, {shutdown, econnrefused}, {T0, "the last gun_down"}, {950, 1450}),
 	no_leak(Snap).
 
 accept_close(LSock, N) ->
@@ -299,12 +298,7 @@ first_connect_refused(_) ->
 	T0 = now_ms(),
 	{ok, ConnPid} = gun:open("127.0.0.1", closed_port(), #{retry => 2, retry_timeout => 500}),
 	MRef = monitor_conn(ConnPid),
-	{shutdown, econnrefused} = down(ConnPid, MRef),
-	Elapsed = ms_since(T0),
-	ct:log("exit ~p ms after gun:open", [Elapsed]),
-	true = Elapsed >= 1000,
-	true = Elapsed < 1450,
-	no_more_from(ConnPid),
+	exits_between(ConnPid, MRef, {shutdown, econnrefused}, {T0, "gun:open"}, {1000, 1450}),
 	%% retry => 0: one attempt, at once.
 	T1 = now_ms(),
 	{ok, ConnPid0} = gun:open("127.0.0.1", closed_port(), #{retry => 0, retry_timeout => 500}),
@@ -375,12 +369,7 @@ connect_timeout_exhausted(_) ->
 	{ok, ConnPid} = gun:open("127.0.0.1", Port,
 		#{retry => 1, retry_timeout => 100, connect_timeout => 200}),
 	MRef = monitor_conn(ConnPid),
-	{shutdown, timeout} = down(ConnPid, MRef),
-	Elapsed = ms_since(T0),
-	ct:log("exit ~p ms after gun:open", [Elapsed]),
-	true = Elapsed >= 500,
-	true = Elapsed < 950,
-	no_more_from(ConnPid),
+	exits_between(ConnPid, MRef, {shutdown, timeout}, {T0, "gun:open"}, {500, 950}),
 	[ok = gen_tcp:close(S) || S <- Fillers],
 	ok = gen_tcp:close(LSock),
 	no_leak(Snap).
