@@ -20,7 +20,7 @@
 -import(suite_helper, [
 	find_script/1, start_server/2, stop_server/1, next/0, monitor_conn/1,
 	down/2, close/1, check_headers/1, header/2, json_value/2, no_messages_from/1,
-	trailer_body/2, upgrade/2, echo_check/1, id/0
+	trailer_body/2, upgrade/2, echo_check/1
 ]).
 
 suite() ->
@@ -304,16 +304,7 @@ upgrade_refused_404(Config) ->
 %% The close handshake: the user's close, echoed by the server, then
 %% gun_down normal and ConnPid exits normal; the server saw the code.
 user_close(Config) ->
-	ConnPid = connect(Config, #{retry => 5}),
-	MRef = monitor_conn(ConnPid),
-	Id = id(),
-	StreamRef = upgrade(ConnPid, "/echo?id=" ++ Id),
-	ok = gun:ws_send(ConnPid, {close, 4001, <<"done">>}),
-	{gun_ws, ConnPid, {close, 4001, <<"done">>}} = next(),
-	{gun_down, ConnPid, ws, normal, [StreamRef], []} = next(),
-	normal = down(ConnPid, MRef),
-	<<"4001">> = lastclose(Config, Id),
-	no_messages_from(ConnPid).
+	ws_SUITE:user_close_code(over_tls(Config)).
 
 %% HTTP requests over TLS, ALPN and SNI.
 
