@@ -14,7 +14,7 @@
 -import(suite_helper, [
 	find_script/1, start_server/2, stop_server/1, next/0, next/1, monitor_conn/1,
 	down/2, close/1, check_headers/1, header/2, json_value/2, no_messages_from/1,
-	trailer_body/2, now_ms/0, ms_since/1
+	response/3, body/2, body/3, ok_body/2, trailer_body/2, now_ms/0, ms_since/1
 ]).
 
 -compile([export_all, nowarn_export_all]).
@@ -125,35 +125,6 @@ connect(Config) ->
 
 connect(Config, Opts) ->
 	suite_helper:open_up("127.0.0.1", port(Config), Opts).
-
-%% The next message is the response for StreamRef: returns {IsFin, Headers}.
-response(ConnPid, StreamRef, Status) ->
-	case next() of
-		{gun_response, ConnPid, StreamRef, IsFin, Status, Headers} ->
-			ok = check_headers(Headers),
-			{IsFin, Headers};
-		Other ->
-			error({expected_response, StreamRef, Status, Other})
-	end.
-
-%% The next messages are StreamRef's body: gun_data nofin* then gun_data fin.
-body(ConnPid, StreamRef) ->
-	body(ConnPid, StreamRef, ?T, []).
-
-body(ConnPid, StreamRef, Timeout, Acc) ->
-	case next(Timeout) of
-		{gun_data, ConnPid, StreamRef, nofin, Data} when is_binary(Data) ->
-			body(ConnPid, StreamRef, Timeout, [Data|Acc]);
-		{gun_data, ConnPid, StreamRef, fin, Data} when is_binary(Data) ->
-			iolist_to_binary(lists:reverse([Data|Acc]));
-		Other ->
-			error({expected_data, StreamRef, Other})
-	end.
-
-%% A whole 200 response with a body: returns {Headers, Body}.
-ok_body(ConnPid, StreamRef) ->
-	{nofin, Headers} = response(ConnPid, StreamRef, 200),
-	{Headers, body(ConnPid, StreamRef)}.
 
 %% The gun_data nofin messages that come next, concatenated, and the
 %% message after them.
@@ -305,7 +276,7 @@ big_body(Config) ->
 	StreamRef = gun:get(ConnPid, "/big?size=" ++ integer_to_list(Size)),
 	{nofin, Headers} = response(ConnPid, StreamRef, 200),
 	<<"5000000">> = header(<<"content-length">>, Headers),
-	Body = body(ConnPid, StreamRef, ?BIG_T, []),
+	Body = body(ConnPid, StreamRef, ?BIG_T),
 	Size = byte_size(Body),
 	true = Body =:= pattern(Size),
 	close(ConnPid).
@@ -408,7 +379,7 @@ big_request_body(Config) ->
 	StreamRef = gun:put(ConnPid, "/echo", [], Body),
 	{nofin, Headers} = response(ConnPid, StreamRef, 200),
 	<<"5000000">> = header(<<"x-request-content-length">>, Headers),
-	Echo = body(ConnPid, StreamRef, ?BIG_T, []),
+	Echo = body(ConnPid, StreamRef, ?BIG_T),
 	true = Echo =:= Body,
 	close(ConnPid).
 
@@ -462,7 +433,7 @@ streamed_big(Config) ->
 	StreamRef = gun:post(ConnPid, "/echo", []),
 	send_pieces(ConnPid, StreamRef, Body, 65536),
 	{nofin, _} = response(ConnPid, StreamRef, 200),
-	Echo = body(ConnPid, StreamRef, ?BIG_T, []),
+	Echo = body(ConnPid, StreamRef, ?BIG_T),
 	true = Echo =:= Body,
 	close(ConnPid).
 

@@ -29,6 +29,10 @@
 -export([no_more_from/1]).
 -export([flush_mailbox/0]).
 -export([json_value/2]).
+-export([response/3]).
+-export([body/2]).
+-export([body/3]).
+-export([ok_body/2]).
 -export([trailer_body/2]).
 %% Resources.
 -export([fd_count/0]).
@@ -292,6 +296,43 @@ json_value(Json, Name) ->
 		[_, Rest] -> hd(binary:split(Rest, <<"\"">>));
 		[_] -> error({no_value_in_json, Name, Json})
 	end.
+
+%% The next message is the response for StreamRef: returns {IsFin, Headers}.
+-spec response(pid(), reference(), 100..599) -> {fin | nofin, [{binary(), binary()}]}.
+response(ConnPid, StreamRef, Status) ->
+	case next() of
+		{gun_response, ConnPid, StreamRef, IsFin, Status, Headers} ->
+			ok = check_headers(Headers),
+			{IsFin, Headers};
+		Other ->
+			error({expected_response, StreamRef, Status, Other})
+	end.
+
+%% The next messages are StreamRef's body: gun_data nofin* then gun_data
+%% fin, each within Timeout (?T by default).
+-spec body(pid(), reference()) -> binary().
+body(ConnPid, StreamRef) ->
+	body(ConnPid, StreamRef, ?T).
+
+-spec body(pid(), reference(), timeout()) -> binary().
+body(ConnPid, StreamRef, Timeout) ->
+	body(ConnPid, StreamRef, Timeout, []).
+
+body(ConnPid, StreamRef, Timeout, Acc) ->
+	case next(Timeout) of
+		{gun_data, ConnPid, StreamRef, nofin, Data} when is_binary(Data) ->
+			body(ConnPid, StreamRef, Timeout, [Data|Acc]);
+		{gun_data, ConnPid, StreamRef, fin, Data} when is_binary(Data) ->
+			iolist_to_binary(lists:reverse([Data|Acc]));
+		Other ->
+			error({expected_data, StreamRef, Other})
+	end.
+
+%% A whole 200 response with a body: returns {Headers, Body}.
+-spec ok_body(pid(), reference()) -> {[{binary(), binary()}], binary()}.
+ok_body(ConnPid, StreamRef) ->
+	{nofin, Headers} = response(ConnPid, StreamRef, 200),
+	{Headers, body(ConnPid, StreamRef)}.
 
 %% The body of http_server.py's /chunked?trailers=1 response, whose
 %% trailers must follow it.

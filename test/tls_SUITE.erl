@@ -20,7 +20,7 @@
 -import(suite_helper, [
 	find_script/1, start_server/2, stop_server/1, next/0, monitor_conn/1,
 	down/2, close/1, check_headers/1, header/2, json_value/2, no_messages_from/1,
-	trailer_body/2, upgrade/2, echo_check/1
+	ok_body/2, trailer_body/2, upgrade/2, echo_check/1
 ]).
 
 suite() ->
@@ -193,21 +193,6 @@ open_fail(Host, Port, Opts) ->
 	ok = gun:flush(ConnPid),
 	Res.
 
-body(ConnPid, StreamRef) ->
-	body(ConnPid, StreamRef, <<>>).
-
-body(ConnPid, StreamRef, Acc) ->
-	case next() of
-		{gun_data, ConnPid, StreamRef, nofin, Data} -> body(ConnPid, StreamRef, <<Acc/binary, Data/binary>>);
-		{gun_data, ConnPid, StreamRef, fin, Data} -> <<Acc/binary, Data/binary>>;
-		Other -> error({unexpected, Other})
-	end.
-
-ok_body(ConnPid, StreamRef) ->
-	{gun_response, ConnPid, StreamRef, nofin, 200, Headers} = next(),
-	ok = check_headers(Headers),
-	{Headers, body(ConnPid, StreamRef)}.
-
 %% The close code the server saw for the connection tagged Id, over TLS.
 lastclose(Config, Id) ->
 	suite_helper:lastclose(connect(Config), Id).
@@ -292,14 +277,7 @@ echo_sizes(Config) ->
 		[0, 1, 125, 126, 127, 16383, 16384, 16385, 65535, 65536, 65537, 1024 * 1024, 16 * 1024 * 1024]).
 
 upgrade_refused_404(Config) ->
-	ConnPid = connect(Config),
-	MRef = monitor_conn(ConnPid),
-	StreamRef = gun:ws_upgrade(ConnPid, "/missing"),
-	{gun_response, ConnPid, StreamRef, nofin, 404, Headers} = next(),
-	ok = check_headers(Headers),
-	<<"not found">> = body(ConnPid, StreamRef),
-	{gun_down, ConnPid, http, closed, [], []} = next(),
-	{shutdown, closed} = down(ConnPid, MRef).
+	ws_SUITE:upgrade_refused_404(over_tls(Config)).
 
 %% The close handshake: the user's close, echoed by the server, then
 %% gun_down normal and ConnPid exits normal; the server saw the code.

@@ -12,7 +12,7 @@
 -import(suite_helper, [
 	find_script/1, start_server/2, stop_server/1, next/0, next/1, next_from/1,
 	monitor_conn/1, down/2, close/1, fd_count/0, check_headers/1, json_value/2,
-	no_messages_from/1, upgrade/2, echo_check/1, cycles/2, settle/4, id/0
+	no_messages_from/1, body/2, upgrade/2, echo_check/1, cycles/2, settle/4, id/0
 ]).
 
 -compile([export_all, nowarn_export_all]).
@@ -332,20 +332,10 @@ upgrade_refused_404(Config) ->
 	{gun_response, ConnPid, StreamRef, nofin, 404, Headers} = next(),
 	ok = check_headers(Headers),
 	{_, <<"text/plain">>} = lists:keyfind(<<"content-type">>, 1, Headers),
-	<<"not found">> = body(ConnPid, StreamRef, <<>>),
+	<<"not found">> = body(ConnPid, StreamRef),
 	%% The server closes the connection (connection: close) after the body.
 	{gun_down, ConnPid, http, closed, [], []} = next(),
 	{shutdown, closed} = down(ConnPid, MRef).
-
-body(ConnPid, StreamRef, Acc) ->
-	case next() of
-		{gun_data, ConnPid, StreamRef, nofin, Data} ->
-			body(ConnPid, StreamRef, <<Acc/binary, Data/binary>>);
-		{gun_data, ConnPid, StreamRef, fin, Data} ->
-			<<Acc/binary, Data/binary>>;
-		Other ->
-			error({unexpected, Other})
-	end.
 
 upgrade_http10(Config) ->
 	ConnPid = connect(Config, #{http_opts => #{version => 'HTTP/1.0'}}),
