@@ -6,7 +6,7 @@
 -define(T, 10000).
 -define(BIG_T, 60000).
 
-%% Gun's texts for {badstate, Text} (doc/behaviour.md).
+%% Gun's texts for {badstate, Text}: the owner matches them to the letter.
 -define(BADSTATE_SEND, "Connection needs to be upgraded to Websocket before the gun:ws_send/1 function can be used.").
 -define(BADSTATE_HTTP10, "Websocket cannot be used over an HTTP/1.0 connection.").
 -define(BADSTATE_BODY, "The stream is not expecting a request body.").
