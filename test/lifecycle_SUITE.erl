@@ -176,6 +176,15 @@ no_reconnect(LSock, Ms) ->
 		{ok, S} -> gen_tcp:close(S), error(unexpected_reconnect)
 	end.
 
+%% How a case that ended the connection ends: no reconnect comes within
+%% 500 ms although retry allows it, nothing more arrives from ConnPid, and
+%% once the peer's sockets are closed nothing is left behind.
+ended_for_good(ConnPid, Sock, LSock, Snap) ->
+	no_reconnect(LSock, 500),
+	no_more_from(ConnPid),
+	[ok = gen_tcp:close(S) || S <- [Sock, LSock]],
+	no_leak(Snap).
+
 %% Reads the client's close frame; returns {Code, Reason}.
 expect_close(Sock) ->
 	expect_close(Sock, 5000).
@@ -643,10 +652,7 @@ closing(Case) ->
 	end,
 	normal = down(ConnPid, MRef),
 	raw_peer:expect_eof(Sock),
-	no_reconnect(LSock, 500),
-	no_more_from(ConnPid),
-	[ok = gen_tcp:close(S) || S <- [Sock, LSock]],
-	no_leak(Snap).
+	ended_for_good(ConnPid, Sock, LSock, Snap).
 
 finish(ConnPid, shutdown) ->
 	gun:shutdown(ConnPid);
@@ -691,10 +697,7 @@ owner_death(_) ->
 	raw_peer:send(Sock, close_frame(1001, <<>>)),
 	{shutdown, owner_gone} = down(ConnPid, MRef),
 	raw_peer:expect_eof(Sock),
-	no_reconnect(LSock, 500),
-	no_more_from(ConnPid),
-	[ok = gen_tcp:close(S) || S <- [Sock, LSock]],
-	no_leak(Snap).
+	ended_for_good(ConnPid, Sock, LSock, Snap).
 
 %% gun:close/1: immediate and synchronous (ConnPid is dead on return),
 %% no gun_down, no reconnect; the peer sees the connection end at once.
@@ -711,10 +714,7 @@ close_immediate(_) ->
 	ct:log("peer saw EOF ~p ms after gun:close/1; bytes before it: ~p",
 		[Elapsed, raw_peer:decode_frames(Bytes)]),
 	true = Elapsed < 1000,
-	no_reconnect(LSock, 500),
-	no_more_from(ConnPid),
-	[ok = gen_tcp:close(S) || S <- [Sock, LSock]],
-	no_leak(Snap).
+	ended_for_good(ConnPid, Sock, LSock, Snap).
 
 %% Faults.
 
@@ -795,10 +795,7 @@ never_answered(Case) ->
 		true -> ?NEXT(ConnPid, {gun_down, ConnPid, http, normal, [Ref], []});
 		false -> ok
 	end,
-	no_reconnect(LSock, 500),
-	no_more_from(ConnPid),
-	[ok = gen_tcp:close(S) || S <- [Sock, LSock]],
-	no_leak(Snap).
+	ended_for_good(ConnPid, Sock, LSock, Snap).
 
 %% A peer that stops reading while the owner sends 64 KiB frames, with
 %% send_queue_limit => 1 MiB: once the kernel's buffers and the 1 MiB are
@@ -936,10 +933,7 @@ slow_reader_close_not_refused(_) ->
 	?NEXT(ConnPid, {gun_down, ConnPid, ws, normal, [Ref], []}),
 	normal = down(ConnPid, MRef),
 	raw_peer:expect_eof(Sock),
-	no_reconnect(LSock, 500),
-	no_more_from(ConnPid),
-	[ok = gen_tcp:close(S) || S <- [Sock, LSock]],
-	no_leak(Snap).
+	ended_for_good(ConnPid, Sock, LSock, Snap).
 
 %% The owner is killed while it sends in a loop: ConnPid exits
 %% {shutdown, owner_gone}, the server got close 1001, nothing leaks.
