@@ -50,6 +50,11 @@
 -export([open_upgrade/2]).
 -export([open_upgrade/4]).
 -export([expect_upgrade_failure/2]).
+%% Owner's mailbox, for suites written before suite_helper had it.
+-export([next_msg/1]).
+-export([next_msg/2]).
+-export([exit_reason/2]).
+-export([no_more_msgs/1]).
 
 -define(TIMEOUT, 5000).
 -define(WS_GUID, <<"258EAFA5-E914-47DA-95CA-C5AB0DC85B11">>).
@@ -424,4 +429,23 @@ expect_upgrade_failure(#{conn := ConnPid, mref := MRef, ref := StreamRef, sock :
 	{gun_down, ConnPid, http, Reason, [StreamRef], []} = suite_helper:next_from(ConnPid),
 	{shutdown, Reason} = suite_helper:down(ConnPid, MRef),
 	expect_eof(Sock),
+	suite_helper:no_more_from(ConnPid).
+
+%% Owner's mailbox: suite_helper's functions under the names suites
+%% written before them call.
+
+-spec next_msg(pid()) -> tuple().
+next_msg(ConnPid) ->
+	suite_helper:next_from(ConnPid, ?TIMEOUT).
+
+-spec next_msg(pid(), timeout()) -> tuple().
+next_msg(ConnPid, Timeout) ->
+	suite_helper:next_from(ConnPid, Timeout).
+
+-spec exit_reason(reference(), pid()) -> term().
+exit_reason(MRef, ConnPid) ->
+	suite_helper:down(ConnPid, MRef).
+
+-spec no_more_msgs(pid()) -> ok.
+no_more_msgs(ConnPid) ->
 	suite_helper:no_more_from(ConnPid).
