@@ -784,24 +784,24 @@ server_drop(Config) ->
 	{shutdown, closed} = down(ConnPid, MRef).
 
 server_bad_utf8(Config) ->
-	ConnPid = connect(Config),
-	MRef = monitor_conn(ConnPid),
-	Id = id(),
-	StreamRef = upgrade(ConnPid, "/badutf8?id=" ++ Id),
-	{gun_error, ConnPid, StreamRef, {error, badencoding}} = next(),
-	{gun_down, ConnPid, ws, {error, badencoding}, [StreamRef], []} = next(),
-	{shutdown, {error, badencoding}} = down(ConnPid, MRef),
-	<<"1007">> = lastclose(Config, Id).
+	server_fault(Config, #{}, "/badutf8?", badencoding, <<"1007">>).
 
 max_frame_size(Config) ->
-	ConnPid = connect(Config, #{ws_opts => #{max_frame_size => 10}}),
+	server_fault(Config, #{ws_opts => #{max_frame_size => 10}}, "/push?n=1&size=100&",
+		badsize, <<"1009">>).
+
+%% What the server sends on the connection upgraded at PathQuery ++
+%% "id=..." breaks the rules (retry => 0): gun_error and gun_down {error,
+%% Why}, ConnPid exits with it, and the server saw the close code Code.
+server_fault(Config, Opts, PathQuery, Why, Code) ->
+	ConnPid = connect(Config, Opts),
 	MRef = monitor_conn(ConnPid),
 	Id = id(),
-	StreamRef = upgrade(ConnPid, "/push?n=1&size=100&id=" ++ Id),
-	{gun_error, ConnPid, StreamRef, {error, badsize}} = next(),
-	{gun_down, ConnPid, ws, {error, badsize}, [StreamRef], []} = next(),
-	{shutdown, {error, badsize}} = down(ConnPid, MRef),
-	<<"1009">> = lastclose(Config, Id).
+	StreamRef = upgrade(ConnPid, PathQuery ++ "id=" ++ Id),
+	{gun_error, ConnPid, StreamRef, {error, Why}} = next(),
+	{gun_down, ConnPid, ws, {error, Why}, [StreamRef], []} = next(),
+	{shutdown, {error, Why}} = down(ConnPid, MRef),
+	Code = lastclose(Config, Id).
 
 shutdown_upgraded(Config) ->
 	ConnPid = connect(Config, #{retry => 5}),
