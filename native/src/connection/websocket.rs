@@ -8,7 +8,7 @@ use std::time::Duration;
 use tokio::io::{AsyncReadExt, ReadHalf, WriteHalf};
 use tokio::time::{interval_at, sleep_until, Instant, Interval, MissedTickBehavior};
 
-use crate::protocol::buffer_pool;
+use crate::buffers;
 use crate::protocol::close_code;
 use crate::protocol::deflate::{DeflateParams, Deflater, Inflater};
 use crate::protocol::frame::{close_payload, encode_masked, encode_masked_with_rsv, OpCode, RSV1};
@@ -220,7 +220,7 @@ impl Session {
                 OutFrame::Close(code, reason) => self.start_closing(Exit::Normal, *code, reason),
             }
             // Framed into `out`: a large payload's buffer serves the next one.
-            buffer_pool::give_back(frame.into_payload());
+            buffers::give_back(frame.into_payload());
         }
         all_queued
     }
@@ -427,7 +427,7 @@ pub(super) async fn serve<K: EventSink>(
             Wake::Keepalive => {
                 // A quiet moment: whatever a burst grew can go back.
                 session.reader.shrink_if_empty(READ_CHUNK);
-                buffer_pool::free_idle();
+                buffers::free_idle();
                 if !session.keepalive() {
                     // Half-open, most likely: a close is worth a try, no more.
                     session.queue_close(Some(close_code::GOING_AWAY), b"");

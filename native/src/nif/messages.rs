@@ -8,7 +8,7 @@ use rustler::types::tuple::make_tuple;
 use rustler::{Atom, Encoder, Env, LocalPid, NewBinary, OwnedEnv, ResourceArc, Term};
 
 use crate::connection::{EventSink, Exit, Protocol, Reason};
-use crate::protocol::buffer_pool;
+use crate::buffers;
 use crate::protocol::message::Message;
 
 use super::atoms;
@@ -402,9 +402,9 @@ pub fn headers_term<'a>(env: Env<'a>, headers: &[(Vec<u8>, Vec<u8>)]) -> Term<'a
 /// 4 KiB) and its unmapping, and the buffer goes back to the pool once
 /// the owner is done with the binary.
 fn payload_term(env: Env, payload: Vec<u8>) -> Term {
-    if payload.len() < buffer_pool::POOLED_FROM {
+    if payload.len() < buffers::POOLED_FROM {
         let term = binary_term(env, &payload);
-        buffer_pool::give_back(payload);
+        buffers::give_back(payload);
         return term;
     }
     ResourceArc::new(Payload(payload))
@@ -421,7 +421,7 @@ impl rustler::Resource for Payload {}
 impl Drop for Payload {
     /// The last binary over it was collected.
     fn drop(&mut self) {
-        buffer_pool::give_back(std::mem::take(&mut self.0));
+        buffers::give_back(std::mem::take(&mut self.0));
     }
 }
 

@@ -1,6 +1,6 @@
 //! Reassembles the server's frame stream into whole messages.
 
-use crate::protocol::buffer_pool;
+use crate::buffers;
 use crate::protocol::close_code;
 use crate::protocol::deflate::Inflater;
 use crate::protocol::frame::{FrameHeader, OpCode, RSV1};
@@ -299,7 +299,7 @@ impl MessageReader {
             }
             OpCode::Text | OpCode::Binary => {
                 self.message = Some(PartialMessage {
-                    payload: buffer_pool::take(reserve),
+                    payload: buffers::take(reserve),
                     utf8: (header.opcode == OpCode::Text).then(Utf8Validator::new),
                     compressed: header.rsv & RSV1 != 0,
                     frame_output: 0,

@@ -4,7 +4,6 @@
 //! is a pure function or a state machine over byte slices, so the connection
 //! layer can drive it from any transport and tests can exercise it exhaustively.
 
-pub mod buffer_pool;
 pub mod close_code;
 pub mod deflate;
 pub mod error;
