@@ -13,4 +13,8 @@ pub mod connection;
 // The NIF layer calls into the BEAM (enif_*), which a test binary cannot link.
 #[cfg(all(feature = "nif", not(test)))]
 mod nif;
+// The NIF layer's reason names are pure tables, tested without the BEAM.
+#[cfg(test)]
+#[path = "nif/reasons.rs"]
+mod nif_reasons;
 pub mod protocol;

@@ -1,5 +1,4 @@
-//! TLS client settings from `tls_opts`, and TLS failures named the way
-//! the owner sees them (`{tls_alert, Why}`).
+//! TLS client settings from `tls_opts`, and what a TLS failure was.
 
 use std::io;
 use std::sync::{Arc, OnceLock};
@@ -14,7 +13,87 @@ use rustls::{
 };
 
 use super::config::{ConnConfig, ServerNameIndication, TlsConfig};
-use super::event::Reason;
+
+/// Why a TLS handshake or record failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TlsFailure {
+    /// The server's certificate chains to no trusted root.
+    UnknownCa,
+    /// The server's certificate (or one of its chain) is past its validity.
+    CertificateExpired,
+    /// The server's certificate is not valid for the name asked for.
+    HostnameMismatch,
+    /// The server's certificate was refused for another reason.
+    BadCertificate,
+    /// The handshake failed for a reason other than the certificate.
+    HandshakeFailure,
+    /// The server sent this alert.
+    Alert(TlsAlert),
+}
+
+/// An alert received from the server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TlsAlert {
+    HandshakeFailure,
+    BadCertificate,
+    UnsupportedCertificate,
+    CertificateRevoked,
+    CertificateExpired,
+    CertificateUnknown,
+    CertificateRequired,
+    UnknownCa,
+    AccessDenied,
+    DecryptError,
+    ProtocolVersion,
+    InsufficientSecurity,
+    InternalError,
+    UnrecognizedName,
+    NoApplicationProtocol,
+    /// Any alert not named above.
+    Other,
+}
+
+/// The `tls_opts` entry a [`TlsSetupError::Opts`] is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TlsOpt {
+    Cacertfile,
+    Cacerts,
+    Certfile,
+    Keyfile,
+    ServerNameIndication,
+}
+
+/// What is wrong with a `tls_opts` entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TlsOptProblem {
+    /// The file cannot be read.
+    Unreadable,
+    /// The file is not PEM.
+    BadPem,
+    /// A certificate cannot be parsed.
+    BadCertificate,
+    /// The key is not the certificate's.
+    DoesNotMatchCertfile,
+    /// Given without the entry it goes with (`certfile` and `keyfile`).
+    Missing,
+    /// Not a valid server name.
+    Invalid,
+}
+
+/// Why no TLS session could be set up for a connection, before any
+/// packet is sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TlsSetupError {
+    Failure(TlsFailure),
+    Opts(TlsOpt, TlsOptProblem),
+}
+
+use TlsOpt::*;
+use TlsOptProblem::*;
+
+fn opts(opt: TlsOpt, problem: TlsOptProblem) -> TlsSetupError {
+    TlsSetupError::Opts(opt, problem)
+}
 
 fn provider() -> Arc<CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
@@ -35,33 +114,33 @@ fn system_roots() -> Arc<RootCertStore> {
 }
 
 /// `cacertfile`/`cacerts` replace the system's store, as they do for `ssl`.
-fn roots(tls: &TlsConfig) -> Result<Arc<RootCertStore>, Reason> {
+fn roots(tls: &TlsConfig) -> Result<Arc<RootCertStore>, TlsSetupError> {
     if tls.cacertfile.is_none() && tls.cacerts.is_empty() {
         return Ok(system_roots());
     }
     let mut roots = RootCertStore::empty();
     if let Some(path) = &tls.cacertfile {
-        let certs = CertificateDer::pem_file_iter(path)
-            .map_err(|_| Reason::TlsOpts("cacertfile", "unreadable"))?;
+        let certs =
+            CertificateDer::pem_file_iter(path).map_err(|_| opts(Cacertfile, Unreadable))?;
         for cert in certs {
-            let cert = cert.map_err(|_| Reason::TlsOpts("cacertfile", "bad_pem"))?;
+            let cert = cert.map_err(|_| opts(Cacertfile, BadPem))?;
             roots
                 .add(cert)
-                .map_err(|_| Reason::TlsOpts("cacertfile", "bad_certificate"))?;
+                .map_err(|_| opts(Cacertfile, BadCertificate))?;
         }
     }
     for der in &tls.cacerts {
         roots
             .add(CertificateDer::from(der.clone()))
-            .map_err(|_| Reason::TlsOpts("cacerts", "bad_certificate"))?;
+            .map_err(|_| opts(Cacerts, BadCertificate))?;
     }
     Ok(Arc::new(roots))
 }
 
-pub fn client_config(tls: &TlsConfig) -> Result<Arc<ClientConfig>, Reason> {
+pub fn client_config(tls: &TlsConfig) -> Result<Arc<ClientConfig>, TlsSetupError> {
     let builder = ClientConfig::builder_with_provider(provider())
         .with_safe_default_protocol_versions()
-        .map_err(|_| Reason::Tls("handshake_failure"))?;
+        .map_err(|_| TlsSetupError::Failure(TlsFailure::HandshakeFailure))?;
     let builder = if tls.verify {
         builder.with_root_certificates(roots(tls)?)
     } else {
@@ -72,17 +151,17 @@ pub fn client_config(tls: &TlsConfig) -> Result<Arc<ClientConfig>, Reason> {
     let mut config = match (&tls.certfile, &tls.keyfile) {
         (Some(certfile), Some(keyfile)) => {
             let chain = CertificateDer::pem_file_iter(certfile)
-                .map_err(|_| Reason::TlsOpts("certfile", "unreadable"))?
+                .map_err(|_| opts(Certfile, Unreadable))?
                 .collect::<Result<Vec<_>, _>>()
-                .map_err(|_| Reason::TlsOpts("certfile", "bad_pem"))?;
-            let key = PrivateKeyDer::from_pem_file(keyfile)
-                .map_err(|_| Reason::TlsOpts("keyfile", "unreadable"))?;
+                .map_err(|_| opts(Certfile, BadPem))?;
+            let key =
+                PrivateKeyDer::from_pem_file(keyfile).map_err(|_| opts(Keyfile, Unreadable))?;
             builder
                 .with_client_auth_cert(chain, key)
-                .map_err(|_| Reason::TlsOpts("keyfile", "does_not_match_certfile"))?
+                .map_err(|_| opts(Keyfile, DoesNotMatchCertfile))?
         }
-        (Some(_), None) => return Err(Reason::TlsOpts("keyfile", "missing")),
-        (None, Some(_)) => return Err(Reason::TlsOpts("certfile", "missing")),
+        (Some(_), None) => return Err(opts(Keyfile, Missing)),
+        (None, Some(_)) => return Err(opts(Certfile, Missing)),
         (None, None) => builder.with_no_client_auth(),
     };
     // Websocket needs HTTP/1.1 (RFC 8441 aside): never let ALPN pick h2.
@@ -92,51 +171,53 @@ pub fn client_config(tls: &TlsConfig) -> Result<Arc<ClientConfig>, Reason> {
 }
 
 /// The name the certificate must match: `server_name_indication`, else the host.
-pub fn server_name(cfg: &ConnConfig) -> Result<ServerName<'static>, Reason> {
+pub fn server_name(cfg: &ConnConfig) -> Result<ServerName<'static>, TlsSetupError> {
     let name = match &cfg.tls.server_name_indication {
         ServerNameIndication::Name(name) => name.clone(),
         _ => cfg.host.clone(),
     };
-    ServerName::try_from(name).map_err(|_| Reason::TlsOpts("server_name_indication", "invalid"))
+    ServerName::try_from(name).map_err(|_| opts(TlsOpt::ServerNameIndication, Invalid))
 }
 
 /// The TLS failure inside an I/O error, if it is one.
-pub fn failure(error: &io::Error) -> Option<&'static str> {
+pub fn failure(error: &io::Error) -> Option<TlsFailure> {
     let tls = error.get_ref()?.downcast_ref::<Error>()?;
     Some(match tls {
         Error::InvalidCertificate(cert) => match cert {
-            CertificateError::UnknownIssuer => "unknown_ca",
+            CertificateError::UnknownIssuer => TlsFailure::UnknownCa,
             CertificateError::Expired | CertificateError::ExpiredContext { .. } => {
-                "certificate_expired"
+                TlsFailure::CertificateExpired
             }
             CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. } => {
-                "hostname_mismatch"
+                TlsFailure::HostnameMismatch
             }
-            _ => "bad_certificate",
+            _ => TlsFailure::BadCertificate,
         },
-        Error::AlertReceived(alert) => alert_name(*alert),
-        _ => "handshake_failure",
+        Error::AlertReceived(alert) => TlsFailure::Alert(TlsAlert::from(*alert)),
+        _ => TlsFailure::HandshakeFailure,
     })
 }
 
-fn alert_name(alert: AlertDescription) -> &'static str {
-    match alert {
-        AlertDescription::HandshakeFailure => "handshake_failure",
-        AlertDescription::BadCertificate => "bad_certificate",
-        AlertDescription::UnsupportedCertificate => "unsupported_certificate",
-        AlertDescription::CertificateRevoked => "certificate_revoked",
-        AlertDescription::CertificateExpired => "certificate_expired",
-        AlertDescription::CertificateUnknown => "certificate_unknown",
-        AlertDescription::CertificateRequired => "certificate_required",
-        AlertDescription::UnknownCA => "unknown_ca",
-        AlertDescription::AccessDenied => "access_denied",
-        AlertDescription::DecryptError => "decrypt_error",
-        AlertDescription::ProtocolVersion => "protocol_version",
-        AlertDescription::InsufficientSecurity => "insufficient_security",
-        AlertDescription::InternalError => "internal_error",
-        AlertDescription::UnrecognisedName => "unrecognized_name",
-        AlertDescription::NoApplicationProtocol => "no_application_protocol",
-        _ => "handshake_failure",
+impl From<AlertDescription> for TlsAlert {
+    fn from(alert: AlertDescription) -> Self {
+        match alert {
+            AlertDescription::HandshakeFailure => Self::HandshakeFailure,
+            AlertDescription::BadCertificate => Self::BadCertificate,
+            AlertDescription::UnsupportedCertificate => Self::UnsupportedCertificate,
+            AlertDescription::CertificateRevoked => Self::CertificateRevoked,
+            AlertDescription::CertificateExpired => Self::CertificateExpired,
+            AlertDescription::CertificateUnknown => Self::CertificateUnknown,
+            AlertDescription::CertificateRequired => Self::CertificateRequired,
+            AlertDescription::UnknownCA => Self::UnknownCa,
+            AlertDescription::AccessDenied => Self::AccessDenied,
+            AlertDescription::DecryptError => Self::DecryptError,
+            AlertDescription::ProtocolVersion => Self::ProtocolVersion,
+            AlertDescription::InsufficientSecurity => Self::InsufficientSecurity,
+            AlertDescription::InternalError => Self::InternalError,
+            AlertDescription::UnrecognisedName => Self::UnrecognizedName,
+            AlertDescription::NoApplicationProtocol => Self::NoApplicationProtocol,
+            _ => Self::Other,
+        }
     }
 }
 

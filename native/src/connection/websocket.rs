@@ -16,9 +16,10 @@ use crate::protocol::message::{Message, MessageReader};
 
 use super::command::{Command, OutFrame, Upgrade};
 use super::config::WsConfig;
-use super::event::{EventSink, Exit, Protocol, Reason, BADSTATE_UPGRADED};
+use super::event::{BadState, EventSink, Exit, Protocol, Reason};
 use super::lifecycle::{Conn, Outcome};
 use super::socket::{write_or_flush, Io, Socket};
+use super::socket_error::SocketError;
 
 const READ_CHUNK: usize = 64 * 1024;
 /// An idle connection's read buffer: its pongs and small messages fit, and
@@ -416,7 +417,9 @@ pub(super) async fn serve<K: EventSink>(
                 session.unanswered_pings = 0;
                 read_chunk = next_read_chunk(read_chunk, n);
             }
-            Wake::Written(Ok(Io::Wrote(0))) => break End::Lost(Reason::Socket("epipe")),
+            Wake::Written(Ok(Io::Wrote(0))) => {
+                break End::Lost(Reason::Socket(SocketError::BrokenPipe))
+            }
             Wake::Written(Ok(Io::Wrote(n))) => {
                 session.written += n;
                 unflushed = true;
@@ -488,16 +491,16 @@ fn take_commands<K: EventSink>(
     for taken in 1.. {
         match next {
             Some(Command::WsUpgrade(upgrade)) => {
-                let reason = Reason::BadState(BADSTATE_UPGRADED);
+                let reason = Reason::BadState(BadState::AlreadyUpgraded);
                 conn.sink.stream_error(&upgrade.stream, &reason);
             }
             Some(Command::Request(request)) => {
-                let reason = Reason::BadState(BADSTATE_UPGRADED);
+                let reason = Reason::BadState(BadState::AlreadyUpgraded);
                 conn.sink.stream_error(&request.stream, &reason);
             }
             Some(Command::Data { stream, .. }) => {
                 conn.sink
-                    .stream_error(&stream, &Reason::BadState(BADSTATE_UPGRADED));
+                    .stream_error(&stream, &Reason::BadState(BadState::AlreadyUpgraded));
             }
             // The stream was done with at the upgrade.
             Some(Command::Cancel(_)) => {}

@@ -9,10 +9,10 @@ use std::time::Duration;
 use rustler::types::tuple::get_tuple;
 use rustler::{Atom, Binary, Error, ListIterator, MapIterator, NifResult, Term};
 
+use crate::buffers;
 use crate::connection::{
     ConnConfig, HttpVersion, OutFrame, ServerNameIndication, TlsConfig, Transport, WsConfig,
 };
-use crate::buffers;
 
 use super::atoms;
 

@@ -7,11 +7,12 @@ use std::cell::RefCell;
 use rustler::types::tuple::make_tuple;
 use rustler::{Atom, Encoder, Env, LocalPid, NewBinary, OwnedEnv, ResourceArc, Term};
 
-use crate::connection::{EventSink, Exit, Protocol, Reason};
 use crate::buffers;
+use crate::connection::{EventSink, Exit, Protocol, Reason};
 use crate::protocol::message::Message;
 
 use super::atoms;
+use super::reasons::reason_term;
 use super::registry;
 use super::stream_ref::StreamRef;
 
@@ -336,36 +337,6 @@ fn frame_term(env: Env, frame: Message) -> Term {
     }
 }
 
-fn reason_term<'a>(env: Env<'a>, reason: &Reason) -> Term<'a> {
-    let error = |why: Term<'a>| (atoms::error(), why).encode(env);
-    match reason {
-        Reason::Normal => atoms::normal().encode(env),
-        Reason::Closed => atoms::closed().encode(env),
-        Reason::Timeout => atoms::timeout().encode(env),
-        Reason::OwnerGone => atoms::owner_gone().encode(env),
-        Reason::Connect(posix) => atom_term(env, posix),
-        Reason::Socket(posix) => error(atom_term(env, posix)),
-        Reason::Protocol(e) => error(atom_term(env, e.reason())),
-        Reason::Handshake(e) => {
-            error((atoms::ws_upgrade(), atom_term(env, e.reason())).encode(env))
-        }
-        Reason::BadResponse(e) => {
-            error((atoms::bad_response(), atom_term(env, e.reason())).encode(env))
-        }
-        Reason::BadState(text) => (atoms::badstate(), charlist(text)).encode(env),
-        Reason::KeepaliveTimeout => error(atoms::keepalive_timeout().encode(env)),
-        Reason::UpgradeTimeout => error(atoms::upgrade_timeout().encode(env)),
-        Reason::SendQueueFull => error(atoms::send_queue_full().encode(env)),
-        Reason::OwnerQueueFull => error(atoms::owner_queue_full().encode(env)),
-        Reason::InternalError => error(atoms::internal_error().encode(env)),
-        Reason::Tls(why) => (atoms::tls_alert(), atom_term(env, why)).encode(env),
-        Reason::TlsOpts(opt, why) => {
-            let detail = (atom_term(env, opt), atom_term(env, why)).encode(env);
-            (atoms::tls_opts(), detail).encode(env)
-        }
-    }
-}
-
 fn exit_term<'a>(env: Env<'a>, exit: &Exit) -> Term<'a> {
     match exit {
         Exit::Normal => atoms::normal().encode(env),
@@ -437,9 +408,4 @@ pub fn atom_term<'a>(env: Env<'a>, name: &str) -> Term<'a> {
         Ok(atom) => atom.encode(env),
         Err(_) => atoms::error().encode(env),
     }
-}
-
-/// Gun's badstate texts are Erlang strings.
-fn charlist(text: &str) -> Vec<u32> {
-    text.chars().map(u32::from).collect()
 }

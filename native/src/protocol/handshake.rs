@@ -121,20 +121,6 @@ pub enum HandshakeError {
     InvalidExtensionParams(#[from] DeflateParamError),
 }
 
-impl HandshakeError {
-    /// snake_case atom name: "invalid_accept", "missing_upgrade_header", "missing_connection_header", "unexpected_extension", "unexpected_protocol"
-    pub fn reason(&self) -> &'static str {
-        match self {
-            Self::InvalidAccept => "invalid_accept",
-            Self::MissingUpgradeHeader => "missing_upgrade_header",
-            Self::MissingConnectionHeader => "missing_connection_header",
-            Self::UnexpectedExtension(_) => "unexpected_extension",
-            Self::UnexpectedProtocol(_) => "unexpected_protocol",
-            Self::InvalidExtensionParams(_) => "invalid_extension_params",
-        }
-    }
-}
-
 /// What a valid 101 agreed to.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Accepted {
@@ -509,10 +495,6 @@ mod tests {
                 b"x-webkit-deflate-frame".to_vec()
             ))
         );
-        assert_eq!(
-            HandshakeError::InvalidExtensionParams(DeflateParamError::Malformed).reason(),
-            "invalid_extension_params"
-        );
     }
 
     #[test]
@@ -555,27 +537,6 @@ mod tests {
         assert_eq!(
             validate_response(KEY, &offered, None, &with(&["chat", "superchat"])),
             Err(HandshakeError::UnexpectedProtocol(b"superchat".to_vec()))
-        );
-    }
-
-    #[test]
-    fn reasons() {
-        assert_eq!(HandshakeError::InvalidAccept.reason(), "invalid_accept");
-        assert_eq!(
-            HandshakeError::MissingUpgradeHeader.reason(),
-            "missing_upgrade_header"
-        );
-        assert_eq!(
-            HandshakeError::MissingConnectionHeader.reason(),
-            "missing_connection_header"
-        );
-        assert_eq!(
-            HandshakeError::UnexpectedExtension(Vec::new()).reason(),
-            "unexpected_extension"
-        );
-        assert_eq!(
-            HandshakeError::UnexpectedProtocol(Vec::new()).reason(),
-            "unexpected_protocol"
         );
     }
 }

@@ -43,19 +43,6 @@ pub enum HttpError {
     BadChunk,
 }
 
-impl HttpError {
-    /// The atom name the owner sees in `{bad_response, Why}`.
-    pub fn reason(&self) -> &'static str {
-        match self {
-            HttpError::Malformed(_) => "malformed",
-            HttpError::TooManyHeaders(_) => "too_many_headers",
-            HttpError::HeadTooLarge(_) => "head_too_large",
-            HttpError::BadContentLength => "bad_content_length",
-            HttpError::BadChunk => "bad_chunk",
-        }
-    }
-}
-
 /// [`parse_response_head_within`] the default limits.
 pub fn parse_response_head(buf: &[u8]) -> Result<Option<(ResponseHead, usize)>, HttpError> {
     parse_response_head_within(buf, &HeadLimits::default())
