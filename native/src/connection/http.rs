@@ -10,12 +10,12 @@ use tokio::time::{sleep_until, Instant};
 
 use crate::protocol::deflate::DeflateParams;
 use crate::protocol::handshake::{self, UpgradeRequest};
+use crate::protocol::header::{header_has_token, host_header};
 use crate::protocol::http_request::{
-    encode_chunk, encode_last_chunk, host_header, streamed_body, RequestBody, RequestHead,
+    encode_chunk, encode_last_chunk, streamed_body, RequestBody, RequestHead,
 };
 use crate::protocol::http_response::{
-    body_framing, header_has_token, parse_response_head_within, BodyDecoder, BodyFraming,
-    HttpError, ResponseHead,
+    body_framing, parse_response_head_within, BodyDecoder, BodyFraming, HttpError, ResponseHead,
 };
 
 use super::command::{Body, Command, Upgrade};

@@ -4,10 +4,8 @@ use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use sha1::{Digest, Sha1};
 
-use crate::protocol::deflate::{
-    self, negotiate, parse_extensions, DeflateConfig, DeflateParamError, DeflateParams,
-};
-use crate::protocol::http_response::header_has_token;
+use crate::protocol::deflate::{self, negotiate, DeflateConfig, DeflateParamError, DeflateParams};
+use crate::protocol::header::{header_has_token, host_header, parse_extensions};
 
 const ACCEPT_GUID: &[u8] = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
 
@@ -56,7 +54,7 @@ impl UpgradeRequest<'_> {
             .any(|(name, _)| name.eq_ignore_ascii_case(b"host"))
         {
             out.extend_from_slice(b"host: ");
-            self.encode_host(out);
+            out.extend_from_slice(&host_header(self.host, self.port, self.default_port));
             out.extend_from_slice(b"\r\n");
         }
         out.extend_from_slice(b"connection: Upgrade\r\nupgrade: websocket\r\nsec-websocket-version: 13\r\nsec-websocket-key: ");
@@ -74,22 +72,6 @@ impl UpgradeRequest<'_> {
             out.extend_from_slice(b"\r\n");
         }
         out.extend_from_slice(b"\r\n");
-    }
-
-    fn encode_host(&self, out: &mut Vec<u8>) {
-        // A colon can only come from an IPv6 literal; RFC 3986 brackets it so
-        // the port separator stays unambiguous.
-        if self.host.contains(':') && !self.host.starts_with('[') {
-            out.push(b'[');
-            out.extend_from_slice(self.host.as_bytes());
-            out.push(b']');
-        } else {
-            out.extend_from_slice(self.host.as_bytes());
-        }
-        if !self.default_port {
-            out.push(b':');
-            out.extend_from_slice(self.port.to_string().as_bytes());
-        }
     }
 
     /// Subprotocol names offered by the caller's sec-websocket-protocol header(s) (comma separated, trimmed), in order.
@@ -183,7 +165,7 @@ fn accepted_extensions<'h>(
             // Nothing was offered: any extension at all is unexpected.
             return Err(HandshakeError::UnexpectedExtension(value.to_vec()));
         };
-        for extension in parse_extensions(value)? {
+        for extension in parse_extensions(value).map_err(DeflateParamError::from)? {
             if !extension
                 .name
                 .eq_ignore_ascii_case(deflate::EXTENSION.as_bytes())

@@ -357,13 +357,6 @@ fn take_len(remaining: u64, available: usize) -> usize {
     usize::try_from(remaining).map_or(available, |r| r.min(available))
 }
 
-/// Case-insensitive check that a comma-separated header value list contains `token`.
-pub fn header_has_token(value: &[u8], token: &str) -> bool {
-    value
-        .split(|&b| b == b',')
-        .any(|item| item.trim_ascii().eq_ignore_ascii_case(token.as_bytes()))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -737,15 +730,5 @@ mod tests {
             assert!(out.is_empty());
             assert!(!decoder.is_until_close());
         }
-    }
-
-    #[test]
-    fn tokens() {
-        assert!(header_has_token(b"Upgrade", "upgrade"));
-        assert!(header_has_token(b"keep-alive, UPGRADE", "upgrade"));
-        assert!(header_has_token(b" a ,\tb\t", "b"));
-        assert!(!header_has_token(b"upgrade-insecure", "upgrade"));
-        assert!(!header_has_token(b"", "upgrade"));
-        assert!(!header_has_token(b"close", "upgrade"));
     }
 }

@@ -9,6 +9,7 @@ pub mod deflate;
 pub mod error;
 pub mod frame;
 pub mod handshake;
+pub mod header;
 pub mod http_request;
 pub mod http_response;
 pub mod mask;
