@@ -53,7 +53,7 @@ pub enum TlsAlert {
     Other,
 }
 
-/// The `tls_opts` entry a [`TlsSetupError::Opts`] is about.
+/// A `tls_opts` entry that cannot be used.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TlsOpt {
     Cacertfile,

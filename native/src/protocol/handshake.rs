@@ -9,7 +9,8 @@ use crate::protocol::header::{header_has_token, host_header, parse_extensions};
 
 const ACCEPT_GUID: &[u8] = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
 
-/// Base64 of 16 random bytes (the caller supplies the bytes so this stays deterministic and testable).
+/// The `sec-websocket-key` for `nonce`: its base64. The caller draws the
+/// nonce, so the same nonce always gives the same key.
 pub fn generate_key(nonce: [u8; 16]) -> String {
     STANDARD.encode(nonce)
 }
@@ -25,7 +26,7 @@ pub fn accept_key(key: &str) -> String {
 pub struct UpgradeRequest<'a> {
     pub host: &'a str,
     pub port: u16,
-    /// Omit ":port" in Host when true.
+    /// The port is the scheme's default: Host carries no ":port".
     pub default_port: bool,
     pub path: &'a [u8],
     pub key: &'a str,
@@ -36,7 +37,11 @@ pub struct UpgradeRequest<'a> {
 }
 
 impl UpgradeRequest<'_> {
-    /// Append "GET path HTTP/1.1\r\n", then host (unless the caller's headers contain "host", case-insensitive), "connection: Upgrade", "upgrade: websocket", "sec-websocket-version: 13", "sec-websocket-key: key", then the caller's headers, then "\r\n". IPv6 literal hosts go in brackets in Host.
+    /// Appends the upgrade request: "GET path HTTP/1.1", a Host header
+    /// (unless the caller's headers have one, in any case), connection,
+    /// upgrade, sec-websocket-version 13 and sec-websocket-key, the
+    /// permessage-deflate offer if any, then the caller's headers and the
+    /// blank line. An IPv6 literal host is bracketed in Host.
     ///
     /// An empty path is sent as "/", the only valid origin-form for it.
     pub fn encode(&self, out: &mut Vec<u8>) {
@@ -112,7 +117,14 @@ pub struct Accepted {
     pub deflate: Option<DeflateParams>,
 }
 
-/// Validate a 101 response's headers (names already lower-case): upgrade contains token "websocket" (case-insensitive), connection contains token "upgrade" (case-insensitive, comma-separated list), sec-websocket-accept == accept_key(key), sec-websocket-extensions may only accept the permessage-deflate offer in `deflate` (any other extension -> UnexpectedExtension, a bad answer -> InvalidExtensionParams), sec-websocket-protocol must be exactly one of `offered` (case-sensitive) else UnexpectedProtocol.
+/// What a 101 response's headers agree to, if they complete the handshake
+/// (RFC 6455 §4.1): upgrade holds the token "websocket" and connection the
+/// token "upgrade" (both case-insensitive); sec-websocket-accept is
+/// `accept_key(key)`, once; sec-websocket-extensions accepts at most the
+/// permessage-deflate offer in `deflate` (any other extension is
+/// `UnexpectedExtension`, a bad answer `InvalidExtensionParams`); and
+/// sec-websocket-protocol, if present, is exactly one of `offered`
+/// (case-sensitive), else `UnexpectedProtocol`.
 pub fn validate_response(
     key: &str,
     offered: &[Vec<u8>],

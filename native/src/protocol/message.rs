@@ -172,7 +172,9 @@ pub struct MessageReader {
 }
 
 impl MessageReader {
-    /// max_frame_size: None = unlimited; a frame whose payload_len exceeds it is FrameTooLarge (checked from the header, before its payload arrives).
+    /// A reader with the default limits but `max_frame_size` (`None`: no
+    /// limit). A frame announcing more fails with `FrameTooLarge` from its
+    /// header alone, before any of its payload is held.
     pub fn new(max_frame_size: Option<u64>) -> Self {
         Self {
             buf: Vec::new(),
@@ -201,7 +203,9 @@ impl MessageReader {
         self
     }
 
-    /// Append bytes read from the socket (keep an internal Vec<u8> buffer with a read offset; compact cheaply; don't copy the whole buffer per frame).
+    /// Adds bytes read from the socket after those already fed. Input may
+    /// be split at any byte; each byte is copied in once and moved O(1)
+    /// times amortised, whatever the frames' sizes.
     pub fn feed(&mut self, data: &[u8]) {
         self.compact();
         self.buf.extend_from_slice(data);
@@ -233,7 +237,9 @@ impl MessageReader {
         }
     }
 
-    /// Next complete message or control frame, Ok(None) when more bytes are needed. After an Err the reader is dead (keep returning the same Err).
+    /// The next complete message or control frame, or `Ok(None)` until more
+    /// bytes are fed. The first error is final: every later call returns it
+    /// again.
     pub fn next_message(&mut self) -> Result<Option<Message>, ProtocolError> {
         if let Some(e) = &self.failed {
             return Err(e.clone());
@@ -381,8 +387,8 @@ impl MessageReader {
         }
     }
 
-    /// Called once a frame's payload is complete; returns a message when the
-    /// frame completes one.
+    /// Ends a frame whose payload is complete: the message, when the frame
+    /// completes one.
     fn finish_frame(&mut self, header: FrameHeader) -> Result<Option<Message>, ProtocolError> {
         let message = match header.opcode {
             OpCode::Ping => Message::Ping(std::mem::take(&mut self.control)),
