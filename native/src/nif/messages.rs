@@ -401,11 +401,3 @@ pub fn binary_term<'a>(env: Env<'a>, bytes: &[u8]) -> Term<'a> {
     binary.as_mut_slice().copy_from_slice(bytes);
     binary.into()
 }
-
-/// Reason names are static ASCII identifiers, always valid atoms.
-pub fn atom_term<'a>(env: Env<'a>, name: &str) -> Term<'a> {
-    match Atom::from_str(env, name) {
-        Ok(atom) => atom.encode(env),
-        Err(_) => atoms::error().encode(env),
-    }
-}

@@ -137,10 +137,9 @@ pub use terms::reason_term;
 
 #[cfg(not(test))]
 mod terms {
-    use rustler::{Encoder, Env, Term};
+    use rustler::{Atom, Encoder, Env, Term};
 
     use super::super::atoms;
-    use super::super::messages::atom_term;
     use super::*;
     use crate::connection::Reason;
 
@@ -179,6 +178,14 @@ mod terms {
                     .encode(env);
                 (atoms::tls_opts(), detail).encode(env)
             }
+        }
+    }
+
+    /// The names above are static ASCII identifiers, always valid atoms.
+    fn atom_term<'a>(env: Env<'a>, name: &str) -> Term<'a> {
+        match Atom::from_str(env, name) {
+            Ok(atom) => atom.encode(env),
+            Err(_) => atoms::error().encode(env),
         }
     }
 
