@@ -24,7 +24,7 @@ pub use command::{Body, Command, OutFrame, Request, Upgrade};
 pub use config::{ConnConfig, HttpVersion, ServerNameIndication, TlsConfig, Transport, WsConfig};
 pub use event::{BadState, EventSink, Exit, Protocol, Reason};
 pub use socket_error::SocketError;
-pub use tls::{TlsAlert, TlsFailure, TlsOpt, TlsOptProblem};
+pub use tls::{CertificateProblem, TlsAlert, TlsFailure, TlsOpt, TlsOptProblem};
 
 /// What `gun:info/1` reports that changes while the connection lives.
 #[derive(Debug, Clone, Copy)]

@@ -24,11 +24,43 @@ pub enum TlsFailure {
     /// The server's certificate is not valid for the name asked for.
     HostnameMismatch,
     /// The server's certificate was refused for another reason.
-    BadCertificate,
+    BadCertificate(CertificateProblem),
     /// The handshake failed for a reason other than the certificate.
     HandshakeFailure,
     /// The server sent this alert.
     Alert(TlsAlert),
+}
+
+/// What is wrong with a certificate refused for a reason other than
+/// its issuer, its dates or its names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CertificateProblem {
+    /// Not valid DER, or not a valid X.509 certificate.
+    BadEncoding,
+    /// Its validity starts in the future.
+    NotYetValid,
+    /// Revoked by a revocation list it was checked against.
+    Revoked,
+    /// A critical extension the verifier does not know.
+    UnhandledCriticalExtension,
+    /// Its revocation status could not be found.
+    UnknownRevocationStatus,
+    /// The revocation list it was checked against is out of date.
+    ExpiredRevocationList,
+    /// A signature in the chain does not verify.
+    BadSignature,
+    /// A signature algorithm (or its parameters) the verifier does not
+    /// support, such as RSA-PSS with a salt length other than the hash's.
+    UnsupportedSignatureAlgorithm,
+    /// Its extended key usage does not allow a TLS server.
+    InvalidPurpose,
+    /// The stapled OCSP response is invalid.
+    InvalidOcspResponse,
+    /// Refused by a check of the application's own.
+    ApplicationVerificationFailure,
+    /// Any other reason (a CA certificate as the leaf, a path length or
+    /// name constraint broken, ...).
+    Other,
 }
 
 /// An alert received from the server.
@@ -191,11 +223,38 @@ pub fn failure(error: &io::Error) -> Option<TlsFailure> {
             CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. } => {
                 TlsFailure::HostnameMismatch
             }
-            _ => TlsFailure::BadCertificate,
+            other => TlsFailure::BadCertificate(CertificateProblem::from(other)),
         },
         Error::AlertReceived(alert) => TlsFailure::Alert(TlsAlert::from(*alert)),
         _ => TlsFailure::HandshakeFailure,
     })
+}
+
+impl From<&CertificateError> for CertificateProblem {
+    fn from(error: &CertificateError) -> Self {
+        use CertificateError as E;
+        match error {
+            E::BadEncoding => Self::BadEncoding,
+            E::NotValidYet | E::NotValidYetContext { .. } => Self::NotYetValid,
+            E::Revoked => Self::Revoked,
+            E::UnhandledCriticalExtension => Self::UnhandledCriticalExtension,
+            E::UnknownRevocationStatus => Self::UnknownRevocationStatus,
+            E::ExpiredRevocationList | E::ExpiredRevocationListContext { .. } => {
+                Self::ExpiredRevocationList
+            }
+            E::BadSignature => Self::BadSignature,
+            #[allow(deprecated)]
+            E::UnsupportedSignatureAlgorithm
+            | E::UnsupportedSignatureAlgorithmContext { .. }
+            | E::UnsupportedSignatureAlgorithmForPublicKeyContext { .. } => {
+                Self::UnsupportedSignatureAlgorithm
+            }
+            E::InvalidPurpose | E::InvalidPurposeContext { .. } => Self::InvalidPurpose,
+            E::InvalidOcspResponse => Self::InvalidOcspResponse,
+            E::ApplicationVerificationFailure => Self::ApplicationVerificationFailure,
+            _ => Self::Other,
+        }
+    }
 }
 
 impl From<AlertDescription> for TlsAlert {
@@ -268,5 +327,52 @@ impl ServerCertVerifier for NoVerification {
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
         self.0.signature_verification_algorithms.supported_schemes()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn failure_of(error: Error) -> Option<TlsFailure> {
+        failure(&io::Error::new(io::ErrorKind::InvalidData, error))
+    }
+
+    #[test]
+    fn certificate_errors_say_what_failed() {
+        let cert = |e| failure_of(Error::InvalidCertificate(e));
+        assert_eq!(
+            cert(CertificateError::UnknownIssuer),
+            Some(TlsFailure::UnknownCa)
+        );
+        assert_eq!(
+            cert(CertificateError::Expired),
+            Some(TlsFailure::CertificateExpired)
+        );
+        assert_eq!(
+            cert(CertificateError::NotValidForName),
+            Some(TlsFailure::HostnameMismatch)
+        );
+        #[allow(deprecated)]
+        let unsupported = CertificateError::UnsupportedSignatureAlgorithm;
+        assert_eq!(
+            cert(unsupported),
+            Some(TlsFailure::BadCertificate(
+                CertificateProblem::UnsupportedSignatureAlgorithm
+            ))
+        );
+        assert_eq!(
+            cert(CertificateError::NotValidYet),
+            Some(TlsFailure::BadCertificate(CertificateProblem::NotYetValid))
+        );
+        assert_eq!(
+            failure_of(Error::AlertReceived(AlertDescription::BadCertificate)),
+            Some(TlsFailure::Alert(TlsAlert::BadCertificate))
+        );
+        assert_eq!(
+            failure_of(Error::NoCertificatesPresented),
+            Some(TlsFailure::HandshakeFailure)
+        );
+        assert_eq!(failure(&io::Error::from(io::ErrorKind::BrokenPipe)), None);
     }
 }

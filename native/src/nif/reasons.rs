@@ -3,7 +3,9 @@
 //! or exit, and the names inside it. The names are plain functions, so
 //! that their tables are tested without a VM.
 
-use crate::connection::{BadState, SocketError, TlsAlert, TlsFailure, TlsOpt, TlsOptProblem};
+use crate::connection::{
+    BadState, CertificateProblem, SocketError, TlsAlert, TlsFailure, TlsOpt, TlsOptProblem,
+};
 use crate::protocol::close_code;
 use crate::protocol::handshake::HandshakeError;
 use crate::protocol::http_response::HttpError;
@@ -65,15 +67,38 @@ pub fn socket_error(error: SocketError) -> &'static str {
     }
 }
 
-/// The `Why` of `{tls_alert, Why}`: the alert's name as `ssl` spells it.
-pub fn tls_failure(failure: TlsFailure) -> &'static str {
-    match failure {
+/// The `Why` of `{tls_alert, Why}`: an alert's name as `ssl` spells it,
+/// and for a certificate refused for another reason than its issuer, its
+/// dates or its names, what is wrong with it: `Why` is then
+/// `{bad_certificate, Problem}`.
+pub fn tls_failure(failure: TlsFailure) -> (&'static str, Option<&'static str>) {
+    let name = match failure {
         TlsFailure::UnknownCa => "unknown_ca",
         TlsFailure::CertificateExpired => "certificate_expired",
         TlsFailure::HostnameMismatch => "hostname_mismatch",
-        TlsFailure::BadCertificate => "bad_certificate",
+        TlsFailure::BadCertificate(problem) => {
+            return ("bad_certificate", Some(certificate_problem(problem)))
+        }
         TlsFailure::HandshakeFailure => "handshake_failure",
         TlsFailure::Alert(alert) => tls_alert(alert),
+    };
+    (name, None)
+}
+
+fn certificate_problem(problem: CertificateProblem) -> &'static str {
+    match problem {
+        CertificateProblem::BadEncoding => "bad_encoding",
+        CertificateProblem::NotYetValid => "not_yet_valid",
+        CertificateProblem::Revoked => "revoked",
+        CertificateProblem::UnhandledCriticalExtension => "unhandled_critical_extension",
+        CertificateProblem::UnknownRevocationStatus => "unknown_revocation_status",
+        CertificateProblem::ExpiredRevocationList => "expired_revocation_list",
+        CertificateProblem::BadSignature => "bad_signature",
+        CertificateProblem::UnsupportedSignatureAlgorithm => "unsupported_signature_algorithm",
+        CertificateProblem::InvalidPurpose => "invalid_purpose",
+        CertificateProblem::InvalidOcspResponse => "invalid_ocsp_response",
+        CertificateProblem::ApplicationVerificationFailure => "application_verification_failure",
+        CertificateProblem::Other => "other",
     }
 }
 
@@ -169,7 +194,15 @@ mod terms {
             Reason::SendQueueFull => error(atoms::send_queue_full().encode(env)),
             Reason::OwnerQueueFull => error(atoms::owner_queue_full().encode(env)),
             Reason::InternalError => error(atoms::internal_error().encode(env)),
-            Reason::Tls(why) => (atoms::tls_alert(), atom_term(env, tls_failure(*why))).encode(env),
+            Reason::Tls(failure) => {
+                let why = match tls_failure(*failure) {
+                    (name, None) => atom_term(env, name),
+                    (name, Some(detail)) => {
+                        (atom_term(env, name), atom_term(env, detail)).encode(env)
+                    }
+                };
+                (atoms::tls_alert(), why).encode(env)
+            }
             Reason::TlsOpts(opt, why) => {
                 let detail = (
                     atom_term(env, tls_opt(*opt)),
@@ -261,18 +294,29 @@ mod tests {
 
     #[test]
     fn tls_failures_and_alerts() {
-        assert_eq!(tls_failure(TlsFailure::UnknownCa), "unknown_ca");
+        assert_eq!(tls_failure(TlsFailure::UnknownCa), ("unknown_ca", None));
         assert_eq!(
             tls_failure(TlsFailure::HostnameMismatch),
-            "hostname_mismatch"
+            ("hostname_mismatch", None)
         );
         assert_eq!(
             tls_failure(TlsFailure::Alert(TlsAlert::UnrecognizedName)),
-            "unrecognized_name"
+            ("unrecognized_name", None)
         );
         assert_eq!(
             tls_failure(TlsFailure::Alert(TlsAlert::Other)),
-            "handshake_failure"
+            ("handshake_failure", None)
+        );
+        // The server's bad_certificate alert stays bare; our own refusal says why.
+        assert_eq!(
+            tls_failure(TlsFailure::Alert(TlsAlert::BadCertificate)),
+            ("bad_certificate", None)
+        );
+        assert_eq!(
+            tls_failure(TlsFailure::BadCertificate(
+                CertificateProblem::UnsupportedSignatureAlgorithm
+            )),
+            ("bad_certificate", Some("unsupported_signature_algorithm"))
         );
     }
 
