@@ -35,15 +35,15 @@ pub enum Reason {
     BadResponse(HttpError),
     /// The request makes no sense in the connection's state.
     BadState(BadState),
-    /// `keepalive_tolerance` pings went unanswered: `{error, keepalive_timeout}`.
+    /// `keepalive_tolerance` pings went unanswered.
     KeepaliveTimeout,
-    /// No answer to the upgrade within `upgrade_timeout`: `{error, upgrade_timeout}`.
+    /// No answer to the upgrade within `upgrade_timeout`.
     UpgradeTimeout,
-    /// The owner's mailbox holds more than `owner_queue_limit`: `{error, owner_queue_full}`.
+    /// The owner's mailbox holds more than `owner_queue_limit`.
     OwnerQueueFull,
-    /// `send_queue_limit` would be passed: `{error, send_queue_full}`.
+    /// `send_queue_limit` would be passed.
     SendQueueFull,
-    /// The connection's task panicked: `{error, internal_error}`.
+    /// The connection's task panicked.
     InternalError,
     /// A TLS failure.
     Tls(TlsFailure),
