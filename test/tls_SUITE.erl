@@ -3,8 +3,9 @@
 %% --tls, and test/support/http_server.py (Python's http.server) with --tls,
 %% using certificates the suite makes with test/support/certs.sh (openssl):
 %% its own CA, a good leaf (127.0.0.1 and localhost), a wrong-host leaf, an
-%% expired leaf, a localhost-only leaf, a self-signed one, and a client CA
-%% with a client leaf.
+%% expired leaf, a localhost-only leaf, a self-signed one, a client CA
+%% with a client leaf, and a leaf whose CA signed it with RSA-PSS
+%% parameters rustls does not take.
 %%
 %% The terms asserted come from ../shared/spec/contract.md and the section
 %% "TLS" of doc/behaviour.md.
@@ -72,6 +73,7 @@ all() ->
 		wrong_host,
 		wrong_host_localhost_only,
 		expired,
+		bad_certificate_says_why,
 		%% Client certificates.
 		client_auth_ok,
 		client_auth_ok_tls12,
@@ -107,6 +109,7 @@ init_per_suite(Config) ->
 		{ws_expired, Ws, ["--tls", C("expired.pem"), C("expired.key")]},
 		{ws_localhost, Ws, ["--tls", C("localhost.pem"), C("localhost.key")]},
 		{ws_selfsigned, Ws, ["--tls", C("selfsigned.pem"), C("selfsigned.key")]},
+		{ws_pss, Ws, ["--tls", C("pss.pem"), C("pss.key")]},
 		{ws_clientauth, Ws, ["--tls", C("good.pem"), C("good.key"), "--client-ca", C("clientca.pem")]},
 		{ws_clientauth12, Ws, ["--tls", C("good.pem"), C("good.key"), "--client-ca", C("clientca.pem"),
 			"--tls-max", "1.2"]},
@@ -463,6 +466,19 @@ expired(Config) ->
 		= open_fail("127.0.0.1", port(Config, ws_expired), #{tls_opts => ca_opts(Config)}),
 	%% Accepted with verify_none.
 	ConnPid = tls_up("127.0.0.1", port(Config, ws_expired), #{tls_opts => #{verify => verify_none}}),
+	_ = upgrade(ConnPid, "/echo"),
+	echo_check(ConnPid),
+	close(ConnPid).
+
+%% A certificate refused for another reason than its CA, dates or names
+%% says what is wrong with it: here its signature is RSA-PSS with a salt
+%% shorter than the hash, valid for OpenSSL but an algorithm
+%% rustls does not support.
+bad_certificate_says_why(Config) ->
+	{error, {shutdown, {tls_alert, {bad_certificate, unsupported_signature_algorithm}}}}
+		= open_fail("127.0.0.1", port(Config, ws_pss), #{tls_opts => #{cacertfile => cert(Config, "rsaca.pem")}}),
+	%% Accepted with verify_none.
+	ConnPid = open_up("127.0.0.1", port(Config, ws_pss), #{tls_opts => #{verify => verify_none}}),
 	_ = upgrade(ConnPid, "/echo"),
 	echo_check(ConnPid),
 	close(ConnPid).

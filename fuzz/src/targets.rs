@@ -91,7 +91,7 @@ fn check_error(e: &ProtocolError) {
         "{e:?} closes with {}",
         e.close_code()
     );
-    assert!(!e.reason().is_empty());
+    assert!(!e.to_string().is_empty());
 }
 
 /// Joins neighbouring pieces until each is at least `min` bytes (the last
@@ -617,7 +617,7 @@ fn check_head(data: &[u8], whole: &Head, seed: u64) {
         for offer in offers() {
             match validate_response(KEY, &offered, offer.as_ref(), &head.headers) {
                 Ok(accepted) => check_accepted(head, &offered, offer.as_ref(), &accepted),
-                Err(e) => assert!(!e.reason().is_empty()),
+                Err(e) => assert!(!e.to_string().is_empty()),
             }
         }
         return;

@@ -4,9 +4,17 @@
 //! - [`protocol`]: sans-IO RFC 6455 / HTTP/1.1 (frames, masking, UTF-8, handshake).
 //! - [`connection`]: tokio tasks that own the sockets and timers and report [`connection::EventSink`] events.
 //! - `nif`: the thin Erlang layer that decodes terms and turns events into `gun_*` messages.
+//!
+//! Beside them, [`buffers`]: the process-wide cache of large payload
+//! buffers that the protocol core fills and the NIF layer hands to Erlang.
 
+pub mod buffers;
 pub mod connection;
 // The NIF layer calls into the BEAM (enif_*), which a test binary cannot link.
 #[cfg(all(feature = "nif", not(test)))]
 mod nif;
+// The NIF layer's reason names are pure tables, tested without the BEAM.
+#[cfg(test)]
+#[path = "nif/reasons.rs"]
+mod nif_reasons;
 pub mod protocol;

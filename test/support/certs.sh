@@ -16,6 +16,12 @@
 #   clientca.pem clientca.key     a second CA, for client certificates
 #   client.pem client.key         client leaf signed by clientca (clientAuth)
 #   otherclient.pem otherclient.key  client leaf signed by ca (not clientca)
+#   rsaca.pem rsaca.key           a CA with an RSA-2048 key
+#   pss.pem pss.key               leaf like good, signed by rsaca with RSA-PSS
+#                                 and a 20-byte salt (the default, so the
+#                                 parameters say SHA-256 with salt 20): valid
+#                                 for OpenSSL, refused by rustls's verifier,
+#                                 which takes PSS only with the hash's length
 set -eu
 
 DIR=$1
@@ -94,6 +100,16 @@ leaf localhost localhost localhost ca 1003
 leaf client "gun test client" client clientca 1004
 leaf otherclient "gun other client" client ca 1005
 
+# The RSA-PSS leaf: an RSA CA, whose signature on the leaf is PSS.
+"$OPENSSL" genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out rsaca.key 2>/dev/null
+"$OPENSSL" req -x509 -new -key rsaca.key -subj "/CN=gun test RSA CA" -days 3650 -sha256 \
+	-config ext.cnf -extensions ca_ext -out rsaca.pem
+key pss
+"$OPENSSL" req -new -key pss.key -subj "/CN=127.0.0.1" -out pss.csr
+"$OPENSSL" x509 -req -in pss.csr -CA rsaca.pem -CAkey rsaca.key -set_serial 1007 \
+	-days 3650 -sha256 -sigopt rsa_padding_mode:pss -sigopt rsa_pss_saltlen:20 \
+	-extfile ext.cnf -extensions good -out pss.pem 2>/dev/null
+
 key selfsigned
 "$OPENSSL" req -x509 -new -key selfsigned.key -subj "/CN=127.0.0.1" -days 3650 -sha256 \
 	-config ext.cnf -extensions selfsigned -out selfsigned.pem
@@ -128,5 +144,6 @@ rm -f ./*.csr
 # Sanity: the leaves verify against their CA (except the expired one, by date).
 "$OPENSSL" verify -CAfile ca.pem good.pem wronghost.pem localhost.pem otherclient.pem >/dev/null
 "$OPENSSL" verify -CAfile clientca.pem client.pem >/dev/null
+"$OPENSSL" verify -CAfile rsaca.pem pss.pem >/dev/null
 "$OPENSSL" verify -CAfile ca.pem -no_check_time expired.pem >/dev/null
 echo ok

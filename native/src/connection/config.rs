@@ -47,7 +47,7 @@ pub struct WsConfig {
     /// How long the server may take to answer the upgrade request once it
     /// is sent; `None` is `infinity`.
     pub upgrade_timeout: Option<Duration>,
-    /// Offer permessage-deflate.
+    /// permessage-deflate is offered.
     pub compress: bool,
     /// Our side of permessage-deflate, used when `compress` is set.
     pub deflate: DeflateConfig,

@@ -7,6 +7,9 @@ use crate::protocol::http_response::HttpError;
 use crate::protocol::message::Message;
 use crate::protocol::ProtocolError;
 
+use super::socket_error::SocketError;
+use super::tls::{self, TlsFailure, TlsOpt, TlsOptProblem, TlsSetupError};
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Protocol {
     Http,
@@ -23,46 +26,70 @@ pub enum Reason {
     /// `connect_timeout` elapsed.
     Timeout,
     OwnerGone,
-    /// A failed connect: an `inet:posix()` name such as `econnrefused`.
-    Connect(&'static str),
-    /// A socket error once connected: an `inet:posix()` name.
-    Socket(&'static str),
+    /// A failed connect.
+    Connect(SocketError),
+    /// A socket error once connected.
+    Socket(SocketError),
     Protocol(ProtocolError),
     Handshake(HandshakeError),
     BadResponse(HttpError),
-    /// The request makes no sense in the connection's state; the text is Gun's.
-    BadState(&'static str),
-    /// `keepalive_tolerance` pings went unanswered: `{error, keepalive_timeout}`.
+    /// The request makes no sense in the connection's state.
+    BadState(BadState),
+    /// `keepalive_tolerance` pings went unanswered.
     KeepaliveTimeout,
-    /// No answer to the upgrade within `upgrade_timeout`: `{error, upgrade_timeout}`.
+    /// No answer to the upgrade within `upgrade_timeout`.
     UpgradeTimeout,
-    /// The owner's mailbox holds more than `owner_queue_limit`: `{error, owner_queue_full}`.
+    /// The owner's mailbox holds more than `owner_queue_limit`.
     OwnerQueueFull,
-    /// `send_queue_limit` would be passed: `{error, send_queue_full}`.
+    /// `send_queue_limit` would be passed.
     SendQueueFull,
-    /// The connection's task panicked: `{error, internal_error}`.
+    /// The connection's task panicked.
     InternalError,
-    /// A TLS failure: `{tls_alert, Why}`.
-    Tls(&'static str),
-    /// A `tls_opts` entry that cannot be used: `{tls_opts, {Opt, Why}}`.
-    TlsOpts(&'static str, &'static str),
+    /// A TLS failure.
+    Tls(TlsFailure),
+    /// A `tls_opts` entry that cannot be used.
+    TlsOpts(TlsOpt, TlsOptProblem),
 }
 
 impl Reason {
     /// A failed read or write on an established connection.
     pub fn socket(error: &std::io::Error) -> Reason {
-        match super::tls::failure(error) {
+        match tls::failure(error) {
             Some(why) => Reason::Tls(why),
-            None => Reason::Socket(super::posix::name(error)),
+            None => Reason::Socket(SocketError::from(error)),
+        }
+    }
+
+    /// A failed connect: TLS's reason if the handshake failed, else the socket's.
+    pub fn connect(error: &std::io::Error) -> Reason {
+        match tls::failure(error) {
+            Some(why) => Reason::Tls(why),
+            None => Reason::Connect(SocketError::from(error)),
         }
     }
 }
 
-pub const BADSTATE_WS_SEND: &str =
-    "Connection needs to be upgraded to Websocket before the gun:ws_send/1 function can be used.";
-pub const BADSTATE_HTTP10: &str = "Websocket cannot be used over an HTTP/1.0 connection.";
-pub const BADSTATE_UPGRADED: &str = "Connection is already upgraded to Websocket.";
-pub const BADSTATE_NO_BODY: &str = "The stream is not expecting a request body.";
+impl From<TlsSetupError> for Reason {
+    fn from(error: TlsSetupError) -> Self {
+        match error {
+            TlsSetupError::Failure(why) => Reason::Tls(why),
+            TlsSetupError::Opts(opt, problem) => Reason::TlsOpts(opt, problem),
+        }
+    }
+}
+
+/// A request the connection's state refuses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BadState {
+    /// `gun:ws_send` before the connection is upgraded.
+    WsSendBeforeUpgrade,
+    /// `gun:ws_upgrade` over HTTP/1.0.
+    WsOverHttp10,
+    /// An HTTP request or a second upgrade on an upgraded connection.
+    AlreadyUpgraded,
+    /// `gun:data` on a stream whose request has no body to come.
+    NoRequestBody,
+}
 
 /// How the process behind the connection must end.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -10,19 +10,20 @@ use tokio::time::{sleep_until, Instant};
 
 use crate::protocol::deflate::DeflateParams;
 use crate::protocol::handshake::{self, UpgradeRequest};
+use crate::protocol::header::{header_has_token, host_header};
 use crate::protocol::http_request::{
-    encode_chunk, encode_last_chunk, host_header, streamed_body, RequestBody, RequestHead,
+    encode_chunk, encode_last_chunk, streamed_body, RequestBody, RequestHead,
 };
 use crate::protocol::http_response::{
-    body_framing, header_has_token, parse_response_head_within, BodyDecoder, BodyFraming,
-    HttpError, ResponseHead,
+    body_framing, parse_response_head_within, BodyDecoder, BodyFraming, HttpError, ResponseHead,
 };
 
 use super::command::{Body, Command, Upgrade};
 use super::config::{HttpVersion, WsConfig};
-use super::event::{EventSink, Exit, Protocol, Reason, BADSTATE_NO_BODY, BADSTATE_UPGRADED};
+use super::event::{BadState, EventSink, Exit, Protocol, Reason};
 use super::lifecycle::{Conn, Outcome, Pending, QueuedRequest};
 use super::socket::{write_or_flush, Io, Socket};
+use super::socket_error::SocketError;
 use super::websocket;
 
 const READ_CHUNK: usize = 16 * 1024;
@@ -126,7 +127,7 @@ async fn exchange<K: EventSink>(
             Step::Upgraded(upgrade, deflate) => {
                 // What waited for the upgrade's outcome can never be sent now.
                 for pending in std::mem::take(&mut conn.queued) {
-                    let reason = Reason::BadState(BADSTATE_UPGRADED);
+                    let reason = Reason::BadState(BadState::AlreadyUpgraded);
                     conn.sink.stream_error(pending.stream(), &reason);
                 }
                 return Ok(Upgraded {
@@ -162,7 +163,7 @@ async fn exchange<K: EventSink>(
             },
             written = write_or_flush(&mut wr, &session.out[session.written..]),
                 if session.written < session.out.len() || unflushed => match written {
-                Ok(Io::Wrote(0)) => return Err(session.lost(conn, Reason::Socket("epipe"))),
+                Ok(Io::Wrote(0)) => return Err(session.lost(conn, Reason::Socket(SocketError::BrokenPipe))),
                 Ok(Io::Wrote(n)) => {
                     session.written += n;
                     unflushed = true;
@@ -293,7 +294,7 @@ impl<S: PartialEq> Session<S> {
                     conn.queue_data(stream, fin, data);
                 } else {
                     conn.sink
-                        .stream_error(&stream, &Reason::BadState(BADSTATE_NO_BODY));
+                        .stream_error(&stream, &Reason::BadState(BadState::NoRequestBody));
                 }
             }
             Some(Command::Cancel(stream)) => {

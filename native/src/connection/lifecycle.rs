@@ -7,9 +7,7 @@ use std::time::Duration;
 
 use super::command::{Body, Command, Request, Upgrade};
 use super::config::{ConnConfig, HttpVersion};
-use super::event::{
-    EventSink, Exit, Protocol, Reason, BADSTATE_HTTP10, BADSTATE_NO_BODY, BADSTATE_WS_SEND,
-};
+use super::event::{BadState, EventSink, Exit, Protocol, Reason};
 use super::queue::Receiver;
 use super::socket::Socket;
 use super::{http, transport, LiveInfo};
@@ -155,7 +153,8 @@ impl<K: EventSink> Conn<K> {
             Some(Command::InjectPanic) => injected_panic(),
             Some(Command::OwnerDown) => Some(Exit::Shutdown(Reason::OwnerGone)),
             Some(Command::WsSend(_)) => {
-                self.sink.conn_error(&Reason::BadState(BADSTATE_WS_SEND));
+                self.sink
+                    .conn_error(&Reason::BadState(BadState::WsSendBeforeUpgrade));
                 None
             }
             Some(Command::WsUpgrade(upgrade)) => {
@@ -204,7 +203,7 @@ impl<K: EventSink> Conn<K> {
             }
             None => self
                 .sink
-                .stream_error(&stream, &Reason::BadState(BADSTATE_NO_BODY)),
+                .stream_error(&stream, &Reason::BadState(BadState::NoRequestBody)),
         }
     }
 
@@ -215,7 +214,7 @@ impl<K: EventSink> Conn<K> {
     pub(super) fn queue_upgrade(&mut self, upgrade: Upgrade<K::Stream>) {
         if self.cfg.http_version == HttpVersion::Http10 {
             self.sink
-                .stream_error(&upgrade.stream, &Reason::BadState(BADSTATE_HTTP10));
+                .stream_error(&upgrade.stream, &Reason::BadState(BadState::WsOverHttp10));
         } else {
             self.queued.push_back(Pending::Upgrade(upgrade));
         }

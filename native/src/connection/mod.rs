@@ -6,10 +6,10 @@ mod config;
 mod event;
 mod http;
 mod lifecycle;
-mod posix;
 mod queue;
 pub mod runtime;
 mod socket;
+mod socket_error;
 #[cfg(test)]
 mod tests;
 mod tls;
@@ -22,10 +22,9 @@ use std::sync::{Arc, Mutex};
 
 pub use command::{Body, Command, OutFrame, Request, Upgrade};
 pub use config::{ConnConfig, HttpVersion, ServerNameIndication, TlsConfig, Transport, WsConfig};
-pub use event::{
-    EventSink, Exit, Protocol, Reason, BADSTATE_HTTP10, BADSTATE_NO_BODY, BADSTATE_UPGRADED,
-    BADSTATE_WS_SEND,
-};
+pub use event::{BadState, EventSink, Exit, Protocol, Reason};
+pub use socket_error::SocketError;
+pub use tls::{CertificateProblem, TlsAlert, TlsFailure, TlsOpt, TlsOptProblem};
 
 /// What `gun:info/1` reports that changes while the connection lives.
 #[derive(Debug, Clone, Copy)]

@@ -212,7 +212,9 @@ async fn refused_connect_without_retry_ends_the_connection() {
     let mut client = Client::open(port, |_| {});
     assert_eq!(
         client.next().await,
-        Event::Exit(Exit::Shutdown(Reason::Connect("econnrefused")))
+        Event::Exit(Exit::Shutdown(Reason::Connect(
+            SocketError::ConnectionRefused
+        )))
     );
 }
 
@@ -329,7 +331,7 @@ async fn refused_upgrade_delivers_the_response_and_keeps_the_connection() {
         .send(Command::WsSend(vec![OutFrame::Text(b"x".to_vec())]));
     assert_eq!(
         client.next().await,
-        Event::ConnError(Reason::BadState(BADSTATE_WS_SEND))
+        Event::ConnError(Reason::BadState(BadState::WsSendBeforeUpgrade))
     );
     client.handle.send(Command::Shutdown);
     assert_eq!(

@@ -5,8 +5,8 @@ use tokio::time::timeout;
 
 use super::config::{ConnConfig, Transport};
 use super::event::Reason;
-use super::posix;
 use super::socket::Socket;
+use super::socket_error::SocketError;
 use super::tls;
 use tokio_rustls::TlsConnector;
 
@@ -32,10 +32,7 @@ async fn connect_any(cfg: &ConnConfig) -> Result<Socket, Reason> {
                 .connect(name, tcp)
                 .await
                 .map(|stream| Socket::Tls(Box::new(stream)))
-                .map_err(|e| match tls::failure(&e) {
-                    Some(why) => Reason::Tls(why),
-                    None => Reason::Connect(posix::name(&e)),
-                })
+                .map_err(|e| Reason::connect(&e))
         }
     }
 }
@@ -43,8 +40,8 @@ async fn connect_any(cfg: &ConnConfig) -> Result<Socket, Reason> {
 async fn tcp_connect(cfg: &ConnConfig) -> Result<TcpStream, Reason> {
     let addrs = lookup_host((cfg.host.as_str(), cfg.port))
         .await
-        .map_err(|_| Reason::Connect("nxdomain"))?;
-    let mut last = Reason::Connect("nxdomain");
+        .map_err(|_| Reason::Connect(SocketError::NoSuchHost))?;
+    let mut last = Reason::Connect(SocketError::NoSuchHost);
     for addr in addrs {
         match TcpStream::connect(addr).await {
             Ok(socket) => {
@@ -52,7 +49,7 @@ async fn tcp_connect(cfg: &ConnConfig) -> Result<TcpStream, Reason> {
                 let _ = socket.set_nodelay(cfg.nodelay);
                 return Ok(socket);
             }
-            Err(e) => last = Reason::Connect(posix::name(&e)),
+            Err(e) => last = Reason::Connect(SocketError::from(&e)),
         }
     }
     Err(last)

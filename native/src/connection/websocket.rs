@@ -8,7 +8,7 @@ use std::time::Duration;
 use tokio::io::{AsyncReadExt, ReadHalf, WriteHalf};
 use tokio::time::{interval_at, sleep_until, Instant, Interval, MissedTickBehavior};
 
-use crate::protocol::buffer_pool;
+use crate::buffers;
 use crate::protocol::close_code;
 use crate::protocol::deflate::{DeflateParams, Deflater, Inflater};
 use crate::protocol::frame::{close_payload, encode_masked, encode_masked_with_rsv, OpCode, RSV1};
@@ -16,9 +16,10 @@ use crate::protocol::message::{Message, MessageReader};
 
 use super::command::{Command, OutFrame, Upgrade};
 use super::config::WsConfig;
-use super::event::{EventSink, Exit, Protocol, Reason, BADSTATE_UPGRADED};
+use super::event::{BadState, EventSink, Exit, Protocol, Reason};
 use super::lifecycle::{Conn, Outcome};
 use super::socket::{write_or_flush, Io, Socket};
+use super::socket_error::SocketError;
 
 const READ_CHUNK: usize = 64 * 1024;
 /// An idle connection's read buffer: its pongs and small messages fit, and
@@ -220,7 +221,7 @@ impl Session {
                 OutFrame::Close(code, reason) => self.start_closing(Exit::Normal, *code, reason),
             }
             // Framed into `out`: a large payload's buffer serves the next one.
-            buffer_pool::give_back(frame.into_payload());
+            buffers::give_back(frame.into_payload());
         }
         all_queued
     }
@@ -416,7 +417,9 @@ pub(super) async fn serve<K: EventSink>(
                 session.unanswered_pings = 0;
                 read_chunk = next_read_chunk(read_chunk, n);
             }
-            Wake::Written(Ok(Io::Wrote(0))) => break End::Lost(Reason::Socket("epipe")),
+            Wake::Written(Ok(Io::Wrote(0))) => {
+                break End::Lost(Reason::Socket(SocketError::BrokenPipe))
+            }
             Wake::Written(Ok(Io::Wrote(n))) => {
                 session.written += n;
                 unflushed = true;
@@ -427,7 +430,7 @@ pub(super) async fn serve<K: EventSink>(
             Wake::Keepalive => {
                 // A quiet moment: whatever a burst grew can go back.
                 session.reader.shrink_if_empty(READ_CHUNK);
-                buffer_pool::free_idle();
+                buffers::free_idle();
                 if !session.keepalive() {
                     // Half-open, most likely: a close is worth a try, no more.
                     session.queue_close(Some(close_code::GOING_AWAY), b"");
@@ -488,16 +491,16 @@ fn take_commands<K: EventSink>(
     for taken in 1.. {
         match next {
             Some(Command::WsUpgrade(upgrade)) => {
-                let reason = Reason::BadState(BADSTATE_UPGRADED);
+                let reason = Reason::BadState(BadState::AlreadyUpgraded);
                 conn.sink.stream_error(&upgrade.stream, &reason);
             }
             Some(Command::Request(request)) => {
-                let reason = Reason::BadState(BADSTATE_UPGRADED);
+                let reason = Reason::BadState(BadState::AlreadyUpgraded);
                 conn.sink.stream_error(&request.stream, &reason);
             }
             Some(Command::Data { stream, .. }) => {
                 conn.sink
-                    .stream_error(&stream, &Reason::BadState(BADSTATE_UPGRADED));
+                    .stream_error(&stream, &Reason::BadState(BadState::AlreadyUpgraded));
             }
             // The stream was done with at the upgrade.
             Some(Command::Cancel(_)) => {}

@@ -9,10 +9,10 @@ use std::time::Duration;
 use rustler::types::tuple::get_tuple;
 use rustler::{Atom, Binary, Error, ListIterator, MapIterator, NifResult, Term};
 
+use crate::buffers;
 use crate::connection::{
     ConnConfig, HttpVersion, OutFrame, ServerNameIndication, TlsConfig, Transport, WsConfig,
 };
-use crate::protocol::buffer_pool;
 
 use super::atoms;
 
@@ -302,7 +302,7 @@ impl FrameTerm<'_> {
 
     pub fn to_out_frame(&self) -> OutFrame {
         let payload = self.payload.as_ref().map_or_else(Vec::new, |p| {
-            let mut copy = buffer_pool::take(p.len());
+            let mut copy = buffers::take(p.len());
             copy.extend_from_slice(p.as_slice());
             copy
         });

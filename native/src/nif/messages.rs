@@ -7,11 +7,12 @@ use std::cell::RefCell;
 use rustler::types::tuple::make_tuple;
 use rustler::{Atom, Encoder, Env, LocalPid, NewBinary, OwnedEnv, ResourceArc, Term};
 
+use crate::buffers;
 use crate::connection::{EventSink, Exit, Protocol, Reason};
-use crate::protocol::buffer_pool;
 use crate::protocol::message::Message;
 
 use super::atoms;
+use super::reasons::reason_term;
 use super::registry;
 use super::stream_ref::StreamRef;
 
@@ -336,36 +337,6 @@ fn frame_term(env: Env, frame: Message) -> Term {
     }
 }
 
-fn reason_term<'a>(env: Env<'a>, reason: &Reason) -> Term<'a> {
-    let error = |why: Term<'a>| (atoms::error(), why).encode(env);
-    match reason {
-        Reason::Normal => atoms::normal().encode(env),
-        Reason::Closed => atoms::closed().encode(env),
-        Reason::Timeout => atoms::timeout().encode(env),
-        Reason::OwnerGone => atoms::owner_gone().encode(env),
-        Reason::Connect(posix) => atom_term(env, posix),
-        Reason::Socket(posix) => error(atom_term(env, posix)),
-        Reason::Protocol(e) => error(atom_term(env, e.reason())),
-        Reason::Handshake(e) => {
-            error((atoms::ws_upgrade(), atom_term(env, e.reason())).encode(env))
-        }
-        Reason::BadResponse(e) => {
-            error((atoms::bad_response(), atom_term(env, e.reason())).encode(env))
-        }
-        Reason::BadState(text) => (atoms::badstate(), charlist(text)).encode(env),
-        Reason::KeepaliveTimeout => error(atoms::keepalive_timeout().encode(env)),
-        Reason::UpgradeTimeout => error(atoms::upgrade_timeout().encode(env)),
-        Reason::SendQueueFull => error(atoms::send_queue_full().encode(env)),
-        Reason::OwnerQueueFull => error(atoms::owner_queue_full().encode(env)),
-        Reason::InternalError => error(atoms::internal_error().encode(env)),
-        Reason::Tls(why) => (atoms::tls_alert(), atom_term(env, why)).encode(env),
-        Reason::TlsOpts(opt, why) => {
-            let detail = (atom_term(env, opt), atom_term(env, why)).encode(env);
-            (atoms::tls_opts(), detail).encode(env)
-        }
-    }
-}
-
 fn exit_term<'a>(env: Env<'a>, exit: &Exit) -> Term<'a> {
     match exit {
         Exit::Normal => atoms::normal().encode(env),
@@ -402,9 +373,9 @@ pub fn headers_term<'a>(env: Env<'a>, headers: &[(Vec<u8>, Vec<u8>)]) -> Term<'a
 /// 4 KiB) and its unmapping, and the buffer goes back to the pool once
 /// the owner is done with the binary.
 fn payload_term(env: Env, payload: Vec<u8>) -> Term {
-    if payload.len() < buffer_pool::POOLED_FROM {
+    if payload.len() < buffers::POOLED_FROM {
         let term = binary_term(env, &payload);
-        buffer_pool::give_back(payload);
+        buffers::give_back(payload);
         return term;
     }
     ResourceArc::new(Payload(payload))
@@ -421,7 +392,7 @@ impl rustler::Resource for Payload {}
 impl Drop for Payload {
     /// The last binary over it was collected.
     fn drop(&mut self) {
-        buffer_pool::give_back(std::mem::take(&mut self.0));
+        buffers::give_back(std::mem::take(&mut self.0));
     }
 }
 
@@ -429,17 +400,4 @@ pub fn binary_term<'a>(env: Env<'a>, bytes: &[u8]) -> Term<'a> {
     let mut binary = NewBinary::new(env, bytes.len());
     binary.as_mut_slice().copy_from_slice(bytes);
     binary.into()
-}
-
-/// Reason names are static ASCII identifiers, always valid atoms.
-pub fn atom_term<'a>(env: Env<'a>, name: &str) -> Term<'a> {
-    match Atom::from_str(env, name) {
-        Ok(atom) => atom.encode(env),
-        Err(_) => atoms::error().encode(env),
-    }
-}
-
-/// Gun's badstate texts are Erlang strings.
-fn charlist(text: &str) -> Vec<u32> {
-    text.chars().map(u32::from).collect()
 }

@@ -7,7 +7,9 @@ pub const INVALID_PAYLOAD: u16 = 1007;
 pub const POLICY_VIOLATION: u16 = 1008;
 pub const MESSAGE_TOO_BIG: u16 = 1009;
 
-/// Whether a close code may appear in a close frame received from the peer: 1000-1003, 1007-1014, 3000-4999. (1004, 1005, 1006, 1015, <1000, 1016-2999, >=5000 are invalid.)
+/// Whether a close code may appear in a close frame received from the
+/// peer: 1000-1003, 1007-1014 and 3000-4999 may; 1004, 1005, 1006, 1015,
+/// codes under 1000, 1016-2999 and from 5000 on may not.
 pub fn is_valid_received(code: u16) -> bool {
     // 1004 is reserved, 1005/1006/1015 are local-only pseudo codes that must
     // never travel on the wire, 1016-2999 are unassigned IANA space.

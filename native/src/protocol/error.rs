@@ -68,15 +68,6 @@ impl ProtocolError {
             | Self::BadCompressedData => close_code::PROTOCOL_ERROR,
         }
     }
-
-    /// The reason atom name Gun/Cowboy use: "badframe" (1002), "badencoding" (1007), "badsize" (1009).
-    pub fn reason(&self) -> &'static str {
-        match self.close_code() {
-            close_code::INVALID_PAYLOAD => "badencoding",
-            close_code::MESSAGE_TOO_BIG => "badsize",
-            _ => "badframe",
-        }
-    }
 }
 
 #[cfg(test)]
@@ -100,25 +91,21 @@ mod tests {
         ];
         for e in framing {
             assert_eq!(e.close_code(), 1002, "{e:?}");
-            assert_eq!(e.reason(), "badframe", "{e:?}");
         }
     }
 
     #[test]
     fn encoding_and_size_errors() {
         assert_eq!(ProtocolError::InvalidUtf8.close_code(), 1007);
-        assert_eq!(ProtocolError::InvalidUtf8.reason(), "badencoding");
         let too_large = ProtocolError::FrameTooLarge { size: 11, max: 10 };
         assert_eq!(too_large.close_code(), 1009);
-        assert_eq!(too_large.reason(), "badsize");
         let bomb = ProtocolError::InflatedTooLarge { max: 10 };
         assert_eq!(bomb.close_code(), 1009);
-        assert_eq!(bomb.reason(), "badsize");
         for over in [
             ProtocolError::MessageTooLarge { max: 10 },
             ProtocolError::TooManyFragments { max: 10 },
         ] {
-            assert_eq!((over.close_code(), over.reason()), (1009, "badsize"));
+            assert_eq!(over.close_code(), 1009, "{over:?}");
         }
         assert_eq!(
             too_large.to_string(),

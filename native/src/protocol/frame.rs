@@ -60,8 +60,11 @@ const LEN_16: u8 = 126;
 const LEN_64: u8 = 127;
 
 impl FrameHeader {
-    /// Parse a header from the start of `buf`. Ok(None) when more bytes are needed. Ok(Some((header, header_len))).
-    /// Only structural errors here: ReservedOpcode, PayloadLengthTooLarge. (Policy checks live in message.rs.)
+    /// The header at the start of `buf` and its length in bytes, or
+    /// `Ok(None)` while `buf` holds only part of it. The only errors are
+    /// structural (`ReservedOpcode`, `PayloadLengthTooLarge`); what a
+    /// header may ask for (limits, RSV bits, masking) is the message
+    /// reader's to check.
     ///
     /// Non-minimal length encodings are accepted: RFC 6455 asks senders to be
     /// minimal but gives receivers nothing to gain from rejecting them.
@@ -115,7 +118,8 @@ impl FrameHeader {
         Ok(Some((header, len)))
     }
 
-    /// Append the header, shortest length encoding (7-bit, 16-bit for 126..=65535, 64-bit above).
+    /// Appends the header with the shortest length encoding: 7 bits up to
+    /// 125, 16 bits up to 65535, 64 bits above.
     pub fn encode(&self, out: &mut Vec<u8>) {
         let fin = if self.fin { FIN_BIT } else { 0 };
         out.push(fin | ((self.rsv & 0x07) << 4) | self.opcode.as_u8());
@@ -142,7 +146,8 @@ impl FrameHeader {
     }
 }
 
-/// Append one complete client frame: header with the mask bit and `key`, then `payload` masked with `key` (copy then apply_mask on the appended slice).
+/// Appends one complete client frame: the header with the mask bit and
+/// `key`, then `payload` masked with `key`; `payload` itself is left as it is.
 pub fn encode_masked(out: &mut Vec<u8>, opcode: OpCode, fin: bool, payload: &[u8], key: [u8; 4]) {
     encode_frame(out, opcode, fin, 0, payload, key);
 }
@@ -181,7 +186,8 @@ fn encode_frame(
     apply_mask(&mut out[start..], key);
 }
 
-/// Close frame payload: code big-endian then reason; empty when code is None.
+/// A close frame's payload: the code big-endian then the reason; empty
+/// when there is no code.
 pub fn close_payload(code: Option<u16>, reason: &[u8]) -> Vec<u8> {
     let Some(code) = code else {
         return Vec::new();

@@ -89,23 +89,6 @@ pub fn encode_last_chunk(out: &mut Vec<u8>) {
     out.extend_from_slice(b"0\r\n\r\n");
 }
 
-/// `host[:port]` for the Host header: the port only when not the default,
-/// IPv6 literals in brackets.
-pub fn host_header(host: &str, port: u16, default_port: bool) -> Vec<u8> {
-    let mut out = Vec::with_capacity(host.len() + 8);
-    if host.contains(':') && !host.starts_with('[') {
-        out.push(b'[');
-        out.extend_from_slice(host.as_bytes());
-        out.push(b']');
-    } else {
-        out.extend_from_slice(host.as_bytes());
-    }
-    if !default_port {
-        out.extend_from_slice(format!(":{port}").as_bytes());
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -183,13 +166,5 @@ mod tests {
         encode_chunk(&mut out, b"");
         encode_last_chunk(&mut out);
         assert_eq!(out, b"11\r\nhello world, 17 b\r\n0\r\n\r\n");
-    }
-
-    #[test]
-    fn host_headers() {
-        assert_eq!(host_header("example.com", 80, true), b"example.com");
-        assert_eq!(host_header("example.com", 8080, false), b"example.com:8080");
-        assert_eq!(host_header("::1", 8080, false), b"[::1]:8080");
-        assert_eq!(host_header("[::1]", 443, true), b"[::1]");
     }
 }

@@ -43,25 +43,14 @@ pub enum HttpError {
     BadChunk,
 }
 
-impl HttpError {
-    /// The atom name the owner sees in `{bad_response, Why}`.
-    pub fn reason(&self) -> &'static str {
-        match self {
-            HttpError::Malformed(_) => "malformed",
-            HttpError::TooManyHeaders(_) => "too_many_headers",
-            HttpError::HeadTooLarge(_) => "head_too_large",
-            HttpError::BadContentLength => "bad_content_length",
-            HttpError::BadChunk => "bad_chunk",
-        }
-    }
-}
-
 /// [`parse_response_head_within`] the default limits.
 pub fn parse_response_head(buf: &[u8]) -> Result<Option<(ResponseHead, usize)>, HttpError> {
     parse_response_head_within(buf, &HeadLimits::default())
 }
 
-/// Ok(None): more bytes are needed. Ok(Some((head, head_len))).
+/// The response head at the start of `buf` and its length in bytes, or
+/// `Ok(None)` while `buf` holds only part of it. A head over the limits
+/// fails however it is split, without reading past `max_head_size`.
 pub fn parse_response_head_within(
     buf: &[u8],
     limits: &HeadLimits,
@@ -109,7 +98,11 @@ pub enum BodyFraming {
     UntilClose,
 }
 
-/// RFC 9112 §6.3: 1xx/204/304 or a HEAD request -> Empty; transfer-encoding chunked (last coding) -> Chunked; content-length (conflicting values -> BadContentLength) -> ContentLength (0 -> Empty); else UntilClose.
+/// How the body after `head` is delimited (RFC 9112 §6.3): `Empty` for a
+/// 1xx, 204 or 304 response or one to HEAD; `Chunked` when chunked is the
+/// last transfer coding; `ContentLength` when content-length is given
+/// (`Empty` for 0, `BadContentLength` for conflicting values); else
+/// `UntilClose`.
 pub fn body_framing(head: &ResponseHead, request_was_head: bool) -> Result<BodyFraming, HttpError> {
     if request_was_head
         || (100..200).contains(&head.status)
@@ -292,7 +285,11 @@ impl BodyDecoder {
             .collect()
     }
 
-    /// Decode as much of `input` as possible, appending body bytes to `out`. Returns (consumed, finished). Chunked: hex sizes with optional ;extensions, CRLFs checked, trailers skipped until the empty line. Must accept input split at ANY byte boundary.
+    /// Decodes as much of `input` as it can, appending body bytes to `out`:
+    /// the bytes consumed, and whether the body is complete. The result is
+    /// the same however the body is split across calls. Chunked bodies have
+    /// their sizes, chunk extensions and CRLFs checked, and their trailers
+    /// kept for [`BodyDecoder::take_trailers`].
     ///
     /// Bytes past the end of the body are left unconsumed.
     pub fn decode(&mut self, input: &[u8], out: &mut Vec<u8>) -> Result<(usize, bool), HttpError> {
@@ -368,13 +365,6 @@ impl BodyDecoder {
 
 fn take_len(remaining: u64, available: usize) -> usize {
     usize::try_from(remaining).map_or(available, |r| r.min(available))
-}
-
-/// Case-insensitive check that a comma-separated header value list contains `token`.
-pub fn header_has_token(value: &[u8], token: &str) -> bool {
-    value
-        .split(|&b| b == b',')
-        .any(|item| item.trim_ascii().eq_ignore_ascii_case(token.as_bytes()))
 }
 
 #[cfg(test)]
@@ -750,15 +740,5 @@ mod tests {
             assert!(out.is_empty());
             assert!(!decoder.is_until_close());
         }
-    }
-
-    #[test]
-    fn tokens() {
-        assert!(header_has_token(b"Upgrade", "upgrade"));
-        assert!(header_has_token(b"keep-alive, UPGRADE", "upgrade"));
-        assert!(header_has_token(b" a ,\tb\t", "b"));
-        assert!(!header_has_token(b"upgrade-insecure", "upgrade"));
-        assert!(!header_has_token(b"", "upgrade"));
-        assert!(!header_has_token(b"close", "upgrade"));
     }
 }

@@ -1,6 +1,9 @@
 //! RFC 6455 §5.3 payload masking.
 
-/// XOR `buf` in place with `key`, starting at key offset 0. Fast: process 8 bytes (u64) at a time (use chunks_exact + from_ne_bytes/to_ne_bytes with a key repeated to 8 bytes), scalar tail.
+/// XORs `buf` in place with `key` repeated, its first byte with `key[0]`
+/// (RFC 6455 §5.3); masking twice with the same key restores `buf`. Eight
+/// bytes are masked per step, so the cost is about a load and a store
+/// per word.
 pub fn apply_mask(buf: &mut [u8], key: [u8; 4]) {
     // Native byte order on both sides keeps the key bytes lined up with the
     // buffer bytes whatever the endianness, since XOR is bytewise.

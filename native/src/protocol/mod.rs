@@ -4,12 +4,12 @@
 //! is a pure function or a state machine over byte slices, so the connection
 //! layer can drive it from any transport and tests can exercise it exhaustively.
 
-pub mod buffer_pool;
 pub mod close_code;
 pub mod deflate;
 pub mod error;
 pub mod frame;
 pub mod handshake;
+pub mod header;
 pub mod http_request;
 pub mod http_response;
 pub mod mask;

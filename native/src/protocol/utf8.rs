@@ -2,7 +2,11 @@
 
 use crate::protocol::ProtocolError;
 
-/// Incremental UTF-8 validator for a text message split across fragments. Fails as soon as the bytes seen so far can never be valid (fail fast), keeps at most 3 bytes of an incomplete trailing sequence between calls. Use std::str::from_utf8 and Utf8Error::{valid_up_to, error_len}.
+/// Incremental UTF-8 validator for a text message split across fragments.
+/// It fails as soon as the bytes seen so far can be the start of no valid
+/// text (so a bad message fails at its first bad byte, not at its end),
+/// accepts the same texts as `std::str::from_utf8` however they are split,
+/// and holds at most the 3 bytes of a code point cut by a boundary.
 #[derive(Debug, Default, Clone)]
 pub struct Utf8Validator {
     /// Leading bytes of a code point cut by a chunk boundary.

@@ -1,5 +1,8 @@
-//! Large payload buffers, kept for the next large message once their
-//! message is done with (by any connection).
+//! The process-wide cache of large payload buffers: a buffer given back
+//! once its message is done with is kept for the next large message (of
+//! any connection). Its interface is three calls: [`take`], [`give_back`]
+//! and [`free_idle`]; buffers under [`POOLED_FROM`] bytes pass through to
+//! the allocator.
 //!
 //! Why: inside the BEAM, the C allocator serves every allocation from
 //! 128 KiB up with a fresh `mmap` (ERTS sets its own trim threshold, which
