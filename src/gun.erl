@@ -313,7 +313,10 @@ request(ConnPid, Method, Path, Headers) ->
 request(ConnPid, Method, Path, Headers, Body) ->
 	do_request(ConnPid, Method, Path, Headers, Body).
 
+%% The request is checked in the caller, before anything is queued:
+%% gun_request:check/4 raises on a bad method, target or header.
 do_request(ConnPid, Method, Path, Headers, Body) ->
+	ok = gun_request:check(Method, Path, Headers, #{}),
 	StreamRef = make_ref(),
 	ok = case gun_nif:request(ConnPid, StreamRef, Method, Path, Headers, Body) of
 		dirty -> gun_nif:request_dirty(ConnPid, StreamRef, Method, Path, Headers, Body);
@@ -468,6 +471,7 @@ ws_upgrade(ConnPid, Path, Headers, WsOpts) ->
 	do_ws_upgrade(ConnPid, Path, Headers, WsOpts).
 
 do_ws_upgrade(ConnPid, Path, Headers, WsOpts) ->
+	ok = gun_request:check(<<"GET">>, Path, Headers, #{}),
 	StreamRef = make_ref(),
 	ok = gun_nif:ws_upgrade(ConnPid, StreamRef, Path, Headers, WsOpts),
 	StreamRef.
