@@ -464,12 +464,13 @@ await(ConnPid, StreamRef, Timeout) ->
 	demonitor(MRef, [flush]),
 	Res.
 
--spec await_body(pid(), reference()) -> {ok, binary()} | {error, any()}.
+-spec await_body(pid(), reference()) -> await_body_result().
 await_body(ConnPid, StreamRef) ->
 	await_body(ConnPid, StreamRef, ?DEFAULT_AWAIT_TIMEOUT).
 
-%% Timeout applies to each message, as in Gun.
--spec await_body(pid(), reference(), timeout()) -> {ok, binary()} | {error, any()}.
+%% Timeout applies to each message, as in Gun. A response that ends with
+%% trailers gives {ok, Body, Trailers}, as Gun 1.3+ does.
+-spec await_body(pid(), reference(), timeout()) -> await_body_result().
 await_body(ConnPid, StreamRef, Timeout) ->
 	MRef = monitor(process, ConnPid),
 	Res = await_body(ConnPid, StreamRef, Timeout, MRef, []),
@@ -488,8 +489,8 @@ await_body(ConnPid, StreamRef, Timeout, MRef, Acc) ->
 			await_body(ConnPid, StreamRef, Timeout, MRef, [Acc, Data]);
 		{gun_data, ConnPid, StreamRef, fin, Data} ->
 			{ok, iolist_to_binary([Acc, Data])};
-		{gun_trailers, ConnPid, StreamRef, _} ->
-			{ok, iolist_to_binary(Acc)};
+		{gun_trailers, ConnPid, StreamRef, Trailers} ->
+			{ok, iolist_to_binary(Acc), Trailers};
 		{gun_error, ConnPid, StreamRef, Reason} ->
 			{error, Reason};
 		{gun_error, ConnPid, Reason} ->
