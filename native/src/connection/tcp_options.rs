@@ -188,3 +188,100 @@ fn socket_fd_in_netns(path: &Path, v6: bool) -> io::Result<OwnedFd> {
         Ok(OwnedFd::from_raw_fd(fd))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::connection::config::RawSockOpt;
+
+    fn v4(ip: [u8; 4], port: u16) -> SocketAddr {
+        SocketAddr::new(IpAddr::V4(Ipv4Addr::from(ip)), port)
+    }
+
+    fn v6_loopback(port: u16) -> SocketAddr {
+        SocketAddr::new(IpAddr::V6(Ipv6Addr::LOCALHOST), port)
+    }
+
+    fn get_int(fd: RawFd, level: i32, name: i32) -> i32 {
+        let mut value: i32 = 0;
+        let mut len = std::mem::size_of::<i32>() as libc::socklen_t;
+        // SAFETY: value and len are valid for writes for the call.
+        let rc =
+            unsafe { libc::getsockopt(fd, level, name, (&mut value as *mut i32).cast(), &mut len) };
+        assert_eq!(rc, 0, "{}", io::Error::last_os_error());
+        value
+    }
+
+    #[test]
+    fn family_and_local_address_rule_out_the_other_family() {
+        let mut opts = TcpOptions::default();
+        assert!(admits(&opts, &v4([127, 0, 0, 1], 80)));
+        assert!(admits(&opts, &v6_loopback(80)));
+        opts.family = Some(Family::Inet);
+        assert!(!admits(&opts, &v6_loopback(80)));
+        opts.family = Some(Family::Inet6);
+        assert!(!admits(&opts, &v4([127, 0, 0, 1], 80)));
+        assert!(admits(&opts, &v6_loopback(80)));
+        opts.family = None;
+        opts.local_addr = Some(LocalAddr::Ip(IpAddr::V4(Ipv4Addr::new(127, 0, 0, 2))));
+        assert!(!admits(&opts, &v6_loopback(80)));
+        opts.local_addr = Some(LocalAddr::Loopback);
+        assert!(admits(&opts, &v6_loopback(80)));
+    }
+
+    #[test]
+    fn local_address_follows_the_peer_family() {
+        let mut opts = TcpOptions::default();
+        assert_eq!(local_addr(&opts, false), None);
+        opts.local_port = 4000;
+        assert_eq!(local_addr(&opts, false), Some(v4([0, 0, 0, 0], 4000)));
+        opts.local_addr = Some(LocalAddr::Loopback);
+        assert_eq!(local_addr(&opts, true), Some(v6_loopback(4000)));
+        assert_eq!(local_addr(&opts, false), Some(v4([127, 0, 0, 1], 4000)));
+    }
+
+    #[tokio::test]
+    async fn options_are_on_the_connected_socket() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let opts = TcpOptions {
+            local_addr: Some(LocalAddr::Ip(IpAddr::V4(Ipv4Addr::new(127, 0, 0, 2)))),
+            keepalive: Some(true),
+            priority: Some(4),
+            tos: Some(0x10),
+            nodelay: false,
+            raw: vec![RawSockOpt {
+                level: libc::IPPROTO_IP,
+                name: libc::IP_TTL,
+                value: 9i32.to_ne_bytes().to_vec(),
+            }],
+            ..TcpOptions::default()
+        };
+        let stream = connect(&opts, addr).await.unwrap();
+        let (_, peer) = listener.accept().unwrap();
+        assert_eq!(peer.ip(), IpAddr::V4(Ipv4Addr::new(127, 0, 0, 2)));
+        let fd = stream.as_raw_fd();
+        assert_eq!(get_int(fd, libc::SOL_SOCKET, libc::SO_KEEPALIVE), 1);
+        assert_eq!(get_int(fd, libc::SOL_SOCKET, libc::SO_PRIORITY), 4);
+        assert_eq!(get_int(fd, libc::IPPROTO_IP, libc::IP_TOS), 0x10);
+        assert_eq!(get_int(fd, libc::IPPROTO_IP, libc::IP_TTL), 9);
+        assert_eq!(get_int(fd, libc::IPPROTO_TCP, libc::TCP_NODELAY), 0);
+    }
+
+    #[tokio::test]
+    async fn a_missing_namespace_or_device_is_named() {
+        let addr = v4([127, 0, 0, 1], 9);
+        let opts = TcpOptions {
+            netns: Some(PathBuf::from("/no/such/netns")),
+            ..TcpOptions::default()
+        };
+        let error = connect(&opts, addr).await.unwrap_err();
+        assert_eq!(error_name(&error), "enoent");
+        let opts = TcpOptions {
+            bind_to_device: Some(b"nosuchdev0".to_vec()),
+            ..TcpOptions::default()
+        };
+        let error = connect(&opts, addr).await.unwrap_err();
+        assert_eq!(error_name(&error), "enodev");
+    }
+}
