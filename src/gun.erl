@@ -236,6 +236,25 @@ check_tcp_options([Family|Opts]) when Family =:= inet; Family =:= inet6 ->
 check_tcp_options([{Key, Ip}|Opts]) when (Key =:= ip orelse Key =:= ifaddr),
 		(Ip =:= any orelse Ip =:= loopback) ->
 	check_tcp_options(Opts);
+%% ifaddr also takes a socket:sockaddr_in() or sockaddr_in6() with only
+%% family, addr and (optional) port: the local address and port.
+check_tcp_options([Opt={ifaddr, SockAddr=#{family := Family, addr := Ip}}|Opts])
+		when Family =:= inet; Family =:= inet6 ->
+	Port = maps:get(port, SockAddr, 0),
+	case lists:sort(maps:keys(SockAddr)) -- [addr, family, port] of
+		[] when is_integer(Port), Port >= 0, Port =< 65535,
+				(Ip =:= any orelse Ip =:= loopback) ->
+			check_tcp_options(Opts);
+		[] when is_integer(Port), Port >= 0, Port =< 65535, is_tuple(Ip),
+				(Family =:= inet andalso tuple_size(Ip) =:= 4)
+				orelse (Family =:= inet6 andalso tuple_size(Ip) =:= 8) ->
+			case inet:is_ip_address(Ip) of
+				true -> check_tcp_options(Opts);
+				false -> {error, {options, {tcp_opts, Opt}}}
+			end;
+		_ ->
+			{error, {options, {tcp_opts, Opt}}}
+	end;
 check_tcp_options([Opt={Key, Ip}|Opts]) when Key =:= ip; Key =:= ifaddr ->
 	case is_tuple(Ip) andalso inet:is_ip_address(Ip) of
 		true -> check_tcp_options(Opts);

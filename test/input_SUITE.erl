@@ -41,7 +41,7 @@ groups() ->
 		]},
 		{tcp_opts, [], [
 			tcp_ip,
-			tcp_ifaddr_loopback,
+			tcp_ifaddr,
 			tcp_port,
 			tcp_inet6,
 			tcp_family_mismatch,
@@ -310,7 +310,9 @@ refused_tcp_opts(_) ->
 		{show_econnreset, true}, {recvtos, true}, {send_timeout, 15000},
 		{exclusiveaddruse, true},
 		{port, 65536}, {port, -1}, {ip, {127, 0, 0, 256}}, {ip, {local, "/tmp/x"}}, {ip, "127.0.0.1"},
-		{ifaddr, {1, 2, 3}}, {recbuf, 1 bsl 31}, {sndbuf, -1}, {tos, 256}, {tclass, -1},
+		{ifaddr, {1, 2, 3}}, {ifaddr, #{family => inet, addr => {0, 0, 0, 0, 0, 0, 0, 1}}},
+		{ifaddr, #{family => inet6, addr => any, scope_id => 1}}, {ifaddr, #{addr => any}},
+		{ifaddr, #{family => inet, addr => any, port => 65536}}, {recbuf, 1 bsl 31}, {sndbuf, -1}, {tos, 256}, {tclass, -1},
 		{ttl, 0}, {ttl, 256}, {priority, 1 bsl 31}, {linger, {true, 5}}, {linger, {maybe, 0}},
 		{keepalive, 1}, {nodelay, yes}, {bind_to_device, <<"a-name-too-long-0">>},
 		{bind_to_device, <<"lo", 0>>}, {bind_to_device, "lo"}, {netns, ""}, {netns, <<>>},
@@ -346,13 +348,20 @@ tcp_ip(_) ->
 	close(ConnPid),
 	gen_tcp:close(LSock).
 
-tcp_ifaddr_loopback(_) ->
-	{ConnPid, Sock, LSock} = connected(#{tcp_opts => [{ip, {127, 0, 0, 2}}, {ifaddr, loopback}]}),
+tcp_ifaddr(_) ->
+	{LSock, _} = raw_peer:listen(),
+	{ConnPid, Sock, _} = connected_to(LSock, #{tcp_opts => [{ip, {127, 0, 0, 2}}, {ifaddr, loopback}]}),
 	{ok, {{127, 0, 0, 1}, _}} = inet:peername(Sock),
 	close(ConnPid),
-	{ConnPid2, Sock2, _} = connected(#{tcp_opts => [{ifaddr, {127, 0, 0, 3}}]}),
+	{ConnPid2, Sock2, _} = connected_to(LSock, #{tcp_opts => [{ifaddr, {127, 0, 0, 3}}]}),
 	{ok, {{127, 0, 0, 3}, _}} = inet:peername(Sock2),
 	close(ConnPid2),
+	%% A socket:sockaddr_in(): address and port.
+	LocalPort = free_port(),
+	{ConnPid3, Sock3, _} = connected_to(LSock, #{tcp_opts =>
+		[{ifaddr, #{family => inet, addr => {127, 0, 0, 4}, port => LocalPort}}]}),
+	{ok, {{127, 0, 0, 4}, LocalPort}} = inet:peername(Sock3),
+	close(ConnPid3),
 	gen_tcp:close(LSock).
 
 tcp_port(_) ->

@@ -122,6 +122,8 @@ mod tcp_atoms {
         inet6,
         ip,
         ifaddr,
+        addr,
+        family,
         any,
         loopback,
         port,
@@ -184,13 +186,34 @@ fn tcp_options(list: Term) -> NifResult<TcpOptions> {
     Ok(tcp)
 }
 
+/// An IP tuple, `any` or `loopback`.
+fn local_addr(term: Term) -> NifResult<LocalAddr> {
+    Ok(match term.decode::<Atom>() {
+        Ok(a) if a == tcp_atoms::any() => LocalAddr::Any,
+        Ok(a) if a == tcp_atoms::loopback() => LocalAddr::Loopback,
+        _ => LocalAddr::Ip(ip_address(term)?),
+    })
+}
+
 fn tcp_option(tcp: &mut TcpOptions, key: Atom, value: Term) -> NifResult<()> {
-    if key == tcp_atoms::ip() || key == tcp_atoms::ifaddr() {
-        tcp.local_addr = Some(match value.decode::<Atom>() {
-            Ok(a) if a == tcp_atoms::any() => LocalAddr::Any,
-            Ok(a) if a == tcp_atoms::loopback() => LocalAddr::Loopback,
-            _ => LocalAddr::Ip(ip_address(value)?),
+    if key == tcp_atoms::ifaddr() && value.is_map() {
+        // A socket:sockaddr_in() or sockaddr_in6(): the address, and the port if given.
+        tcp.local_addr = Some(local_addr(
+            get(value, tcp_atoms::addr()).ok_or(Error::BadArg)?,
+        )?);
+        if let Some(port) = get(value, tcp_atoms::port()) {
+            tcp.local_port = port.decode()?;
+        }
+        let family: Atom = get(value, tcp_atoms::family())
+            .ok_or(Error::BadArg)?
+            .decode()?;
+        tcp.family = Some(if family == tcp_atoms::inet6() {
+            Family::Inet6
+        } else {
+            Family::Inet
         });
+    } else if key == tcp_atoms::ip() || key == tcp_atoms::ifaddr() {
+        tcp.local_addr = Some(local_addr(value)?);
     } else if key == tcp_atoms::port() {
         tcp.local_port = value.decode()?;
     } else if key == atoms::nodelay() {
