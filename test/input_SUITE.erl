@@ -517,7 +517,7 @@ tcp_netns(_) ->
 				"echo $$; exec " ++ Unshare ++ " -n sleep 30"]}, {line, 64}, binary]),
 			Pid = receive {Holder, {data, {eol, P}}} -> binary_to_list(P) after 5000 -> error(no_pid) end,
 			NsPath = "/proc/" ++ Pid ++ "/ns/net",
-			ok = wait_netns_differs(NsPath, 50),
+			ok = wait_netns_differs(NsPath, 250),
 			{ok, ConnPid3} = gun:open("127.0.0.1", Port, #{retry => 0,
 				tcp_opts => [{netns, NsPath}]}),
 			Res = gun:await_up(ConnPid3),
