@@ -68,8 +68,8 @@
 }.
 -type http_opts() :: #{
 	version => 'HTTP/1.1' | 'HTTP/1.0',
-	keepalive => non_neg_integer() | infinity,
-	max_headers => pos_integer(),
+	keepalive => pos_integer() | infinity,
+	max_headers => 1..65536,
 	max_head_size => pos_integer()
 }.
 -type opts() :: #{
@@ -78,7 +78,7 @@
 	protocols => [http],
 	retry => non_neg_integer(),
 	retry_timeout => non_neg_integer(),
-	trace => boolean(),
+	trace => false,
 	transport => tcp | tls | ssl,
 	tcp_opts => [gen_tcp:connect_option()],
 	tls_opts => [tls_opt()] | #{atom() => any()},
@@ -98,9 +98,21 @@
 	| {data, fin | nofin, binary()}
 	| {trailers, [{binary(), binary()}]}
 	| {error, any()}.
--export_type([host/0, req_headers/0, ws_opts/0, http_opts/0, opts/0, ws_frame/0, await_result/0]).
+-type await_body_result() :: {ok, binary()}
+	| {ok, binary(), [{binary(), binary()}]}
+	| {error, any()}.
+-export_type([host/0, req_headers/0, ws_opts/0, http_opts/0, opts/0, ws_frame/0, await_result/0,
+	await_body_result/0]).
 
 -define(DEFAULT_AWAIT_TIMEOUT, 5000).
+%% The largest integers the engine decodes (u32 and u64); past them an
+%% option is refused here rather than failing in the engine.
+-define(MAX_U32, 16#ffffffff).
+-define(MAX_U64, 16#ffffffffffffffff).
+%% C ints the kernel takes for socket options.
+-define(MAX_INT, 16#7fffffff).
+%% Each response parse allocates a slot per allowed header.
+-define(MAX_HEADERS, 65536).
 %% gun:close/1 waits this long for a pid that may not be a connection.
 -define(CLOSE_TIMEOUT, 5000).
 
@@ -143,7 +155,7 @@ do_check_options([]) ->
 	ok;
 do_check_options([{connect_timeout, infinity}|Opts]) ->
 	do_check_options(Opts);
-do_check_options([{connect_timeout, T}|Opts]) when is_integer(T), T >= 0 ->
+do_check_options([{connect_timeout, T}|Opts]) when is_integer(T), T >= 0, T =< ?MAX_U64 ->
 	do_check_options(Opts);
 do_check_options([{http_opts, HttpOpts}|Opts]) when is_map(HttpOpts) ->
 	case check_http_options(maps:to_list(HttpOpts)) of
@@ -155,16 +167,21 @@ do_check_options([Opt={protocols, L}|Opts]) when is_list(L) ->
 		[http] -> do_check_options(Opts);
 		_ -> {error, {options, Opt}}
 	end;
-do_check_options([{retry, R}|Opts]) when is_integer(R), R >= 0 ->
+do_check_options([{retry, R}|Opts]) when is_integer(R), R >= 0, R =< ?MAX_U32 ->
 	do_check_options(Opts);
-do_check_options([{retry_timeout, T}|Opts]) when is_integer(T), T >= 0 ->
+do_check_options([{retry_timeout, T}|Opts]) when is_integer(T), T >= 0, T =< ?MAX_U64 ->
 	do_check_options(Opts);
-do_check_options([{trace, B}|Opts]) when is_boolean(B) ->
+%% There is no connection process to trace with dbg: only false (the
+%% default) is taken.
+do_check_options([{trace, false}|Opts]) ->
 	do_check_options(Opts);
 do_check_options([{transport, T}|Opts]) when T =:= tcp; T =:= tls; T =:= ssl ->
 	do_check_options(Opts);
-do_check_options([{tcp_opts, L}|Opts]) when is_list(L) ->
-	do_check_options(Opts);
+do_check_options([{tcp_opts, TcpOpts}|Opts]) when is_list(TcpOpts) ->
+	case check_tcp_options(TcpOpts) of
+		ok -> do_check_options(Opts);
+		Error -> Error
+	end;
 do_check_options([{tls_opts, TlsOpts}|Opts]) when is_list(TlsOpts) ->
 	case check_tls_options(TlsOpts) of
 		ok -> do_check_options(Opts);
@@ -205,17 +222,117 @@ check_tls_options([{server_name_indication, Name}|Opts]) when is_list(Name); is_
 check_tls_options([Opt|_]) ->
 	{error, {options, {tls_opts, Opt}}}.
 
+%% tcp_opts: the gen_tcp:connect_option() that mean something for the
+%% engine's socket (doc/behaviour.md lists what each does). Gun forces
+%% binary, {active, false} and {packet, raw} after the user's options,
+%% so those are taken and have no effect here either. Anything else
+%% (options of the Erlang port, such as delay_send, header, deliver,
+%% packet_size, exit_on_close, the watermarks; fd, tcp_module, local)
+%% is refused.
+check_tcp_options([]) ->
+	ok;
+check_tcp_options([Family|Opts]) when Family =:= inet; Family =:= inet6 ->
+	check_tcp_options(Opts);
+check_tcp_options([{Key, Ip}|Opts]) when (Key =:= ip orelse Key =:= ifaddr),
+		(Ip =:= any orelse Ip =:= loopback) ->
+	check_tcp_options(Opts);
+%% ifaddr also takes a socket:sockaddr_in() or sockaddr_in6() with only
+%% family, addr and (optional) port: the local address and port.
+check_tcp_options([Opt={ifaddr, SockAddr=#{family := Family, addr := Ip}}|Opts])
+		when Family =:= inet; Family =:= inet6 ->
+	Port = maps:get(port, SockAddr, 0),
+	case lists:sort(maps:keys(SockAddr)) -- [addr, family, port] of
+		[] when is_integer(Port), Port >= 0, Port =< 65535,
+				(Ip =:= any orelse Ip =:= loopback) ->
+			check_tcp_options(Opts);
+		[] when is_integer(Port), Port >= 0, Port =< 65535, is_tuple(Ip),
+				(Family =:= inet andalso tuple_size(Ip) =:= 4)
+				orelse (Family =:= inet6 andalso tuple_size(Ip) =:= 8) ->
+			case inet:is_ip_address(Ip) of
+				true -> check_tcp_options(Opts);
+				false -> {error, {options, {tcp_opts, Opt}}}
+			end;
+		_ ->
+			{error, {options, {tcp_opts, Opt}}}
+	end;
+check_tcp_options([Opt={Key, Ip}|Opts]) when Key =:= ip; Key =:= ifaddr ->
+	case is_tuple(Ip) andalso inet:is_ip_address(Ip) of
+		true -> check_tcp_options(Opts);
+		false -> {error, {options, {tcp_opts, Opt}}}
+	end;
+check_tcp_options([{port, P}|Opts]) when is_integer(P), P >= 0, P =< 65535 ->
+	check_tcp_options(Opts);
+check_tcp_options([{Key, B}|Opts]) when is_boolean(B), (Key =:= nodelay
+		orelse Key =:= keepalive orelse Key =:= reuseaddr orelse Key =:= reuseport
+		orelse Key =:= reuseport_lb orelse Key =:= ipv6_v6only orelse Key =:= dontroute
+		orelse Key =:= nopush orelse Key =:= send_timeout_close) ->
+	check_tcp_options(Opts);
+check_tcp_options([{Key, N}|Opts]) when (Key =:= recbuf orelse Key =:= sndbuf),
+		is_integer(N), N >= 0, N =< ?MAX_INT ->
+	check_tcp_options(Opts);
+%% The engine's writes have no timeout (gen_tcp's default); a finite
+%% send_timeout is refused until they have one.
+check_tcp_options([{send_timeout, infinity}|Opts]) ->
+	check_tcp_options(Opts);
+%% A lingering close would block one of the engine's threads: only the
+%% abortive close ({true, 0}: RST) and the default ({false, _}) are taken.
+check_tcp_options([{linger, {false, S}}|Opts]) when is_integer(S), S >= 0, S =< ?MAX_INT ->
+	check_tcp_options(Opts);
+check_tcp_options([{linger, {true, 0}}|Opts]) ->
+	check_tcp_options(Opts);
+check_tcp_options([{Key, N}|Opts]) when (Key =:= tos orelse Key =:= tclass),
+		is_integer(N), N >= 0, N =< 255 ->
+	check_tcp_options(Opts);
+check_tcp_options([{ttl, N}|Opts]) when is_integer(N), N >= 1, N =< 255 ->
+	check_tcp_options(Opts);
+check_tcp_options([{priority, N}|Opts]) when is_integer(N), N >= 0, N =< ?MAX_INT ->
+	check_tcp_options(Opts);
+%% IFNAMSIZ is 16, the terminating NUL included.
+check_tcp_options([Opt={bind_to_device, Name}|Opts]) when is_binary(Name),
+		byte_size(Name) > 0, byte_size(Name) < 16 ->
+	case binary:match(Name, <<0>>) of
+		nomatch -> check_tcp_options(Opts);
+		_ -> {error, {options, {tcp_opts, Opt}}}
+	end;
+check_tcp_options([Opt={netns, Path}|Opts]) when is_list(Path); is_binary(Path) ->
+	case unicode:characters_to_binary(Path) of
+		Bin when is_binary(Bin), byte_size(Bin) > 0 ->
+			case binary:match(Bin, <<0>>) of
+				nomatch -> check_tcp_options(Opts);
+				_ -> {error, {options, {tcp_opts, Opt}}}
+			end;
+		_ -> {error, {options, {tcp_opts, Opt}}}
+	end;
+check_tcp_options([{raw, Level, Name, Value}|Opts]) when is_integer(Level), Level >= 0,
+		Level =< ?MAX_INT, is_integer(Name), Name >= 0, Name =< ?MAX_INT,
+		is_binary(Value), byte_size(Value) =< 65536 ->
+	check_tcp_options(Opts);
+%% Forced by Gun (and by the engine, which reads binaries itself).
+check_tcp_options([Mode|Opts]) when Mode =:= binary; Mode =:= list ->
+	check_tcp_options(Opts);
+check_tcp_options([{mode, M}|Opts]) when M =:= binary; M =:= list ->
+	check_tcp_options(Opts);
+check_tcp_options([{active, A}|Opts]) when is_boolean(A); A =:= once;
+		is_integer(A), A >= -32768, A =< 32767 ->
+	check_tcp_options(Opts);
+check_tcp_options([{packet, P}|Opts]) when P =:= 0; P =:= 1; P =:= 2; P =:= 4;
+		P =:= raw; P =:= asn1; P =:= cdr; P =:= sunrm; P =:= fcgi; P =:= tpkt;
+		P =:= line; P =:= http; P =:= http_bin; P =:= httph; P =:= httph_bin ->
+	check_tcp_options(Opts);
+check_tcp_options([Opt|_]) ->
+	{error, {options, {tcp_opts, Opt}}}.
+
 check_http_options([]) ->
 	ok;
 check_http_options([{version, V}|Opts]) when V =:= 'HTTP/1.1'; V =:= 'HTTP/1.0' ->
 	check_http_options(Opts);
 check_http_options([{keepalive, infinity}|Opts]) ->
 	check_http_options(Opts);
-check_http_options([{keepalive, K}|Opts]) when is_integer(K), K > 0 ->
+check_http_options([{keepalive, K}|Opts]) when is_integer(K), K > 0, K =< ?MAX_U64 ->
 	check_http_options(Opts);
-check_http_options([{max_headers, N}|Opts]) when is_integer(N), N > 0 ->
+check_http_options([{max_headers, N}|Opts]) when is_integer(N), N > 0, N =< ?MAX_HEADERS ->
 	check_http_options(Opts);
-check_http_options([{max_head_size, S}|Opts]) when is_integer(S), S > 0 ->
+check_http_options([{max_head_size, S}|Opts]) when is_integer(S), S > 0, S =< ?MAX_U64 ->
 	check_http_options(Opts);
 check_http_options([Opt|_]) ->
 	{error, {options, {http, Opt}}}.
@@ -313,7 +430,10 @@ request(ConnPid, Method, Path, Headers) ->
 request(ConnPid, Method, Path, Headers, Body) ->
 	do_request(ConnPid, Method, Path, Headers, Body).
 
+%% The request is checked in the caller, before anything is queued:
+%% gun_request:check/4 raises on a bad method, target or header.
 do_request(ConnPid, Method, Path, Headers, Body) ->
+	ok = gun_request:check(Method, Path, Headers, #{}),
 	StreamRef = make_ref(),
 	ok = case gun_nif:request(ConnPid, StreamRef, Method, Path, Headers, Body) of
 		dirty -> gun_nif:request_dirty(ConnPid, StreamRef, Method, Path, Headers, Body);
@@ -363,12 +483,13 @@ await(ConnPid, StreamRef, Timeout) ->
 	demonitor(MRef, [flush]),
 	Res.
 
--spec await_body(pid(), reference()) -> {ok, binary()} | {error, any()}.
+-spec await_body(pid(), reference()) -> await_body_result().
 await_body(ConnPid, StreamRef) ->
 	await_body(ConnPid, StreamRef, ?DEFAULT_AWAIT_TIMEOUT).
 
-%% Timeout applies to each message, as in Gun.
--spec await_body(pid(), reference(), timeout()) -> {ok, binary()} | {error, any()}.
+%% Timeout applies to each message, as in Gun. A response that ends with
+%% trailers gives {ok, Body, Trailers}, as Gun 1.3+ does.
+-spec await_body(pid(), reference(), timeout()) -> await_body_result().
 await_body(ConnPid, StreamRef, Timeout) ->
 	MRef = monitor(process, ConnPid),
 	Res = await_body(ConnPid, StreamRef, Timeout, MRef, []),
@@ -387,8 +508,8 @@ await_body(ConnPid, StreamRef, Timeout, MRef, Acc) ->
 			await_body(ConnPid, StreamRef, Timeout, MRef, [Acc, Data]);
 		{gun_data, ConnPid, StreamRef, fin, Data} ->
 			{ok, iolist_to_binary([Acc, Data])};
-		{gun_trailers, ConnPid, StreamRef, _} ->
-			{ok, iolist_to_binary(Acc)};
+		{gun_trailers, ConnPid, StreamRef, Trailers} ->
+			{ok, iolist_to_binary(Acc), Trailers};
 		{gun_error, ConnPid, StreamRef, Reason} ->
 			{error, Reason};
 		{gun_error, ConnPid, Reason} ->
@@ -468,6 +589,7 @@ ws_upgrade(ConnPid, Path, Headers, WsOpts) ->
 	do_ws_upgrade(ConnPid, Path, Headers, WsOpts).
 
 do_ws_upgrade(ConnPid, Path, Headers, WsOpts) ->
+	ok = gun_request:check(<<"GET">>, Path, Headers, #{}),
 	StreamRef = make_ref(),
 	ok = gun_nif:ws_upgrade(ConnPid, StreamRef, Path, Headers, WsOpts),
 	StreamRef.

@@ -14,15 +14,24 @@
 	owner :: pid()
 }).
 
--spec start(pid(), gun:host(), inet:port_number(), gun:opts()) -> {ok, pid()}.
+%% Opts were checked by gun:open/3. Should the engine still refuse them
+%% (a bound gun:open/3 missed), the process ends quietly and the caller
+%% gets {error, {options, Opts}}: never a crash report.
+-spec start(pid(), gun:host(), inet:port_number(), gun:opts())
+	-> {ok, pid()} | {error, {options, gun:opts()}}.
 start(Owner, Host, Port, Opts) ->
 	proc_lib:start(?MODULE, init, [self(), Owner, Host, Port, Opts]).
 
 -spec init(pid(), pid(), gun:host(), inet:port_number(), gun:opts()) -> no_return().
 init(Parent, Owner, Host, Port, Opts) ->
-	Conn = gun_nif:open(Owner, Host, Port, Opts),
-	proc_lib:init_ack(Parent, {ok, self()}),
-	erlang:hibernate(?MODULE, idle, [#conn{conn=Conn, owner=Owner}]).
+	try gun_nif:open(Owner, Host, Port, Opts) of
+		Conn ->
+			proc_lib:init_ack(Parent, {ok, self()}),
+			erlang:hibernate(?MODULE, idle, [#conn{conn=Conn, owner=Owner}])
+	catch error:badarg ->
+		proc_lib:init_ack(Parent, {error, {options, Opts}}),
+		exit(normal)
+	end.
 
 %% gun:close/1 and gun:shutdown/1 come through here rather than straight
 %% to the engine: a message from the caller is handled after any monitor

@@ -143,6 +143,60 @@ defmodule GunTest do
     close(conn)
   end
 
+  test "integer options past what the engine takes are option errors, with no crash" do
+    port = GunTest.Server.port()
+    big = Bitwise.bsl(1, 40)
+
+    assert {:error, {:options, {:retry, ^big}}} = :gun.open(~c"127.0.0.1", port, %{retry: big})
+
+    too_long = Bitwise.bsl(1, 64)
+
+    assert {:error, {:options, {:ws, {:keepalive, ^too_long}}}} =
+             :gun.open(~c"127.0.0.1", port, %{ws_opts: %{keepalive: too_long}})
+
+    assert {:error, {:options, {:tcp_opts, {:no_such_option, 1}}}} =
+             :gun.open(~c"127.0.0.1", port, %{tcp_opts: [{:no_such_option, 1}]})
+
+    conn = connect()
+
+    error =
+      assert_raise MatchError, fn ->
+        :gun.ws_upgrade(conn, "/echo", [], %{keepalive: too_long})
+      end
+
+    assert error.term == {:error, {:options, {:ws, {:keepalive, too_long}}}}
+    close(conn)
+  end
+
+  test "header and request line injection raise in the caller" do
+    conn = connect()
+
+    error =
+      assert_raise ErlangError, fn ->
+        :gun.get(conn, "/", [{"x-a", "1\r\nx-injected: yes"}])
+      end
+
+    assert {:invalid_request_header, "x-a", _} = error.original
+
+    error =
+      assert_raise ErlangError, fn ->
+        :gun.get(conn, "/ HTTP/1.1\r\nx-smuggled: 1\r\n\r\nGET /", [])
+      end
+
+    assert {:invalid_request_target, "/ HTTP/1.1\r\nx-smuggled: 1\r\n\r\nGET /", _} =
+             error.original
+
+    error =
+      assert_raise ErlangError, fn ->
+        :gun.ws_upgrade(conn, "/echo", [{"x-a: 1\r\nx-injected", "yes"}])
+      end
+
+    assert {:invalid_request_header, "x-a: 1\r\nx-injected", _} = error.original
+    # The connection is untouched: an upgrade still works.
+    upgrade(conn, "/echo")
+    close(conn)
+  end
+
   test "a message over max_message_size fails the connection with badsize" do
     conn = connect()
     mref = monitor_conn(conn)

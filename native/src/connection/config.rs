@@ -1,5 +1,6 @@
 //! What a connection was opened with. Defaults are Gun's.
 
+use std::net::IpAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -123,6 +124,93 @@ impl Default for TlsConfig {
     }
 }
 
+/// Which addresses of the host are tried (`inet`, `inet6`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Family {
+    Inet,
+    Inet6,
+}
+
+/// The local address the socket is bound to (`ip`, `ifaddr`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LocalAddr {
+    /// `any`: the unspecified address of the peer's family.
+    Any,
+    /// `loopback`: `127.0.0.1` or `::1`, as the peer's family.
+    Loopback,
+    Ip(IpAddr),
+}
+
+/// A `{raw, Level, Name, Value}` socket option, set as given.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RawSockOpt {
+    pub level: i32,
+    pub name: i32,
+    pub value: Vec<u8>,
+}
+
+/// `tcp_opts`, with gen_tcp's names; `None` leaves the system's default.
+/// Each is set on the socket before it connects.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TcpOptions {
+    pub family: Option<Family>,
+    pub local_addr: Option<LocalAddr>,
+    /// Local port; 0 is any.
+    pub local_port: u16,
+    pub nodelay: bool,
+    pub keepalive: Option<bool>,
+    pub reuseaddr: Option<bool>,
+    /// `reuseport` and `reuseport_lb` (both SO_REUSEPORT on Linux).
+    pub reuseport: Option<bool>,
+    /// IPv6 sockets only.
+    pub ipv6_v6only: Option<bool>,
+    pub dontroute: Option<bool>,
+    /// TCP_CORK.
+    pub nopush: Option<bool>,
+    pub recbuf: Option<u32>,
+    pub sndbuf: Option<u32>,
+    /// `Some(None)` is `{linger, {false, _}}`.
+    pub linger: Option<Option<Duration>>,
+    pub tos: Option<u32>,
+    /// IPv6 sockets only.
+    pub tclass: Option<u32>,
+    pub ttl: Option<u32>,
+    pub priority: Option<i32>,
+    pub bind_to_device: Option<Vec<u8>>,
+    /// A network namespace file (such as `/var/run/netns/NAME`) the socket is made in.
+    pub netns: Option<PathBuf>,
+    /// Set last, in the order given.
+    pub raw: Vec<RawSockOpt>,
+}
+
+impl Default for TcpOptions {
+    fn default() -> Self {
+        TcpOptions {
+            family: None,
+            local_addr: None,
+            local_port: 0,
+            // Nagle only delays small frames.
+            nodelay: true,
+            keepalive: None,
+            reuseaddr: None,
+            reuseport: None,
+            ipv6_v6only: None,
+            dontroute: None,
+            nopush: None,
+            recbuf: None,
+            sndbuf: None,
+            linger: None,
+            tos: None,
+            tclass: None,
+            ttl: None,
+            priority: None,
+            bind_to_device: None,
+            netns: None,
+            raw: Vec::new(),
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConnConfig {
     /// Host name or IP literal, as used for the lookup and the `host` header.
@@ -134,7 +222,7 @@ pub struct ConnConfig {
     /// `None` is `infinity`.
     pub connect_timeout: Option<Duration>,
     pub http_version: HttpVersion,
-    pub nodelay: bool,
+    pub tcp: TcpOptions,
     pub head_limits: HeadLimits,
     pub tls: TlsConfig,
     pub ws: WsConfig,
@@ -154,7 +242,7 @@ impl ConnConfig {
             retry_timeout: Duration::from_millis(5000),
             connect_timeout: None,
             http_version: HttpVersion::Http11,
-            nodelay: true,
+            tcp: TcpOptions::default(),
             head_limits: HeadLimits::default(),
             tls: TlsConfig::default(),
             ws: WsConfig::default(),

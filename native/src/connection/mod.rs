@@ -10,6 +10,7 @@ mod queue;
 pub mod runtime;
 mod socket;
 mod socket_error;
+mod tcp_options;
 #[cfg(test)]
 mod tests;
 mod tls;
@@ -21,7 +22,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 pub use command::{Body, Command, OutFrame, Request, Upgrade};
-pub use config::{ConnConfig, HttpVersion, ServerNameIndication, TlsConfig, Transport, WsConfig};
+pub use config::{
+    ConnConfig, Family, HttpVersion, LocalAddr, RawSockOpt, ServerNameIndication, TcpOptions,
+    TlsConfig, Transport, WsConfig,
+};
 pub use event::{BadState, EventSink, Exit, Protocol, Reason};
 pub use socket_error::SocketError;
 pub use tls::{CertificateProblem, TlsAlert, TlsFailure, TlsOpt, TlsOptProblem};

@@ -25,12 +25,36 @@ pub enum SocketError {
     Closed,
     /// The host name resolves to no address.
     NoSuchHost,
+    /// Addresses were found, but none of a family `tcp_opts` allow.
+    FamilyNotSupported,
+    /// `bind_to_device` names no device.
+    NoSuchDevice,
+    /// `netns` names no file.
+    NoSuchFile,
+    /// A socket option needs a privilege the VM lacks.
+    NotPermitted,
+    /// A socket option the kernel refuses as given.
+    InvalidArgument,
+    /// A socket option the kernel does not know.
+    NoProtocolOption,
     /// Any other I/O error.
     Other,
 }
 
 impl From<&Error> for SocketError {
+    /// Setting up a socket fails with errors a connect does not (a device
+    /// or a namespace that does not exist, a privilege missing): those
+    /// are told apart by their errno, the rest by their kind.
     fn from(error: &Error) -> Self {
+        match error.raw_os_error() {
+            Some(libc::ENODEV) => return Self::NoSuchDevice,
+            Some(libc::ENOENT) => return Self::NoSuchFile,
+            Some(libc::EPERM) => return Self::NotPermitted,
+            Some(libc::EINVAL) => return Self::InvalidArgument,
+            Some(libc::ENOPROTOOPT) => return Self::NoProtocolOption,
+            Some(libc::EAFNOSUPPORT) => return Self::FamilyNotSupported,
+            _ => {}
+        }
         match error.kind() {
             ErrorKind::ConnectionRefused => Self::ConnectionRefused,
             ErrorKind::ConnectionReset => Self::ConnectionReset,

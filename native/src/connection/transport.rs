@@ -7,6 +7,7 @@ use super::config::{ConnConfig, Transport};
 use super::event::Reason;
 use super::socket::Socket;
 use super::socket_error::SocketError;
+use super::tcp_options;
 use super::tls;
 use tokio_rustls::TlsConnector;
 
@@ -41,16 +42,19 @@ async fn tcp_connect(cfg: &ConnConfig) -> Result<TcpStream, Reason> {
     let addrs = lookup_host((cfg.host.as_str(), cfg.port))
         .await
         .map_err(|_| Reason::Connect(SocketError::NoSuchHost))?;
-    let mut last = Reason::Connect(SocketError::NoSuchHost);
+    let mut last = SocketError::NoSuchHost;
     for addr in addrs {
-        match TcpStream::connect(addr).await {
-            Ok(socket) => {
-                // Nagle only delays small frames; a failure to turn it off is harmless.
-                let _ = socket.set_nodelay(cfg.nodelay);
-                return Ok(socket);
+        if !tcp_options::admits(&cfg.tcp, &addr) {
+            // Found, but of a family tcp_opts rule out.
+            if last == SocketError::NoSuchHost {
+                last = SocketError::FamilyNotSupported;
             }
-            Err(e) => last = Reason::Connect(SocketError::from(&e)),
+            continue;
+        }
+        match tcp_options::connect(&cfg.tcp, addr).await {
+            Ok(socket) => return Ok(socket),
+            Err(e) => last = SocketError::from(&e),
         }
     }
-    Err(last)
+    Err(Reason::Connect(last))
 }

@@ -11,7 +11,8 @@ use rustler::{Atom, Binary, Error, ListIterator, MapIterator, NifResult, Term};
 
 use crate::buffers;
 use crate::connection::{
-    ConnConfig, HttpVersion, OutFrame, ServerNameIndication, TlsConfig, Transport, WsConfig,
+    ConnConfig, Family, HttpVersion, LocalAddr, OutFrame, RawSockOpt, ServerNameIndication,
+    TcpOptions, TlsConfig, Transport, WsConfig,
 };
 
 use super::atoms;
@@ -103,7 +104,7 @@ pub fn conn_config(host: String, port: u16, opts: Term) -> NifResult<ConnConfig>
         }
     }
     if let Some(tcp_opts) = get(opts, atoms::tcp_opts()) {
-        cfg.nodelay = tcp_nodelay(tcp_opts)?.unwrap_or(cfg.nodelay);
+        cfg.tcp = tcp_options(tcp_opts)?;
     }
     if let Some(tls_opts) = get(opts, atoms::tls_opts()) {
         cfg.tls = tls_config(tls_opts)?;
@@ -114,17 +115,153 @@ pub fn conn_config(host: String, port: u16, opts: Term) -> NifResult<ConnConfig>
     Ok(cfg)
 }
 
-/// The last `{nodelay, Bool}` in `tcp_opts`, as gen_tcp reads it.
-fn tcp_nodelay(list: Term) -> NifResult<Option<bool>> {
-    let mut nodelay = None;
+/// The `tcp_opts` names, kept beside their only decoder.
+mod tcp_atoms {
+    rustler::atoms! {
+        inet,
+        inet6,
+        ip,
+        ifaddr,
+        addr,
+        family,
+        any,
+        loopback,
+        port,
+        reuseaddr,
+        reuseport,
+        reuseport_lb,
+        ipv6_v6only,
+        dontroute,
+        nopush,
+        recbuf,
+        sndbuf,
+        linger,
+        tos,
+        tclass,
+        ttl,
+        priority,
+        bind_to_device,
+        netns,
+        raw,
+        send_timeout,
+        send_timeout_close,
+        list,
+        mode,
+        active,
+        packet,
+    }
+}
+
+/// `tcp_opts` in order, a later option overriding an earlier one as in
+/// gen_tcp. gun:open/3 took only what is decoded here; the options Gun
+/// itself overrides (`binary`, `list`, `mode`, `active`, `packet`) and
+/// `send_timeout_close` (meaningless with the only `send_timeout` taken,
+/// `infinity`) have no effect.
+fn tcp_options(list: Term) -> NifResult<TcpOptions> {
+    let mut tcp = TcpOptions::default();
     for opt in list.decode::<ListIterator>()? {
-        if let Ok((key, value)) = opt.decode::<(Atom, bool)>() {
-            if key == atoms::nodelay() {
-                nodelay = Some(value);
+        if let Ok(atom) = opt.decode::<Atom>() {
+            if atom == tcp_atoms::inet() {
+                tcp.family = Some(Family::Inet);
+            } else if atom == tcp_atoms::inet6() {
+                tcp.family = Some(Family::Inet6);
+            } else if atom != atoms::binary() && atom != tcp_atoms::list() {
+                return Err(Error::BadArg);
             }
+            continue;
+        }
+        let parts = get_tuple(opt)?;
+        match parts.as_slice() {
+            [key, value] => tcp_option(&mut tcp, key.decode()?, *value)?,
+            [key, level, name, value] if key.decode::<Atom>()? == tcp_atoms::raw() => {
+                tcp.raw.push(RawSockOpt {
+                    level: level.decode()?,
+                    name: name.decode()?,
+                    value: value.decode::<Binary>()?.as_slice().to_vec(),
+                });
+            }
+            _ => return Err(Error::BadArg),
         }
     }
-    Ok(nodelay)
+    Ok(tcp)
+}
+
+/// An IP tuple, `any` or `loopback`.
+fn local_addr(term: Term) -> NifResult<LocalAddr> {
+    Ok(match term.decode::<Atom>() {
+        Ok(a) if a == tcp_atoms::any() => LocalAddr::Any,
+        Ok(a) if a == tcp_atoms::loopback() => LocalAddr::Loopback,
+        _ => LocalAddr::Ip(ip_address(term)?),
+    })
+}
+
+fn tcp_option(tcp: &mut TcpOptions, key: Atom, value: Term) -> NifResult<()> {
+    if key == tcp_atoms::ifaddr() && value.is_map() {
+        // A socket:sockaddr_in() or sockaddr_in6(): the address, and the port if given.
+        tcp.local_addr = Some(local_addr(
+            get(value, tcp_atoms::addr()).ok_or(Error::BadArg)?,
+        )?);
+        if let Some(port) = get(value, tcp_atoms::port()) {
+            tcp.local_port = port.decode()?;
+        }
+        let family: Atom = get(value, tcp_atoms::family())
+            .ok_or(Error::BadArg)?
+            .decode()?;
+        tcp.family = Some(if family == tcp_atoms::inet6() {
+            Family::Inet6
+        } else {
+            Family::Inet
+        });
+    } else if key == tcp_atoms::ip() || key == tcp_atoms::ifaddr() {
+        tcp.local_addr = Some(local_addr(value)?);
+    } else if key == tcp_atoms::port() {
+        tcp.local_port = value.decode()?;
+    } else if key == atoms::nodelay() {
+        tcp.nodelay = value.decode()?;
+    } else if key == atoms::keepalive() {
+        tcp.keepalive = Some(value.decode()?);
+    } else if key == tcp_atoms::reuseaddr() {
+        tcp.reuseaddr = Some(value.decode()?);
+    } else if key == tcp_atoms::reuseport() || key == tcp_atoms::reuseport_lb() {
+        tcp.reuseport = Some(value.decode()?);
+    } else if key == tcp_atoms::ipv6_v6only() {
+        tcp.ipv6_v6only = Some(value.decode()?);
+    } else if key == tcp_atoms::dontroute() {
+        tcp.dontroute = Some(value.decode()?);
+    } else if key == tcp_atoms::nopush() {
+        tcp.nopush = Some(value.decode()?);
+    } else if key == tcp_atoms::recbuf() {
+        tcp.recbuf = Some(bounded(value, 0, i32::MAX as u32)?);
+    } else if key == tcp_atoms::sndbuf() {
+        tcp.sndbuf = Some(bounded(value, 0, i32::MAX as u32)?);
+    } else if key == tcp_atoms::linger() {
+        let (on, secs): (bool, u64) = value.decode()?;
+        tcp.linger = Some(on.then(|| Duration::from_secs(secs)));
+    } else if key == tcp_atoms::tos() {
+        tcp.tos = Some(bounded(value, 0, 255)?);
+    } else if key == tcp_atoms::tclass() {
+        tcp.tclass = Some(bounded(value, 0, 255)?);
+    } else if key == tcp_atoms::ttl() {
+        tcp.ttl = Some(bounded(value, 1, 255)?);
+    } else if key == tcp_atoms::priority() {
+        tcp.priority = Some(bounded(value, 0, i32::MAX)?);
+    } else if key == tcp_atoms::bind_to_device() {
+        tcp.bind_to_device = Some(value.decode::<Binary>()?.as_slice().to_vec());
+    } else if key == tcp_atoms::netns() {
+        tcp.netns = Some(path(value)?);
+    } else if key == tcp_atoms::send_timeout() {
+        // Only infinity, the engine's writes having no timeout.
+        if value.decode::<Atom>()? != atoms::infinity() {
+            return Err(Error::BadArg);
+        }
+    } else if key != tcp_atoms::send_timeout_close()
+        && key != tcp_atoms::mode()
+        && key != tcp_atoms::active()
+        && key != tcp_atoms::packet()
+    {
+        return Err(Error::BadArg);
+    }
+    Ok(())
 }
 
 /// `tls_opts` as a list (as `ssl:connect/3` takes it) or a map.

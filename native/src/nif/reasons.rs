@@ -63,6 +63,12 @@ pub fn socket_error(error: SocketError) -> &'static str {
         SocketError::OutOfMemory => "enomem",
         SocketError::Closed => "closed",
         SocketError::NoSuchHost => "nxdomain",
+        SocketError::FamilyNotSupported => "eafnosupport",
+        SocketError::NoSuchDevice => "enodev",
+        SocketError::NoSuchFile => "enoent",
+        SocketError::NotPermitted => "eperm",
+        SocketError::InvalidArgument => "einval",
+        SocketError::NoProtocolOption => "enoprotoopt",
         SocketError::Other => "eio",
     }
 }
