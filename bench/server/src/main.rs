@@ -234,6 +234,7 @@ async fn serve_conn<S: AsyncRead + AsyncWrite + Unpin>(mut s: S) -> io::Result<(
         accept_key(&key)
     );
     s.write_all(resp.as_bytes()).await?;
+    s.flush().await?;
     let mut fb = FrameBuf::new(buf.split_off(head_end));
     let q = query(&path);
     let route = path.split('?').next().unwrap_or("/");
@@ -289,7 +290,10 @@ async fn push<S: AsyncWrite + Unpin>(
         s.write_all(&batch[..k * one.len()]).await?;
         left -= k;
     }
-    Ok(())
+    // Over TLS, write_all can return with records still in rustls's
+    // buffer (the socket was full): without a flush they wait for the
+    // next write, which may never come.
+    s.flush().await
 }
 
 enum Mode {
@@ -363,6 +367,7 @@ async fn control_loop<S: AsyncRead + AsyncWrite + Unpin>(
         }
         if !out.is_empty() {
             s.write_all(&out).await?;
+            s.flush().await?;
             out.clear();
         }
         fb.compact(chunk);
