@@ -49,6 +49,7 @@ main() ->
 	Wanted = [S || S <- All, Only =:= [] orelse lists:member(name(S), Only)],
 	io:format("# gun benchmark: ~s~n", [header_line()]),
 	Rows = lists:append([run(S, Cfg1) || S <- Wanted]),
+	io:format("# ~s~n", [engine_threads()]),
 	write_results(maps:get(out, Cfg), Rows),
 	ok.
 
@@ -167,7 +168,7 @@ scenario(floor, #{floor_n := N, floor_batches := Batches, floor_rounds := Rounds
 		++ [{copy, B} || B <- Batches, B > 0],
 	%% Every measure once per round, in turn: the machine's phases then
 	%% touch them all alike; each row gives the median of the rounds.
-	Runs = lists:append([[{M, floor_measure(M, N)} || M <- [ceiling, thread | Variants]]
+	Runs = lists:append([[{M, floor_measure(M, N)} || M <- [ceiling, thread, ceiling_2, thread_2 | Variants]]
 		|| _ <- lists:seq(1, Rounds)]),
 	Median = fun(M) -> median([R || {M1, #{rate := R}} <- Runs, M1 =:= M]) end,
 	Spread = fun(M) ->
@@ -184,7 +185,13 @@ scenario(floor, #{floor_n := N, floor_batches := Batches, floor_rounds := Rounds
 	end,
 	ThreadRow = Row("floor_thread", thread,
 		"a bare native thread building and enif_send-ing the tuples (push_small's floor today)"),
-	#{rows => [ThreadRow | [Row(floor_name(V), V, floor_notes(V, [X || {M, X} <- Runs, M =:= V], Thread, N))
+	Ceil2 = Median(ceiling_2),
+	Thread2 = Median(thread_2),
+	Thread2Row = #{name => "floor_thread_x2", figure => [fmt_rate(Thread2), "msgs/s"],
+		ceiling => [fmt_rate(Ceil2), "msgs/s (2 Erlang pairs)"], ratio => pct(Thread2, Ceil2), target => "-",
+		notes => [Spread(thread_2), "; two such threads at once, each to its own process (", pct(Thread2, Thread),
+			" of one thread; the 2 Erlang pairs: ", Spread(ceiling_2), ")"]},
+	#{rows => [ThreadRow, Thread2Row | [Row(floor_name(V), V, floor_notes(V, [X || {M, X} <- Runs, M =:= V], Thread, N))
 		|| V <- Variants]]};
 scenario(fan_in, #{fan_conns := K, fan_msgs := M} = Cfg) ->
 	Ceil = ceiling_msgs(K, M),
@@ -291,14 +298,21 @@ ceiling_msgs(K, M) ->
 %% the most any receive path that sends from threads ERTS does not manage
 %% can deliver, whatever it does besides.
 floor_msgs(N) ->
+	floor_msgs(1, N).
+
+%% K native threads at once, each sending N div K tuples to a process of
+%% its own: what more engine threads could add on this machine.
+floor_msgs(K, N) ->
 	Self = self(),
 	Fake = self(),
-	R = spawn_link(fun() -> receive go -> ok end, recv_n(Fake, N), Self ! {done, self()} end),
+	M = N div K,
+	Rs = [spawn_link(fun() -> receive go -> ok end, recv_n(Fake, M), Self ! {done, self()} end)
+		|| _ <- lists:seq(1, K)],
 	T0 = now_us(),
-	R ! go,
-	ok = gun_bench_floor:send_from_thread(R, Fake, N, 64),
-	receive {done, R} -> ok end,
-	N / ((now_us() - T0) / 1.0e6).
+	[R ! go || R <- Rs],
+	[ok = gun_bench_floor:send_from_thread(R, Fake, M, 64) || R <- Rs],
+	[receive {done, R} -> ok end || R <- Rs],
+	K * M / ((now_us() - T0) / 1.0e6).
 
 %% One run of a floor measure: the Erlang ceiling, the thread floor, or a
 %% scheduler-side floor {Kind, Batch}.
@@ -306,6 +320,10 @@ floor_measure(ceiling, N) ->
 	#{rate => ceiling_msgs(1, N)};
 floor_measure(thread, N) ->
 	#{rate => floor_msgs(N)};
+floor_measure(ceiling_2, N) ->
+	#{rate => ceiling_msgs(2, N div 2)};
+floor_measure(thread_2, N) ->
+	#{rate => floor_msgs(2, N)};
 floor_measure({Kind, Batch}, N) ->
 	_ = take_long_schedules(),
 	bench_monitor ! {only, self()},
@@ -712,6 +730,18 @@ reset_peak_rss() ->
 
 peak_rss_mb() -> status_kb(<<"VmHWM:">>) div 1024.
 
+%% The engine's threads as the OS names them (tokio's workers, and its
+%% blocking pool if it started one): their number is not configurable
+%% (native/src/connection/runtime.rs: half the cores, at least one).
+engine_threads() ->
+	Tasks = filelib:wildcard("/proc/" ++ os:getpid() ++ "/task/*/comm"),
+	Names = [string:trim(Name) || T <- Tasks, {ok, Name} <- [file:read_file(T)]],
+	Cores = erlang:system_info(logical_processors_available),
+	case length([Name || Name <- Names, string:prefix(Name, "gun-nif") =/= nomatch]) of
+		0 -> "engine: its runtime did not start (no connection in this run)";
+		N -> io_lib:format("engine: ~w threads named gun-nif (tokio workers + blocking pool) on ~w cores", [N, Cores])
+	end.
+
 header_line() ->
 	io_lib:format("OTP ~s, ~w schedulers, ~s", [erlang:system_info(otp_release),
 		erlang:system_info(schedulers_online), string:trim(os:cmd("uname -srm"))]).
@@ -733,10 +763,10 @@ write_results(Path, Rows) ->
 	end,
 	Date = string:trim(os:cmd("date -u '+%Y-%m-%d %H:%M UTC'")),
 	Head = io_lib:format(
-		"- machine: ~s, ~w cores, ~s GiB RAM; ~s~n- date: ~s~n- commit: ~s~s~n~n"
+		"- machine: ~s, ~w cores, ~s GiB RAM; ~s~n- ~s~n- date: ~s~n- commit: ~s~s~n~n"
 		"| scenario | figure | ceiling (same run) | ratio | target | long_schedule >1 ms | peak RSS | notes |~n"
 		"|---|---|---|---|---|---|---|---|~n",
-		[Cpu, erlang:system_info(logical_processors_available), Mem, header_line(), Date, Commit, Dirty]),
+		[Cpu, erlang:system_info(logical_processors_available), Mem, header_line(), engine_threads(), Date, Commit, Dirty]),
 	Lines = [io_lib:format("| ~s | ~s | ~s | ~s | ~s | ~w~s | ~w MB | ~s |~n",
 		[N, F, maps:get(ceiling, R, "-"), maps:get(ratio, R, "-"), maps:get(target, R, "-"),
 		 LS, ls_detail(R), P, maps:get(notes, R, "")])
