@@ -9,7 +9,8 @@
 #
 # A tree is a checkout of gun (e.g. `git worktree add /tmp/old COMMIT`);
 # each is built first. Sizes and BENCH_ONLY as for bench/run.sh (default
-# here: push_small,send_small,send_batch,echo_rtt).
+# here: push_small,send_small,send_batch,echo_rtt; the *_tls variants and
+# floor are parsed too).
 set -eu
 bench=$(cd "$(dirname "$0")" && pwd)
 [ $# -ge 2 ] || { echo "usage: sh bench/compare.sh OLD_TREE NEW_TREE [ROUNDS]" >&2; exit 2; }
@@ -44,7 +45,7 @@ function rate(v, unit) { return unit == "k" ? v / 1000 : v }
 {
 	tree = $1; name = $2
 	for (f = 3; f <= NF; f++) if ($f == "long_schedule") ls = $(f + 1)
-	if (name == "echo_rtt") {
+	if (name ~ /^echo_rtt/) {
 		add(tree, name " p50 us", $4); add(tree, name " p99 us", $7)
 	} else if ($5 == "msgs/s") {
 		add(tree, name " M msgs/s", rate($3, $4))

@@ -6,6 +6,11 @@
 %%   BENCH_PUSH_SMALL_N, BENCH_PUSH_LARGE_N, BENCH_SEND_N, BENCH_ECHO_N,
 %%   BENCH_FAN_CONNS, BENCH_FAN_MSGS, BENCH_CONNS (e.g. "10000,50000"),
 %%   BENCH_ONLY (e.g. "push_small,echo_rtt"), BENCH_PORTS, BENCH_OUT;
+%%   BENCH_FLOOR_N, BENCH_FLOOR_ROUNDS (3), BENCH_FLOOR_BATCHES (e.g.
+%%   "16,64,256,1024,0"; 0: as many as a timeslice allows) for the floor
+%%   scenario;
+%%   BENCH_TLS_DIR (ca.pem, server.pem, server.key: made by bench/run.sh)
+%%   for the *_tls scenarios;
 %%   BENCH_LS_DEBUG=1 prints each long_schedule event as it comes.
 -module(gun_bench).
 -export([main/0]).
@@ -22,6 +27,10 @@ main() ->
 		echo_n => envi("BENCH_ECHO_N", Q(10000, 2000)),
 		fan_conns => envi("BENCH_FAN_CONNS", Q(1000, 200)),
 		fan_msgs => envi("BENCH_FAN_MSGS", Q(1000, 500)),
+		floor_n => envi("BENCH_FLOOR_N", Q(1000000, 200000)),
+		floor_rounds => envi("BENCH_FLOOR_ROUNDS", 3),
+		floor_batches => [list_to_integer(S) || S <- string:lexemes(env("BENCH_FLOOR_BATCHES", "16,64,256,1024,0"), ",")],
+		tls_dir => env("BENCH_TLS_DIR", "bench/out/tls"),
 		conns => [list_to_integer(S) || S <- string:lexemes(env("BENCH_CONNS", Q("10000,50000", "2000")), ",")],
 		ports => envi("BENCH_PORTS", 8),
 		wsbench => env("BENCH_WSBENCH", "bench/server/target/release/wsbench"),
@@ -31,14 +40,16 @@ main() ->
 	Only = string:lexemes(env("BENCH_ONLY", ""), ","),
 	{ok, _} = application:ensure_all_started(gun),
 	ok = gun_bench_floor:load(maps:get(floor, Cfg)),
-	Ports = start_server(Cfg),
-	Cfg1 = Cfg#{server_ports => Ports, port => hd(Ports)},
+	{Ports, TlsPort} = start_server(Cfg),
+	Cfg1 = Cfg#{server_ports => Ports, port => hd(Ports), tls_port => TlsPort},
 	start_monitor(),
 	%% conns first: its memory deltas need an allocator not yet grown by the others.
-	All = [conns, push_small, push_large, send_small, send_batch, echo_rtt, fan_in],
+	All = [conns, push_small, push_small_tls, push_large, push_large_tls, send_small, send_batch,
+		echo_rtt, echo_rtt_tls, fan_in, floor],
 	Wanted = [S || S <- All, Only =:= [] orelse lists:member(name(S), Only)],
 	io:format("# gun benchmark: ~s~n", [header_line()]),
 	Rows = lists:append([run(S, Cfg1) || S <- Wanted]),
+	io:format("# ~s~n", [engine_threads()]),
 	write_results(maps:get(out, Cfg), Rows),
 	ok.
 
@@ -80,7 +91,7 @@ print_row(#{name := N, figure := F, long_schedule := LS, peak_rss := P} = R) ->
 	Ratio = maps:get(ratio, R, "-"),
 	Target = maps:get(target, R, "-"),
 	Notes = maps:get(notes, R, ""),
-	io:format("~-12s ~-26s ceiling ~-34s ratio ~-16s target ~-14s long_schedule ~w~s  peak_rss ~w MB  ~s~n",
+	io:format("~-20s ~-26s ceiling ~-42s ratio ~-16s target ~-14s long_schedule ~w~s  peak_rss ~w MB  ~s~n",
 		[N, F, Ceil, Ratio, Target, LS, ls_detail(R), P, Notes]).
 
 ls_detail(R) ->
@@ -107,6 +118,7 @@ scenario(push_small, #{push_small_n := N} = Cfg) ->
 	Floor = floor_msgs(N),
 	{Secs, _} = gun_part(fun() -> push(Cfg, N, 64, "text") end),
 	Rate = N / Secs,
+	persistent_term:put({?MODULE, push_small}, Rate),
 	Native = wsbench(Cfg, ["push", "--n", N, "--size", 64, "--kind", "text"]),
 	#{figure => [fmt_rate(Rate), "msgs/s"],
 	  ceiling => [fmt_rate(Ceil), "msgs/s (Erlang send)"],
@@ -120,6 +132,7 @@ scenario(push_large, #{push_large_n := N} = Cfg) ->
 	Ceil = num(<<"mb_per_s">>, Raw),
 	{Secs, _} = gun_part(fun() -> push(Cfg, N, Size, "binary") end),
 	MBs = N * Size / Secs / 1.0e6,
+	persistent_term:put({?MODULE, push_large}, MBs),
 	Native = wsbench(Cfg, ["push", "--n", N, "--size", Size, "--kind", "binary"]),
 	#{figure => io_lib:format("~w MB/s", [round(MBs)]),
 	  ceiling => io_lib:format("~w MB/s (raw TCP, native)", [round(Ceil)]),
@@ -129,7 +142,84 @@ scenario(send_small, #{send_n := N} = Cfg) ->
 	send(Cfg, N, 1);
 scenario(send_batch, #{send_n := N} = Cfg) ->
 	send(Cfg, N, 100);
-scenario(echo_rtt, #{echo_n := N} = Cfg) ->
+scenario(push_small_tls, #{push_small_n := N} = Cfg0) ->
+	Cfg = tls(Cfg0),
+	{Secs, _} = gun_part(fun() -> push(Cfg, N, 64, "text") end),
+	Rate = N / Secs,
+	Ceil = num(<<"msgs_per_s">>, wsbench(Cfg, ["push", "--n", N, "--size", 64, "--kind", "text"])),
+	#{figure => [fmt_rate(Rate), "msgs/s"],
+	  ceiling => [fmt_rate(Ceil), "msgs/s (native rustls client)"],
+	  ratio => pct(Rate, Ceil), target => "-",
+	  notes => ["wss", vs_plain(push_small, Rate)]};
+scenario(push_large_tls, #{push_large_n := N} = Cfg0) ->
+	Cfg = tls(Cfg0),
+	Size = 1 bsl 20,
+	{Secs, _} = gun_part(fun() -> push(Cfg, N, Size, "binary") end),
+	MBs = N * Size / Secs / 1.0e6,
+	Ceil = num(<<"mb_per_s">>, wsbench(Cfg, ["push", "--n", N, "--size", Size, "--kind", "binary"])),
+	#{figure => io_lib:format("~w MB/s", [round(MBs)]),
+	  ceiling => io_lib:format("~w MB/s (native rustls client)", [round(Ceil)]),
+	  ratio => pct(MBs, Ceil), target => "-",
+	  notes => ["wss", vs_plain(push_large, MBs)]};
+scenario(echo_rtt_tls, Cfg) ->
+	echo_rtt(tls(Cfg), "native rustls", "wss; ");
+scenario(floor, #{floor_n := N, floor_batches := Batches, floor_rounds := Rounds}) ->
+	Variants = [{built, B} || B <- Batches] ++ [{handover, B} || B <- Batches]
+		++ [{copy, B} || B <- Batches, B > 0],
+	%% Every measure once per round, in turn: the machine's phases then
+	%% touch them all alike; each row gives the median of the rounds.
+	Runs = lists:append([[{M, floor_measure(M, N)} || M <- [ceiling, thread, ceiling_2, thread_2 | Variants]]
+		|| _ <- lists:seq(1, Rounds)]),
+	Median = fun(M) -> median([R || {M1, #{rate := R}} <- Runs, M1 =:= M]) end,
+	Spread = fun(M) ->
+		Rates = [R || {M1, #{rate := R}} <- Runs, M1 =:= M],
+		io_lib:format("median of ~w rounds (~s-~smsgs/s)", [length(Rates), fmt_rate(lists:min(Rates)), fmt_rate(lists:max(Rates))])
+	end,
+	Ceil = Median(ceiling),
+	Thread = Median(thread),
+	Row = fun(Name, M, Notes) ->
+		Rate = Median(M),
+		#{name => Name, figure => [fmt_rate(Rate), "msgs/s"],
+		  ceiling => [fmt_rate(Ceil), "msgs/s (Erlang send)"], ratio => pct(Rate, Ceil), target => "-",
+		  notes => [Spread(M), "; ", Notes]}
+	end,
+	ThreadRow = Row("floor_thread", thread,
+		"a bare native thread building and enif_send-ing the tuples (push_small's floor today)"),
+	Ceil2 = Median(ceiling_2),
+	Thread2 = Median(thread_2),
+	Thread2Row = #{name => "floor_thread_x2", figure => [fmt_rate(Thread2), "msgs/s"],
+		ceiling => [fmt_rate(Ceil2), "msgs/s (2 Erlang pairs)"], ratio => pct(Thread2, Ceil2), target => "-",
+		notes => [Spread(thread_2), "; two such threads at once, each to its own process (", pct(Thread2, Thread),
+			" of one thread; the 2 Erlang pairs: ", Spread(ceiling_2), ")"]},
+	#{rows => [ThreadRow, Thread2Row | [Row(floor_name(V), V, floor_notes(V, [X || {M, X} <- Runs, M =:= V], Thread, N))
+		|| V <- Variants]]};
+scenario(fan_in, #{fan_conns := K, fan_msgs := M} = Cfg) ->
+	Ceil = ceiling_msgs(K, M),
+	{Secs, Setup} = gun_part(fun() -> fan_in(Cfg, K, M) end),
+	Rate = K * M / Secs,
+	#{figure => [fmt_rate(Rate), "msgs/s"],
+	  ceiling => [fmt_rate(Ceil), "msgs/s (", integer_to_list(K), " Erlang pairs)"],
+	  ratio => pct(Rate, Ceil), target => "-",
+	  notes => io_lib:format("~w conns x ~w msgs; setup ~.2f s", [K, M, Setup])};
+scenario(conns, #{conns := Stages} = Cfg) ->
+	gun_part(fun() -> conns(Cfg, Stages) end);
+scenario(echo_rtt, Cfg) ->
+	echo_rtt(Cfg, "native", "").
+
+%% The *_tls scenarios: the same paths over wss, against the server's TLS port.
+tls(#{tls_port := none}) ->
+	exit(no_tls_port_see_BENCH_TLS_DIR);
+tls(#{tls_port := Port, tls_dir := Dir} = Cfg) ->
+	Cfg#{port => Port, ca => filename:join(Dir, "ca.pem")}.
+
+%% The same scenario's plain figure in this run, if it ran.
+vs_plain(Scenario, Figure) ->
+	case persistent_term:get({?MODULE, Scenario}, undefined) of
+		undefined -> "";
+		Plain -> io_lib:format("; ~.2fx plain ~s in this run", [Figure / Plain, Scenario])
+	end.
+
+echo_rtt(#{echo_n := N} = Cfg, Native, Note) ->
 	Echo = fun() -> gun_part(fun() -> gun_echo(Cfg, N) end) end,
 	{Same, Cross, Pinned} = native_echo(Cfg, N, Echo),
 	NP50 = num(<<"p50_us">>, Same),
@@ -148,21 +238,12 @@ scenario(echo_rtt, #{echo_n := N} = Cfg) ->
 				[PP50, PP99, PP50 / CP50, PP99 / CP99])
 	end,
 	#{figure => io_lib:format("p50 ~.1f us, p99 ~.1f us", [P50, P99]),
-	  ceiling => io_lib:format("p50 ~.1f us, p99 ~.1f us (native)", [NP50, NP99]),
+	  ceiling => io_lib:format("p50 ~.1f us, p99 ~.1f us (~s)", [NP50, NP99, Native]),
 	  ratio => io_lib:format("~.2fx / ~.2fx", [P50 / NP50, P99 / NP99]),
 	  target => "<= 1.5x / 2x",
-	  notes => [io_lib:format("native client on the server's core (the ceiling); on the other core: p50 ~.1f us, p99 ~.1f us",
-		[CP50, CP99]), PinnedNote]};
-scenario(fan_in, #{fan_conns := K, fan_msgs := M} = Cfg) ->
-	Ceil = ceiling_msgs(K, M),
-	{Secs, Setup} = gun_part(fun() -> fan_in(Cfg, K, M) end),
-	Rate = K * M / Secs,
-	#{figure => [fmt_rate(Rate), "msgs/s"],
-	  ceiling => [fmt_rate(Ceil), "msgs/s (", integer_to_list(K), " Erlang pairs)"],
-	  ratio => pct(Rate, Ceil), target => "-",
-	  notes => io_lib:format("~w conns x ~w msgs; setup ~.2f s", [K, M, Setup])};
-scenario(conns, #{conns := Stages} = Cfg) ->
-	gun_part(fun() -> conns(Cfg, Stages) end).
+	  notes => [Note, io_lib:format("native client on the server's core (the ceiling); on the other core: p50 ~.1f us, p99 ~.1f us",
+		[CP50, CP99]), PinnedNote]}.
+
 
 %% The native round trip with the client on the server's core and on
 %% another one: on this VM a wake-up across cores costs tens of
@@ -217,14 +298,103 @@ ceiling_msgs(K, M) ->
 %% the most any receive path that sends from threads ERTS does not manage
 %% can deliver, whatever it does besides.
 floor_msgs(N) ->
+	floor_msgs(1, N).
+
+%% K native threads at once, each sending N div K tuples to a process of
+%% its own: what more engine threads could add on this machine.
+floor_msgs(K, N) ->
 	Self = self(),
 	Fake = self(),
-	R = spawn_link(fun() -> receive go -> ok end, recv_n(Fake, N), Self ! {done, self()} end),
+	M = N div K,
+	Rs = [spawn_link(fun() -> receive go -> ok end, recv_n(Fake, M), Self ! {done, self()} end)
+		|| _ <- lists:seq(1, K)],
 	T0 = now_us(),
-	R ! go,
-	ok = gun_bench_floor:send_from_thread(R, Fake, N, 64),
+	[R ! go || R <- Rs],
+	[ok = gun_bench_floor:send_from_thread(R, Fake, M, 64) || R <- Rs],
+	[receive {done, R} -> ok end || R <- Rs],
+	K * M / ((now_us() - T0) / 1.0e6).
+
+%% One run of a floor measure: the Erlang ceiling, the thread floor, or a
+%% scheduler-side floor {Kind, Batch}.
+floor_measure(ceiling, N) ->
+	#{rate => ceiling_msgs(1, N)};
+floor_measure(thread, N) ->
+	#{rate => floor_msgs(N)};
+floor_measure(ceiling_2, N) ->
+	#{rate => ceiling_msgs(2, N div 2)};
+floor_measure(thread_2, N) ->
+	#{rate => floor_msgs(2, N)};
+floor_measure({Kind, Batch}, N) ->
+	_ = take_long_schedules(),
+	bench_monitor ! {only, self()},
+	{Us, BuildUs, Calls} = gun_part(fun() -> sched_floor(Kind, Batch, N, 0, 0, 0) end),
+	bench_monitor ! {only, all},
+	{LS, LSMax, LSWhere, _} = take_long_schedules(),
+	#{rate => N / (Us / 1.0e6), build_rate => N / max(1.0e-6, BuildUs / 1.0e6), calls => Calls,
+	  long_schedule => LS, ls_max => LSMax, ls_where => LSWhere}.
+
+floor_name({Kind, 0}) -> io_lib:format("sched_~s_slice", [Kind]);
+floor_name({Kind, Batch}) -> io_lib:format("sched_~s_~w", [Kind, Batch]).
+
+floor_notes({Kind, _}, [#{calls := Calls} | _] = Runs, Thread, N) ->
+	Rate = median([R || #{rate := R} <- Runs]),
+	Build = fmt_rate(median([B || #{build_rate := B} <- Runs])),
+	How = case Kind of
+		built -> "payloads held natively, tuples built on the scheduler";
+		handover -> ["one env per tuple, handed to enif_send; a native thread built them at ", Build, "msgs/s"];
+		copy -> ["one env per batch, each tuple copied into the caller's env then sent; a native thread built them at ", Build, "msgs/s"]
+	end,
+	LS = lists:sum([L || #{long_schedule := L} <- Runs]),
+	LSMax = lists:max([M || #{ls_max := M} <- Runs]),
+	LSWhere = case [W || #{ls_where := W} <- Runs, W =/= none] of
+		[] -> "";
+		Ws -> io_lib:format(", mostly in ~0p", [hd(Ws)])
+	end,
+	io_lib:format("~s of the thread floor; ~w NIF calls a round (~.1f msgs each); long_schedule of the sender ~w (max ~w ms~s) in all rounds; ~s",
+		[pct(Rate, Thread), Calls, N / max(1, Calls), LS, LSMax, LSWhere, How]).
+
+median(Xs) ->
+	Sorted = lists:sort(Xs),
+	Len = length(Sorted),
+	case Len rem 2 of
+		1 -> lists:nth((Len + 1) div 2, Sorted);
+		0 -> (lists:nth(Len div 2, Sorted) + lists:nth(Len div 2 + 1, Sorted)) / 2
+	end.
+
+%% A scheduler-side floor: this process (standing in for ConnPid) sends the
+%% tuples from NIF calls, Batch per call (0: as many as the timeslice allows),
+%% in chunks of at most ?FLOOR_CHUNK made ready beforehand (not timed; the
+%% native thread's build rate goes in the notes). The clock runs from the
+%% first call to the receiver's last message of each chunk.
+-define(FLOOR_CHUNK, 65536).
+sched_floor(_Kind, _Batch, 0, Us, BuildUs, Calls) ->
+	{Us, BuildUs, Calls};
+sched_floor(Kind, Batch, Left, Us, BuildUs, Calls) ->
+	K = min(Left, ?FLOOR_CHUNK),
+	Self = self(),
+	R = spawn_link(fun() -> recv_n(Self, K), Self ! {done, self()} end),
+	{Deliver, Bu} = floor_queue(Kind, R, K, Batch),
+	garbage_collect(),
+	T0 = now_us(),
+	C = deliver_loop(Deliver, 0),
 	receive {done, R} -> ok end,
-	N / ((now_us() - T0) / 1.0e6).
+	sched_floor(Kind, Batch, Left - K, Us + now_us() - T0, BuildUs + Bu, Calls + C).
+
+floor_queue(built, To, K, Batch) ->
+	Q = gun_bench_floor:prepare_built(self(), K, 64),
+	{fun() -> gun_bench_floor:deliver_built(To, Q, Batch) end, 0};
+floor_queue(handover, To, K, Batch) ->
+	{Q, Us} = gun_bench_floor:prepare_handover(self(), K, 64),
+	{fun() -> gun_bench_floor:deliver_handover(To, Q, Batch) end, Us};
+floor_queue(copy, To, K, Batch) ->
+	{Q, Us} = gun_bench_floor:prepare_copy(self(), K, 64, Batch),
+	{fun() -> gun_bench_floor:deliver_copy(To, Q) end, Us}.
+
+deliver_loop(Deliver, Calls) ->
+	case Deliver() of
+		{more, _} -> deliver_loop(Deliver, Calls + 1);
+		{done, _} -> Calls + 1
+	end.
 
 send_n(_, 0, _) -> ok;
 send_n(To, N, Msg) -> To ! Msg, send_n(To, N - 1, Msg).
@@ -238,8 +408,12 @@ recv_n(C, N) ->
 upgrade(Cfg, Path) ->
 	upgrade(Cfg, maps:get(port, Cfg), Path).
 
-upgrade(_Cfg, Port, Path) ->
-	{ok, C} = gun:open("127.0.0.1", Port, #{retry => 0}),
+upgrade(Cfg, Port, Path) ->
+	Opts = case Cfg of
+		#{ca := CA} -> #{retry => 0, transport => tls, tls_opts => [{cacertfile, CA}]};
+		_ -> #{retry => 0}
+	end,
+	{ok, C} = gun:open("127.0.0.1", Port, Opts),
 	{ok, http} = gun:await_up(C, 10000),
 	_ = gun:ws_upgrade(C, Path),
 	receive {gun_ws_upgrade, C, ok, _} -> C
@@ -418,21 +592,35 @@ open_window(Ports, Left, W, InFlight, Failed, Pending, Up) ->
 
 %% ---------------------------------------------------------------- the native peer
 
-start_server(#{wsbench := Exe, ports := N}) ->
+%% The server's plain ports, and its wss port (none without certificates
+%% in BENCH_TLS_DIR).
+start_server(#{wsbench := Exe, ports := N, tls_dir := Dir}) ->
+	Cert = filename:join(Dir, "server.pem"),
+	Key = filename:join(Dir, "server.key"),
+	Tls = case filelib:is_regular(Cert) andalso filelib:is_regular(Key) of
+		true -> ["--cert", Cert, "--key", Key];
+		false -> []
+	end,
 	Port = open_port({spawn_executable, Exe},
-		[{args, ["serve", "--ports", integer_to_list(N)]}, {line, 4096}, binary, exit_status]),
+		[{args, ["serve", "--ports", integer_to_list(N) | Tls]}, {line, 4096}, binary, exit_status]),
+	server_ports(Port, none).
+
+server_ports(Port, TlsPort) ->
 	receive
+		{Port, {data, {eol, <<"tls_port ", P/binary>>}}} ->
+			server_ports(Port, binary_to_integer(P));
 		{Port, {data, {eol, <<"ports ", Ps/binary>>}}} ->
 			{os_pid, OsPid} = erlang:port_info(Port, os_pid),
 			persistent_term:put({?MODULE, server_os_pid}, OsPid),
-			[binary_to_integer(P) || P <- binary:split(Ps, <<" ">>, [global, trim_all])]
+			{[binary_to_integer(P) || P <- binary:split(Ps, <<" ">>, [global, trim_all])], TlsPort}
 	after 10000 -> exit(server_did_not_start)
 	end.
 
 wsbench(Cfg, Args) -> wsbench(Cfg, Args, "").
 
-wsbench(#{wsbench := Exe, port := Port}, Args, Prefix) ->
-	Cmd = lists:flatten([Prefix, Exe, [[" ", to_list(A)] || A <- Args], " --port ", integer_to_list(Port), " 2>&1"]),
+wsbench(#{wsbench := Exe, port := Port} = Cfg, Args, Prefix) ->
+	Tls = case Cfg of #{ca := CA} -> [" --ca ", CA]; _ -> "" end,
+	Cmd = lists:flatten([Prefix, Exe, [[" ", to_list(A)] || A <- Args], " --port ", integer_to_list(Port), Tls, " 2>&1"]),
 	Out = string:trim(os:cmd(Cmd)),
 	case [P || P <- string:lexemes(Out, " \n"), string:find(P, "=") =/= nomatch] of
 		[] -> exit({wsbench_failed, Cmd, Out});
@@ -479,8 +667,9 @@ cpu_times() ->
 %% long_schedule events are counted apart while a scenario runs gun (its
 %% gun_part) and while it measures a ceiling or runs a native client: the
 %% target is about gun, and the Erlang ceilings flood a mailbox too.
+%% {only, Pid} counts the events of that process alone, {only, all} of any.
 start_monitor() ->
-	Pid = spawn(fun() -> mon_loop(false, #{}) end),
+	Pid = spawn(fun() -> put(only, all), mon_loop(false, #{}) end),
 	register(bench_monitor, Pid),
 	erlang:system_monitor(Pid, [{long_schedule, 1}]),
 	Pid.
@@ -495,16 +684,11 @@ mon_loop(InGun, Counts) ->
 	receive
 		{gun_part, Flag} ->
 			mon_loop(Flag, Counts);
+		{only, Only} ->
+			put(only, Only),
+			mon_loop(InGun, Counts);
 		{monitor, Pid, long_schedule, Info} ->
-			Part = case InGun of true -> gun; false -> elsewhere end,
-			os:getenv("BENCH_LS_DEBUG") =/= false andalso
-				io:format("long_schedule (~s) ~p ~0p ~0p~n", [Part, Pid, Info,
-					catch process_info(Pid, [initial_call, current_function, total_heap_size, message_queue_len])]),
-			T = proplists:get_value(timeout, Info, 0),
-			In = proplists:get_value(in, Info),
-			{N, Max, Where} = maps:get(Part, Counts, {0, 0, #{}}),
-			Counted = {N + 1, max(Max, T), maps:update_with(In, fun(X) -> X + 1 end, 1, Where)},
-			mon_loop(InGun, Counts#{Part => Counted});
+			mon_loop(InGun, mon_count(get(only), Pid, Info, InGun, Counts));
 		{take, From} ->
 			{N, Max, Where} = maps:get(gun, Counts, {0, 0, #{}}),
 			{Elsewhere, _, _} = maps:get(elsewhere, Counts, {0, 0, #{}}),
@@ -515,6 +699,18 @@ mon_loop(InGun, Counts) ->
 			From ! {long_schedules, N, Max, Top, Elsewhere},
 			mon_loop(InGun, #{})
 	end.
+
+mon_count(Only, Pid, _Info, _InGun, Counts) when Only =/= all, Only =/= Pid ->
+	Counts;
+mon_count(_Only, Pid, Info, InGun, Counts) ->
+	Part = case InGun of true -> gun; false -> elsewhere end,
+	os:getenv("BENCH_LS_DEBUG") =/= false andalso
+		io:format("long_schedule (~s) ~p ~0p ~0p~n", [Part, Pid, Info,
+			catch process_info(Pid, [initial_call, current_function, total_heap_size, message_queue_len])]),
+	T = proplists:get_value(timeout, Info, 0),
+	In = proplists:get_value(in, Info),
+	{N, Max, Where} = maps:get(Part, Counts, {0, 0, #{}}),
+	Counts#{Part => {N + 1, max(Max, T), maps:update_with(In, fun(X) -> X + 1 end, 1, Where)}}.
 
 take_long_schedules() ->
 	bench_monitor ! {take, self()},
@@ -533,6 +729,18 @@ reset_peak_rss() ->
 	ok.
 
 peak_rss_mb() -> status_kb(<<"VmHWM:">>) div 1024.
+
+%% The engine's threads as the OS names them (tokio's workers, and its
+%% blocking pool if it started one): their number is not configurable
+%% (native/src/connection/runtime.rs: half the cores, at least one).
+engine_threads() ->
+	Tasks = filelib:wildcard("/proc/" ++ os:getpid() ++ "/task/*/comm"),
+	Names = [string:trim(Name) || T <- Tasks, {ok, Name} <- [file:read_file(T)]],
+	Cores = erlang:system_info(logical_processors_available),
+	case length([Name || Name <- Names, string:prefix(Name, "gun-nif") =/= nomatch]) of
+		0 -> "engine: its runtime did not start (no connection in this run)";
+		N -> io_lib:format("engine: ~w threads named gun-nif (tokio workers + blocking pool) on ~w cores", [N, Cores])
+	end.
 
 header_line() ->
 	io_lib:format("OTP ~s, ~w schedulers, ~s", [erlang:system_info(otp_release),
@@ -555,10 +763,10 @@ write_results(Path, Rows) ->
 	end,
 	Date = string:trim(os:cmd("date -u '+%Y-%m-%d %H:%M UTC'")),
 	Head = io_lib:format(
-		"- machine: ~s, ~w cores, ~s GiB RAM; ~s~n- date: ~s~n- commit: ~s~s~n~n"
+		"- machine: ~s, ~w cores, ~s GiB RAM; ~s~n- ~s~n- date: ~s~n- commit: ~s~s~n~n"
 		"| scenario | figure | ceiling (same run) | ratio | target | long_schedule >1 ms | peak RSS | notes |~n"
 		"|---|---|---|---|---|---|---|---|~n",
-		[Cpu, erlang:system_info(logical_processors_available), Mem, header_line(), Date, Commit, Dirty]),
+		[Cpu, erlang:system_info(logical_processors_available), Mem, header_line(), engine_threads(), Date, Commit, Dirty]),
 	Lines = [io_lib:format("| ~s | ~s | ~s | ~s | ~s | ~w~s | ~w MB | ~s |~n",
 		[N, F, maps:get(ceiling, R, "-"), maps:get(ratio, R, "-"), maps:get(target, R, "-"),
 		 LS, ls_detail(R), P, maps:get(notes, R, "")])

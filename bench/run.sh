@@ -7,12 +7,20 @@
 #   sh bench/run.sh                 # the full run (a few minutes)
 #   BENCH_QUICK=1 sh bench/run.sh   # smaller sizes, under a minute
 #   BENCH_ONLY=push_small,echo_rtt sh bench/run.sh
+#   sh bench/run.sh floor           # only the push_small floors (thread, scheduler)
+#   sh bench/run.sh tls             # only the wss scenarios (*_tls)
 #   GUN_DIR=/path/to/other/checkout sh bench/run.sh   # bench another tree of gun
 #     (e.g. a commit exported with `git archive C | tar -x -C DIR`; set
 #     BENCH_COMMIT=C then, for the results file)
 #
 # Sizes: see the head of bench/gun_bench.erl.
 set -eu
+case ${1:-} in
+floor) export BENCH_ONLY=floor ;;
+tls) export BENCH_ONLY=push_small_tls,push_large_tls,echo_rtt_tls ;;
+"") ;;
+*) echo "usage: sh bench/run.sh [floor|tls]" >&2; exit 2 ;;
+esac
 bench=$(cd "$(dirname "$0")" && pwd)
 root=$(dirname "$bench")
 gun_dir=${GUN_DIR:-$root}
@@ -39,6 +47,9 @@ if [ "$(ulimit -n)" != unlimited ] && [ "$(ulimit -n)" -lt $want ]; then
 	ulimit -n $want 2>/dev/null || ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 fi
 
+# A fresh CA and server certificate for the wss scenarios, each run.
+export BENCH_TLS_DIR="$bench/out/tls"
+sh "$bench/certs.sh" "$BENCH_TLS_DIR"
 export BENCH_WSBENCH="$bench/server/target/release/wsbench"
 export BENCH_FLOOR="$bench/floor/target/release/libgun_bench_floor"
 export BENCH_OUT="${BENCH_OUT:-$bench/out/latest.md}"

@@ -1,17 +1,20 @@
 //! `wsbench`: the benchmark's peer.
 //!
-//! * `wsbench serve --ports K [--threads T]`: a local WebSocket server on K
-//!   ports of 127.0.0.1, printing `ports P1 .. PK` once listening and exiting
-//!   when its standard input closes. The request path picks the scenario:
+//! * `wsbench serve --ports K [--threads T] [--cert C --key K]`: a local
+//!   WebSocket server on K ports of 127.0.0.1, printing `ports P1 .. PK` once
+//!   listening and exiting when its standard input closes. With a PEM
+//!   certificate chain and key it also serves wss (rustls) on one more port,
+//!   printed first as `tls_port P`. The request path picks the scenario:
 //!   - `/push?n=N&size=S&kind=text|binary`: after the client's first frame
 //!     ("go"), N pre-encoded frames of S bytes, written in large batches;
 //!   - `/echo`: every data frame sent back with the same opcode;
 //!   - `/count?n=N`: counts the client's data frames and sends a text frame
 //!     with the count each time it reaches a multiple of N;
 //!   - anything else: idle (answers pings and the close handshake only).
-//! * `wsbench push|echo|send --port P ...`: native blocking clients against
-//!   that server, to show it is not the bottleneck and to give the native
-//!   round trip.
+//! * `wsbench push|echo|send --port P [--ca CA.pem] ...`: native blocking
+//!   clients against that server, to show it is not the bottleneck and to
+//!   give the native round trip; with `--ca` they speak wss (rustls,
+//!   verifying the server's certificate against CA.pem).
 //! * `wsbench raw --bytes B`: raw TCP loopback from a native writer thread
 //!   to a native reader thread (the ceiling for large pushes).
 //!
@@ -24,9 +27,12 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 use sha1::{Digest, Sha1};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::TcpListener;
+use tokio_rustls::TlsAcceptor;
 
 const GUID: &str = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
 const OP_CONT: u8 = 0;
@@ -98,12 +104,18 @@ fn parse_header(buf: &[u8]) -> io::Result<Option<Header>> {
             if buf.len() < 10 {
                 return Ok(None);
             }
-            (u64::from_be_bytes(buf[2..10].try_into().unwrap()) as usize, 10)
+            (
+                u64::from_be_bytes(buf[2..10].try_into().unwrap()) as usize,
+                10,
+            )
         }
         n => (n as usize, 2),
     };
     if len > MAX_FRAME {
-        return Err(io::Error::new(io::ErrorKind::InvalidData, "frame too large"));
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            "frame too large",
+        ));
     }
     let mask = if masked {
         if buf.len() < at + 4 {
@@ -191,8 +203,7 @@ fn qnum(q: &HashMap<String, String>, key: &str, default: usize) -> usize {
     q.get(key).and_then(|v| v.parse().ok()).unwrap_or(default)
 }
 
-async fn serve_conn(mut s: TcpStream) -> io::Result<()> {
-    s.set_nodelay(true)?;
+async fn serve_conn<S: AsyncRead + AsyncWrite + Unpin>(mut s: S) -> io::Result<()> {
     let mut buf = Vec::with_capacity(1024);
     let head_end = loop {
         if s.read_buf(&mut buf).await? == 0 {
@@ -223,6 +234,7 @@ async fn serve_conn(mut s: TcpStream) -> io::Result<()> {
         accept_key(&key)
     );
     s.write_all(resp.as_bytes()).await?;
+    s.flush().await?;
     let mut fb = FrameBuf::new(buf.split_off(head_end));
     let q = query(&path);
     let route = path.split('?').next().unwrap_or("/");
@@ -258,7 +270,12 @@ async fn serve_conn(mut s: TcpStream) -> io::Result<()> {
     }
 }
 
-async fn push(s: &mut TcpStream, n: usize, size: usize, opcode: u8) -> io::Result<()> {
+async fn push<S: AsyncWrite + Unpin>(
+    s: &mut S,
+    n: usize,
+    size: usize,
+    opcode: u8,
+) -> io::Result<()> {
     let payload = vec![b'a'; size];
     let mut one = Vec::with_capacity(size + 14);
     encode_frame(&mut one, opcode, &payload, None);
@@ -273,7 +290,10 @@ async fn push(s: &mut TcpStream, n: usize, size: usize, opcode: u8) -> io::Resul
         s.write_all(&batch[..k * one.len()]).await?;
         left -= k;
     }
-    Ok(())
+    // Over TLS, write_all can return with records still in rustls's
+    // buffer (the socket was full): without a flush they wait for the
+    // next write, which may never come.
+    s.flush().await
 }
 
 enum Mode {
@@ -283,7 +303,7 @@ enum Mode {
     Count(u64, u64),
 }
 
-async fn close(s: &mut TcpStream, payload: &[u8]) -> io::Result<()> {
+async fn close<S: AsyncRead + AsyncWrite + Unpin>(s: &mut S, payload: &[u8]) -> io::Result<()> {
     let mut out = Vec::new();
     encode_frame(&mut out, OP_CLOSE, payload, None);
     s.write_all(&out).await?;
@@ -293,7 +313,11 @@ async fn close(s: &mut TcpStream, payload: &[u8]) -> io::Result<()> {
     Ok(())
 }
 
-async fn control_loop(mut s: TcpStream, mut fb: FrameBuf, mut mode: Mode) -> io::Result<()> {
+async fn control_loop<S: AsyncRead + AsyncWrite + Unpin>(
+    mut s: S,
+    mut fb: FrameBuf,
+    mut mode: Mode,
+) -> io::Result<()> {
     let chunk = match mode {
         Mode::Idle => 2048,
         _ => 64 << 10,
@@ -343,6 +367,7 @@ async fn control_loop(mut s: TcpStream, mut fb: FrameBuf, mut mode: Mode) -> io:
         }
         if !out.is_empty() {
             s.write_all(&out).await?;
+            s.flush().await?;
             out.clear();
         }
         fb.compact(chunk);
@@ -365,6 +390,11 @@ fn serve(args: &HashMap<String, String>) -> io::Result<()> {
             .enable_all()
             .build()?
     };
+    let tls = match (args.get("cert"), args.get("key")) {
+        (Some(cert), Some(key)) => Some(tls_acceptor(cert, key)?),
+        (None, None) => None,
+        _ => return Err(io::Error::other("--cert and --key go together")),
+    };
     // Exit when whoever started us goes away.
     std::thread::spawn(|| {
         let mut line = String::new();
@@ -376,12 +406,15 @@ fn serve(args: &HashMap<String, String>) -> io::Result<()> {
         std::process::exit(0);
     });
     rt.block_on(async move {
+        let mut handles = Vec::new();
+        if let Some(acceptor) = tls {
+            let l = listen()?;
+            println!("tls_port {}", l.local_addr()?.port());
+            handles.push(tokio::spawn(accept_loop(l, Some(acceptor))));
+        }
         let mut bound = Vec::new();
         for _ in 0..ports {
-            let sock = tokio::net::TcpSocket::new_v4()?;
-            sock.set_reuseaddr(true)?;
-            sock.bind(SocketAddr::from((Ipv4Addr::LOCALHOST, 0)))?;
-            bound.push(sock.listen(4096)?);
+            bound.push(listen()?);
         }
         let list: Vec<String> = bound
             .iter()
@@ -389,9 +422,8 @@ fn serve(args: &HashMap<String, String>) -> io::Result<()> {
             .collect::<io::Result<_>>()?;
         println!("ports {}", list.join(" "));
         io::stdout().flush()?;
-        let mut handles = Vec::new();
         for l in bound {
-            handles.push(tokio::spawn(accept_loop(l)));
+            handles.push(tokio::spawn(accept_loop(l, None)));
         }
         for h in handles {
             let _ = h.await;
@@ -400,12 +432,42 @@ fn serve(args: &HashMap<String, String>) -> io::Result<()> {
     })
 }
 
-async fn accept_loop(l: TcpListener) {
+fn listen() -> io::Result<TcpListener> {
+    let sock = tokio::net::TcpSocket::new_v4()?;
+    sock.set_reuseaddr(true)?;
+    sock.bind(SocketAddr::from((Ipv4Addr::LOCALHOST, 0)))?;
+    sock.listen(4096)
+}
+
+fn tls_acceptor(cert: &str, key: &str) -> io::Result<TlsAcceptor> {
+    let chain = CertificateDer::pem_file_iter(cert)
+        .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
+        .map_err(|e| io::Error::other(format!("{cert}: {e}")))?;
+    let key =
+        PrivateKeyDer::from_pem_file(key).map_err(|e| io::Error::other(format!("{key}: {e}")))?;
+    let config = rustls::ServerConfig::builder()
+        .with_no_client_auth()
+        .with_single_cert(chain, key)
+        .map_err(io::Error::other)?;
+    Ok(TlsAcceptor::from(Arc::new(config)))
+}
+
+async fn accept_loop(l: TcpListener, tls: Option<TlsAcceptor>) {
     loop {
         match l.accept().await {
             Ok((s, _)) => {
+                let tls = tls.clone();
                 tokio::spawn(async move {
-                    let _ = serve_conn(s).await;
+                    if s.set_nodelay(true).is_err() {
+                        return;
+                    }
+                    let _ = match tls {
+                        Some(acceptor) => match acceptor.accept(s).await {
+                            Ok(s) => serve_conn(s).await,
+                            Err(e) => Err(e),
+                        },
+                        None => serve_conn(s).await,
+                    };
                 });
             }
             Err(e) => {
@@ -418,13 +480,24 @@ async fn accept_loop(l: TcpListener) {
 
 // ---------------------------------------------------------------- clients
 
-fn connect(port: u16, path: &str) -> io::Result<(StdStream, FrameBuf)> {
-    let mut s = StdStream::connect((Ipv4Addr::LOCALHOST, port))?;
-    s.set_nodelay(true)?;
+/// What the clients read and write: a TCP stream, or rustls over one.
+trait Stream: Read + Write {}
+impl<T: Read + Write> Stream for T {}
+
+/// A connection to the server, over wss when the client got `--ca`.
+fn connect(args: &HashMap<String, String>, path: &str) -> io::Result<(Box<dyn Stream>, FrameBuf)> {
+    let port = num(args, "port", 0) as u16;
+    let tcp = StdStream::connect((Ipv4Addr::LOCALHOST, port))?;
+    tcp.set_nodelay(true)?;
+    let mut s: Box<dyn Stream> = match args.get("ca") {
+        None => Box::new(tcp),
+        Some(ca) => Box::new(tls_client(ca, tcp)?),
+    };
     let req = format!(
         "GET {path} HTTP/1.1\r\nhost: localhost:{port}\r\nupgrade: websocket\r\nconnection: Upgrade\r\nsec-websocket-key: dGhlIHNhbXBsZSBub25jZQ==\r\nsec-websocket-version: 13\r\n\r\n"
     );
     s.write_all(req.as_bytes())?;
+    s.flush()?;
     let mut buf = Vec::with_capacity(4096);
     let mut chunk = [0u8; 4096];
     let end = loop {
@@ -443,37 +516,58 @@ fn connect(port: u16, path: &str) -> io::Result<(StdStream, FrameBuf)> {
     Ok((s, FrameBuf::new(buf.split_off(end))))
 }
 
+fn tls_client(
+    ca: &str,
+    tcp: StdStream,
+) -> io::Result<rustls::StreamOwned<rustls::ClientConnection, StdStream>> {
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in
+        CertificateDer::pem_file_iter(ca).map_err(|e| io::Error::other(format!("{ca}: {e}")))?
+    {
+        let cert = cert.map_err(|e| io::Error::other(format!("{ca}: {e}")))?;
+        roots.add(cert).map_err(io::Error::other)?;
+    }
+    let config = rustls::ClientConfig::builder()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let name = ServerName::from(std::net::IpAddr::from(Ipv4Addr::LOCALHOST));
+    let conn = rustls::ClientConnection::new(Arc::new(config), name).map_err(io::Error::other)?;
+    Ok(rustls::StreamOwned::new(conn, tcp))
+}
+
 const KEY: [u8; 4] = [0x12, 0x34, 0x56, 0x78];
 
-fn read_more(s: &mut StdStream, fb: &mut FrameBuf, chunk: usize) -> io::Result<()> {
-    fb.compact(chunk);
-    let len = fb.buf.len();
-    let cap = fb.buf.capacity();
-    fb.buf.resize(cap, 0);
-    let n = s.read(&mut fb.buf[len..])?;
-    fb.buf.truncate(len + n);
+/// Reads once into `scratch` and appends what came to `fb`. A TLS read
+/// yields at most one record (16 KiB): zero-filling `fb`'s spare capacity
+/// before each read, as a safe `read` into it needs, would cost more than
+/// the read, so the scratch buffer is initialized once and copied from.
+fn read_more(s: &mut dyn Stream, fb: &mut FrameBuf, scratch: &mut [u8]) -> io::Result<()> {
+    fb.compact(scratch.len());
+    let n = s.read(scratch)?;
     if n == 0 {
         return Err(io::ErrorKind::UnexpectedEof.into());
     }
+    fb.buf.extend_from_slice(&scratch[..n]);
     Ok(())
 }
 
-fn send_close(s: &mut StdStream) {
+fn send_close(s: &mut dyn Stream) {
     let mut out = Vec::new();
     encode_frame(&mut out, OP_CLOSE, &1000u16.to_be_bytes(), Some(KEY));
-    let _ = s.write_all(&out);
+    let _ = s.write_all(&out).and_then(|()| s.flush());
 }
 
 fn client_push(args: &HashMap<String, String>) -> io::Result<()> {
-    let port = num(args, "port", 0) as u16;
     let n = num(args, "n", 1_000_000);
     let size = num(args, "size", 64);
     let kind = args.get("kind").map(String::as_str).unwrap_or("text");
-    let (mut s, mut fb) = connect(port, &format!("/push?n={n}&size={size}&kind={kind}"))?;
+    let (mut s, mut fb) = connect(args, &format!("/push?n={n}&size={size}&kind={kind}"))?;
     let mut go = Vec::new();
     encode_frame(&mut go, OP_TEXT, b"go", Some(KEY));
+    let mut scratch = vec![0u8; 256 << 10];
     let t0 = Instant::now();
     s.write_all(&go)?;
+    s.flush()?;
     let mut got = 0usize;
     let mut bytes = 0usize;
     while got < n {
@@ -484,11 +578,11 @@ fn client_push(args: &HashMap<String, String>) -> io::Result<()> {
                     bytes += r.len();
                 }
             }
-            None => read_more(&mut s, &mut fb, 256 << 10)?,
+            None => read_more(&mut *s, &mut fb, &mut scratch)?,
         }
     }
     let secs = t0.elapsed().as_secs_f64();
-    send_close(&mut s);
+    send_close(&mut *s);
     println!(
         "msgs={got} secs={secs:.6} msgs_per_s={:.0} mb_per_s={:.1}",
         got as f64 / secs,
@@ -498,30 +592,31 @@ fn client_push(args: &HashMap<String, String>) -> io::Result<()> {
 }
 
 fn client_echo(args: &HashMap<String, String>) -> io::Result<()> {
-    let port = num(args, "port", 0) as u16;
     let n = num(args, "n", 10_000);
     let size = num(args, "size", 32);
-    let (mut s, mut fb) = connect(port, "/echo")?;
+    let (mut s, mut fb) = connect(args, "/echo")?;
     let mut frame = Vec::new();
     encode_frame(&mut frame, OP_BINARY, &vec![b'e'; size], Some(KEY));
     let mut rtts = Vec::with_capacity(n);
+    let mut scratch = vec![0u8; 4096];
     // A tenth more round trips first, not counted: warm-up.
     let warm = (n / 10).max(100);
     for i in 0..n + warm {
         let t0 = Instant::now();
         s.write_all(&frame)?;
+        s.flush()?;
         loop {
             match fb.next()? {
                 Some((h, _)) if h.opcode == OP_BINARY => break,
                 Some(_) => continue,
-                None => read_more(&mut s, &mut fb, 4096)?,
+                None => read_more(&mut *s, &mut fb, &mut scratch)?,
             }
         }
         if i >= warm {
             rtts.push(t0.elapsed().as_nanos() as u64);
         }
     }
-    send_close(&mut s);
+    send_close(&mut *s);
     rtts.sort_unstable();
     let pct = |p: f64| rtts[((rtts.len() as f64 * p) as usize).min(rtts.len() - 1)] as f64 / 1e3;
     let mean = rtts.iter().sum::<u64>() as f64 / rtts.len() as f64 / 1e3;
@@ -534,14 +629,14 @@ fn client_echo(args: &HashMap<String, String>) -> io::Result<()> {
 }
 
 fn client_send(args: &HashMap<String, String>) -> io::Result<()> {
-    let port = num(args, "port", 0) as u16;
     let n = num(args, "n", 500_000);
     let size = num(args, "size", 64);
-    let (mut s, mut fb) = connect(port, &format!("/count?n={n}"))?;
+    let (mut s, mut fb) = connect(args, &format!("/count?n={n}"))?;
     let mut one = Vec::new();
     encode_frame(&mut one, OP_TEXT, &vec![b's'; size], Some(KEY));
     let per_batch = (BATCH_BYTES / one.len()).max(1);
     let batch: Vec<u8> = one.repeat(per_batch);
+    let mut scratch = vec![0u8; 4096];
     let t0 = Instant::now();
     let mut left = n;
     while left > 0 {
@@ -549,15 +644,16 @@ fn client_send(args: &HashMap<String, String>) -> io::Result<()> {
         s.write_all(&batch[..k * one.len()])?;
         left -= k;
     }
+    s.flush()?;
     loop {
         match fb.next()? {
             Some((h, _)) if h.opcode == OP_TEXT => break,
             Some(_) => continue,
-            None => read_more(&mut s, &mut fb, 4096)?,
+            None => read_more(&mut *s, &mut fb, &mut scratch)?,
         }
     }
     let secs = t0.elapsed().as_secs_f64();
-    send_close(&mut s);
+    send_close(&mut *s);
     println!("msgs={n} secs={secs:.6} msgs_per_s={:.0}", n as f64 / secs);
     Ok(())
 }
@@ -614,7 +710,10 @@ fn raw_once(total: usize, chunk: usize) -> io::Result<f64> {
 
 fn num(args: &HashMap<String, String>, key: &str, default: usize) -> usize {
     args.get(key)
-        .map(|v| v.parse().unwrap_or_else(|_| panic!("--{key}: not a number: {v}")))
+        .map(|v| {
+            v.parse()
+                .unwrap_or_else(|_| panic!("--{key}: not a number: {v}"))
+        })
         .unwrap_or(default)
 }
 
