@@ -4,7 +4,11 @@
 //! - [`protocol`]: sans-IO RFC 6455 / HTTP/1.1 (frames, masking, UTF-8, handshake).
 //! - [`connection`]: tokio tasks that own the sockets and timers and report [`connection::EventSink`] events.
 //! - `nif`: the thin Erlang layer that decodes terms and turns events into `gun_*` messages.
+//!
+//! Beside them, [`call_cost`]: what a NIF call's work costs a scheduler,
+//! pure arithmetic the NIF layer applies, testable without a BEAM.
 
+pub mod call_cost;
 pub mod connection;
 // The NIF layer calls into the BEAM (enif_*), which a test binary cannot link.
 #[cfg(all(feature = "nif", not(test)))]
