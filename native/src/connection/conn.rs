@@ -50,12 +50,16 @@ pub(super) fn injected_panic() -> ! {
 
 /// How a connected session ended.
 pub(super) enum Outcome {
-    /// The connection is gone (gun_down already sent); retry per `retry`.
+    /// The connection is gone and gun_down is sent; the lifecycle
+    /// reconnects as `retry` allows.
     Lost(Reason),
-    /// The connection must end for good.
+    /// The connection ends for good, with no reconnect.
     Stop(Exit),
 }
 
+/// One connection's state for its whole life, across its sockets and
+/// sessions. Only its task touches it, but for `live`, which
+/// `gun:info/1` reads.
 pub(super) struct Conn<K: EventSink> {
     pub(super) cfg: Arc<ConnConfig>,
     pub(super) cmds: Receiver<Command<K::Stream>>,

@@ -35,7 +35,7 @@ const WRITE_BATCH_BYTES: usize = 256 * 1024;
 /// The compression buffer kept between messages.
 const COMPRESSED_KEEP: usize = 256 * 1024;
 /// Unwritten bytes beyond which the frames we send on our own (pongs,
-/// keepalive pings) wait: a server that pings without reading must not
+/// keepalive pings) wait: a server that pings without reading cannot
 /// grow our buffer. RFC 6455 §5.5.3 lets a pong answer only the latest ping.
 const CONTROL_BACKLOG: usize = 64 * 1024;
 /// RFC 6455 §7.1.1's "reasonable time" for the server to close TCP first.
@@ -277,6 +277,8 @@ impl Session {
     }
 }
 
+/// The upgraded connection on `socket`, from the frames already read in
+/// `leftover`, to its end: the socket is closed before gun_down is sent.
 pub(super) async fn serve<K: EventSink>(
     conn: &mut Conn<K>,
     socket: Socket,
@@ -482,7 +484,7 @@ fn take_commands<K: EventSink>(
 
 /// Writes our last frames and lets the server close the TCP connection
 /// first (RFC 6455 §7.1.1), but no longer than `deadline`: a server that
-/// never does must not hold the socket, ConnPid or a reconnect for long.
+/// never does holds the socket, ConnPid and a reconnect no longer.
 /// The API is answered meanwhile as if the connection were already down.
 async fn linger<K: EventSink>(
     conn: &mut Conn<K>,
