@@ -6,9 +6,12 @@
 //! - `nif`: the thin Erlang layer that decodes terms and turns events into `gun_*` messages.
 //!
 //! Beside them, [`buffers`]: the process-wide cache of large payload
-//! buffers that the protocol core fills and the NIF layer hands to Erlang.
+//! buffers that the protocol core fills and the NIF layer hands to Erlang;
+//! and [`call_cost`]: what a NIF call's work costs a scheduler, pure
+//! arithmetic the NIF layer applies, testable without a BEAM.
 
 pub mod buffers;
+pub mod call_cost;
 pub mod connection;
 // The NIF layer calls into the BEAM (enif_*), which a test binary cannot link.
 #[cfg(all(feature = "nif", not(test)))]

@@ -6,7 +6,7 @@
 use std::collections::VecDeque;
 
 use tokio::io::AsyncReadExt;
-use tokio::time::{sleep_until, Instant};
+use tokio::time::Instant;
 
 use crate::protocol::deflate::DeflateParams;
 use crate::protocol::handshake::{self, UpgradeRequest};
@@ -20,11 +20,11 @@ use crate::protocol::http_response::{
 
 use super::command::{Body, Command, Upgrade};
 use super::config::{HttpVersion, WsConfig};
+use super::conn::{Conn, Outcome, Pending, QueuedRequest};
+use super::deadline::sleep_until_some;
 use super::event::{BadState, EventSink, Exit, Protocol, Reason};
-use super::lifecycle::{Conn, Outcome, Pending, QueuedRequest};
-use super::socket::{write_or_flush, Io, Socket};
-use super::socket_error::SocketError;
-use super::websocket;
+use super::socket::Socket;
+use super::writer::Writer;
 
 const READ_CHUNK: usize = 16 * 1024;
 
@@ -73,36 +73,22 @@ struct Session<S> {
     http10: bool,
     /// Bytes read and not yet parsed.
     buf: Vec<u8>,
-    /// Bytes to write; `written` of them already are.
-    out: Vec<u8>,
-    written: usize,
-}
-
-/// HTTP/1.1 until the connection ends or an upgrade succeeds, then
-/// WebSocket. The two run one after the other, so the task's future is as
-/// large as the larger of them rather than both.
-pub(super) async fn serve<K: EventSink>(conn: &mut Conn<K>, socket: Socket) -> Outcome {
-    match exchange(conn, socket).await {
-        Ok(Upgraded {
-            socket,
-            leftover,
-            upgrade,
-            deflate,
-        }) => websocket::serve(conn, socket, leftover, upgrade, deflate).await,
-        Err(outcome) => outcome,
-    }
+    writer: Writer,
 }
 
 /// A successful upgrade: what the WebSocket session starts from.
-struct Upgraded<S> {
-    socket: Socket,
+pub(super) struct Upgraded<S> {
+    pub(super) socket: Socket,
     /// Bytes read after the 101's head: the server's first frames.
-    leftover: Vec<u8>,
-    upgrade: Box<Upgrade<S>>,
-    deflate: Option<DeflateParams>,
+    pub(super) leftover: Vec<u8>,
+    pub(super) upgrade: Box<Upgrade<S>>,
+    pub(super) deflate: Option<DeflateParams>,
 }
 
-async fn exchange<K: EventSink>(
+/// HTTP/1.1 until the connection ends (`Err`, gun_down sent) or an
+/// upgrade succeeds (`Ok`, gun_upgrade sent): then the socket and what
+/// was read past the 101 are the WebSocket session's.
+pub(super) async fn serve<K: EventSink>(
     conn: &mut Conn<K>,
     socket: Socket,
 ) -> Result<Upgraded<K::Stream>, Outcome> {
@@ -115,12 +101,9 @@ async fn exchange<K: EventSink>(
         host: host_header(&conn.cfg.host, conn.cfg.port, conn.cfg.default_port()),
         http10: conn.cfg.http_version == HttpVersion::Http10,
         buf: Vec::with_capacity(READ_CHUNK),
-        out: Vec::new(),
-        written: 0,
+        writer: Writer::default(),
     };
     let (mut rd, mut wr) = tokio::io::split(socket);
-    // A TLS stream can keep written bytes until flushed.
-    let mut unflushed = false;
     loop {
         match session.read_responses(conn) {
             Step::Continue => {}
@@ -161,20 +144,11 @@ async fn exchange<K: EventSink>(
                 Ok(_) => {}
                 Err(e) => return Err(session.lost(conn, Reason::socket(&e))),
             },
-            written = write_or_flush(&mut wr, &session.out[session.written..]),
-                if session.written < session.out.len() || unflushed => match written {
-                Ok(Io::Wrote(0)) => return Err(session.lost(conn, Reason::Socket(SocketError::BrokenPipe))),
-                Ok(Io::Wrote(n)) => {
-                    session.written += n;
-                    unflushed = true;
-                    if session.written == session.out.len() {
-                        session.out.clear();
-                        session.written = 0;
-                    }
+            written = session.writer.turn(&mut wr), if session.writer.has_work() => {
+                if let Err(e) = session.writer.done(written) {
+                    return Err(session.lost(conn, Reason::socket(&e)));
                 }
-                Ok(Io::Flushed) => unflushed = false,
-                Err(e) => return Err(session.lost(conn, Reason::socket(&e))),
-            },
+            }
         }
     }
 }
@@ -210,7 +184,7 @@ impl<S: PartialEq> Session<S> {
             deflate: upgrade.ws.deflate_offer(),
         };
         let offered = request.offered_protocols();
-        request.encode(&mut self.out);
+        request.encode(self.writer.out());
         self.upgrading = true;
         self.upgrade_deadline = upgrade.ws.upgrade_timeout.map(|t| Instant::now() + t);
         self.in_flight.push_back(InFlight {
@@ -240,9 +214,9 @@ impl<S: PartialEq> Session<S> {
             body: framing,
             http10: self.http10,
         }
-        .encode(&mut self.out);
+        .encode(self.writer.out());
         if let Body::Full(body) = &request.body {
-            self.out.extend_from_slice(body);
+            self.writer.out().extend_from_slice(body);
         }
         if request.body == Body::Streamed {
             self.body = Some(framing);
@@ -261,12 +235,12 @@ impl<S: PartialEq> Session<S> {
             return;
         };
         if framing == RequestBody::Chunked {
-            encode_chunk(&mut self.out, data);
+            encode_chunk(self.writer.out(), data);
             if fin {
-                encode_last_chunk(&mut self.out);
+                encode_last_chunk(self.writer.out());
             }
         } else {
-            self.out.extend_from_slice(data);
+            self.writer.out().extend_from_slice(data);
         }
         if fin {
             self.body = None;
@@ -498,13 +472,6 @@ impl<S: PartialEq> Session<S> {
         conn.sink
             .down(Protocol::Http, reason, &killed, &unprocessed);
         conn.queued.clear();
-    }
-}
-
-async fn sleep_until_some(deadline: Option<Instant>) {
-    match deadline {
-        Some(deadline) => sleep_until(deadline).await,
-        None => std::future::pending().await,
     }
 }
 

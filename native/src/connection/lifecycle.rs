@@ -1,229 +1,85 @@
-//! The life of a connection: connect, serve, lose it, retry, end.
+//! The life of a connection: connect, serve HTTP then (once upgraded)
+//! WebSocket, lose it, retry, end.
 
-use std::collections::VecDeque;
-use std::future::Future;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use super::command::{Body, Command, Request, Upgrade};
-use super::config::{ConnConfig, HttpVersion};
-use super::event::{BadState, EventSink, Exit, Protocol, Reason};
-use super::queue::Receiver;
+use super::conn::{Conn, Outcome};
+use super::event::{EventSink, Exit, Protocol};
+use super::http::{self, Upgraded};
 use super::socket::Socket;
-use super::{http, transport, LiveInfo};
+use super::{transport, websocket};
 
-/// A request or an upgrade not written yet.
-pub(super) enum Pending<S> {
-    Request(QueuedRequest<S>),
-    Upgrade(Upgrade<S>),
+/// Runs the connection to its end, then reports that end to the sink.
+pub(super) async fn run<K: EventSink>(mut conn: Conn<K>) {
+    let exit = lifecycle(&mut conn).await;
+    conn.sink.exit(&exit);
 }
 
-impl<S> Pending<S> {
-    pub(super) fn stream(&self) -> &S {
-        match self {
-            Pending::Request(queued) => &queued.request.stream,
-            Pending::Upgrade(upgrade) => &upgrade.stream,
-        }
-    }
-}
-
-/// A request waiting for its turn, with the body pieces `gun:data/4`
-/// already gave for it.
-pub(super) struct QueuedRequest<S> {
-    pub(super) request: Request<S>,
-    pub(super) early_body: Vec<u8>,
-    pub(super) fin: bool,
-}
-
-pub(super) fn injected_panic() -> ! {
-    panic!("gun_nif:inject_panic/1")
-}
-
-/// How a connected session ended.
-pub(super) enum Outcome {
-    /// The connection is gone (gun_down already sent); retry per `retry`.
-    Lost(Reason),
-    /// The connection must end for good.
-    Stop(Exit),
-}
-
-pub(super) struct Conn<K: EventSink> {
-    pub(super) cfg: Arc<ConnConfig>,
-    pub(super) cmds: Receiver<Command<K::Stream>>,
-    pub(super) sink: K,
-    live: Arc<Mutex<LiveInfo>>,
-    /// Requests and upgrades asked for that no connection has written yet.
-    pub(super) queued: VecDeque<Pending<K::Stream>>,
-}
-
-impl<K: EventSink> Conn<K> {
-    pub(super) fn new(
-        cfg: ConnConfig,
-        cmds: Receiver<Command<K::Stream>>,
-        sink: K,
-        live: Arc<Mutex<LiveInfo>>,
-    ) -> Self {
-        Conn {
-            cfg: Arc::new(cfg),
-            cmds,
-            sink,
-            live,
-            queued: VecDeque::new(),
-        }
-    }
-
-    pub(super) async fn run(mut self) {
-        let exit = self.lifecycle().await;
-        self.sink.exit(&exit);
-    }
-
-    async fn lifecycle(&mut self) -> Exit {
-        let mut retries_left = self.cfg.retry;
-        loop {
-            // Boxed: the connect future is bigger than a live session's, and
-            // would otherwise be held for the whole life of the task.
-            let reason = match Box::pin(self.connect()).await {
-                Ok(socket) => {
-                    retries_left = self.cfg.retry;
-                    let sock = socket.local_addr().ok();
-                    self.set_live(|live| {
-                        live.sock = sock;
-                        live.protocol = Protocol::Http;
-                    });
-                    self.sink.up();
-                    match http::serve(self, socket).await {
-                        Outcome::Lost(reason) => reason,
-                        Outcome::Stop(exit) => return exit,
-                    }
-                }
-                Err(Outcome::Lost(reason)) => reason,
-                Err(Outcome::Stop(exit)) => return exit,
-            };
-            self.set_live(|live| {
-                live.sock = None;
-                live.protocol = Protocol::Http;
-            });
-            if retries_left == 0 {
-                return Exit::Shutdown(reason);
-            }
-            retries_left -= 1;
-            if let Some(exit) = self.wait(self.cfg.retry_timeout).await {
-                return exit;
-            }
-        }
-    }
-
-    /// Connects while still answering the API.
-    async fn connect(&mut self) -> Result<Socket, Outcome> {
-        let cfg = self.cfg.clone();
-        match self
-            .offline(async move { transport::connect(&cfg).await })
-            .await
-        {
-            Ok(result) => result.map_err(Outcome::Lost),
-            Err(exit) => Err(Outcome::Stop(exit)),
-        }
-    }
-
-    /// Waits out `retry_timeout` while still answering the API.
-    async fn wait(&mut self, delay: Duration) -> Option<Exit> {
-        self.offline(tokio::time::sleep(delay)).await.err()
-    }
-
-    /// Awaits `work` while there is no connection, answering the API as
-    /// `offline_command` does; `Err` when a command ended the connection.
-    async fn offline<F: Future>(&mut self, work: F) -> Result<F::Output, Exit> {
-        tokio::pin!(work);
-        loop {
-            tokio::select! {
-                output = &mut work => return Ok(output),
-                command = self.cmds.recv() => {
-                    if let Some(exit) = self.offline_command(command) {
-                        return Err(exit);
-                    }
+async fn lifecycle<K: EventSink>(conn: &mut Conn<K>) -> Exit {
+    let mut retries_left = conn.cfg.retry;
+    loop {
+        // Boxed: the connect future is bigger than a live session's, and
+        // would otherwise be held for the whole life of the task.
+        let reason = match Box::pin(connect(conn)).await {
+            Ok(socket) => {
+                retries_left = conn.cfg.retry;
+                let sock = socket.local_addr().ok();
+                conn.set_live(|live| {
+                    live.sock = sock;
+                    live.protocol = Protocol::Http;
+                });
+                conn.sink.up();
+                match serve(conn, socket).await {
+                    Outcome::Lost(reason) => reason,
+                    Outcome::Stop(exit) => return exit,
                 }
             }
-        }
-    }
-
-    /// A command while there is no connection to act on; `Some` ends it.
-    pub(super) fn offline_command(&mut self, command: Option<Command<K::Stream>>) -> Option<Exit> {
-        match command {
-            None | Some(Command::Close) | Some(Command::Shutdown) => Some(Exit::Normal),
-            Some(Command::InjectPanic) => injected_panic(),
-            Some(Command::OwnerDown) => Some(Exit::Shutdown(Reason::OwnerGone)),
-            Some(Command::WsSend(_)) => {
-                self.sink
-                    .conn_error(&Reason::BadState(BadState::WsSendBeforeUpgrade));
-                None
-            }
-            Some(Command::WsUpgrade(upgrade)) => {
-                self.queue_upgrade(*upgrade);
-                None
-            }
-            Some(Command::Request(request)) => {
-                self.queue_request(*request);
-                None
-            }
-            Some(Command::Data { stream, fin, data }) => {
-                self.queue_data(stream, fin, data);
-                None
-            }
-            Some(Command::Cancel(stream)) => {
-                self.unqueue(&stream);
-                None
-            }
-            // Credits and the owner's queue are an upgraded stream's
-            // business; there is none now.
-            Some(Command::UpdateFlow { .. } | Command::OwnerQueue(_)) => None,
-        }
-    }
-
-    pub(super) fn queue_request(&mut self, request: Request<K::Stream>) {
-        let fin = request.body != Body::Streamed;
-        self.queued.push_back(Pending::Request(QueuedRequest {
-            request,
-            early_body: Vec::new(),
-            fin,
-        }));
-    }
-
-    /// Body pieces for a request not written yet wait with it.
-    pub(super) fn queue_data(&mut self, stream: K::Stream, fin: bool, data: Vec<u8>) {
-        let waiting = self.queued.iter_mut().find_map(|pending| match pending {
-            Pending::Request(queued) if queued.request.stream == stream && !queued.fin => {
-                Some(queued)
-            }
-            _ => None,
+            Err(Outcome::Lost(reason)) => reason,
+            Err(Outcome::Stop(exit)) => return exit,
+        };
+        conn.set_live(|live| {
+            live.sock = None;
+            live.protocol = Protocol::Http;
         });
-        match waiting {
-            Some(queued) => {
-                queued.early_body.extend_from_slice(&data);
-                queued.fin = fin;
-            }
-            None => self
-                .sink
-                .stream_error(&stream, &Reason::BadState(BadState::NoRequestBody)),
+        if retries_left == 0 {
+            return Exit::Shutdown(reason);
+        }
+        retries_left -= 1;
+        let delay = conn.cfg.retry_timeout;
+        if let Some(exit) = wait(conn, delay).await {
+            return exit;
         }
     }
+}
 
-    pub(super) fn unqueue(&mut self, stream: &K::Stream) {
-        self.queued.retain(|pending| pending.stream() != stream);
+/// HTTP/1.1 until the connection ends or an upgrade succeeds, then
+/// WebSocket. The two run one after the other, so the task's future is as
+/// large as the larger of them rather than both.
+async fn serve<K: EventSink>(conn: &mut Conn<K>, socket: Socket) -> Outcome {
+    match http::serve(conn, socket).await {
+        Ok(Upgraded {
+            socket,
+            leftover,
+            upgrade,
+            deflate,
+        }) => websocket::serve(conn, socket, leftover, upgrade, deflate).await,
+        Err(outcome) => outcome,
     }
+}
 
-    pub(super) fn queue_upgrade(&mut self, upgrade: Upgrade<K::Stream>) {
-        if self.cfg.http_version == HttpVersion::Http10 {
-            self.sink
-                .stream_error(&upgrade.stream, &Reason::BadState(BadState::WsOverHttp10));
-        } else {
-            self.queued.push_back(Pending::Upgrade(upgrade));
-        }
+/// Connects while still answering the API.
+async fn connect<K: EventSink>(conn: &mut Conn<K>) -> Result<Socket, Outcome> {
+    let cfg = conn.cfg.clone();
+    match conn
+        .offline(async move { transport::connect(&cfg).await })
+        .await
+    {
+        Ok(result) => result.map_err(Outcome::Lost),
+        Err(exit) => Err(Outcome::Stop(exit)),
     }
+}
 
-    pub(super) fn set_live(&self, update: impl FnOnce(&mut LiveInfo)) {
-        match self.live.lock() {
-            Ok(mut live) => update(&mut live),
-            Err(poisoned) => update(&mut poisoned.into_inner()),
-        }
-    }
+/// Waits out `retry_timeout` while still answering the API.
+async fn wait<K: EventSink>(conn: &mut Conn<K>, delay: Duration) -> Option<Exit> {
+    conn.offline(tokio::time::sleep(delay)).await.err()
 }

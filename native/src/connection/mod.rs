@@ -3,9 +3,12 @@
 
 mod command;
 mod config;
+mod conn;
+mod deadline;
 mod event;
 mod http;
 mod lifecycle;
+mod owner_queue;
 mod queue;
 pub mod runtime;
 mod socket;
@@ -16,8 +19,9 @@ mod tests;
 mod tls;
 mod transport;
 mod websocket;
+mod writer;
 
-use std::net::SocketAddr;
+use std::future::Future;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -26,16 +30,10 @@ pub use config::{
     ConnConfig, Family, HttpVersion, LocalAddr, RawSockOpt, ServerNameIndication, TcpOptions,
     TlsConfig, Transport, WsConfig,
 };
+pub use conn::LiveInfo;
 pub use event::{BadState, EventSink, Exit, Protocol, Reason};
 pub use socket_error::SocketError;
 pub use tls::{CertificateProblem, TlsAlert, TlsFailure, TlsOpt, TlsOptProblem};
-
-/// What `gun:info/1` reports that changes while the connection lives.
-#[derive(Debug, Clone, Copy)]
-pub struct LiveInfo {
-    pub sock: Option<SocketAddr>,
-    pub protocol: Protocol,
-}
 
 /// The API's side of a connection: a queue into its task.
 pub struct Handle<S> {
@@ -85,16 +83,27 @@ impl Drop for LiveTask {
 /// ends that task alone (tokio catches it); the sink is dropped without
 /// its `exit`, which is how the NIF layer learns of it.
 pub fn spawn<K: EventSink>(config: ConnConfig, sink: K) -> Handle<K::Stream> {
+    let (handle, task) = task(config, sink);
+    runtime::handle().spawn(task);
+    handle
+}
+
+/// A connection's task, not yet spawned, and its handle. The future is
+/// what an idle connection holds for its whole life.
+fn task<K: EventSink>(
+    config: ConnConfig,
+    sink: K,
+) -> (Handle<K::Stream>, impl Future<Output = ()> + Send + 'static) {
     let (commands, queue) = queue::queue();
     let live = Arc::new(Mutex::new(LiveInfo {
         sock: None,
         protocol: Protocol::Http,
     }));
-    let conn = lifecycle::Conn::new(config, queue, sink, live.clone());
+    let conn = conn::Conn::new(config, queue, sink, live.clone());
     let task = LiveTask::new();
-    runtime::handle().spawn(async move {
+    let future = async move {
         let _task = task;
-        conn.run().await
-    });
-    Handle { commands, live }
+        lifecycle::run(conn).await
+    };
+    (Handle { commands, live }, future)
 }

@@ -5,7 +5,7 @@ use std::io;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 use tokio_rustls::client::TlsStream;
 
@@ -78,21 +78,5 @@ impl AsyncWrite for Socket {
             Socket::Tcp(s) => Pin::new(s).poll_shutdown(cx),
             Socket::Tls(s) => Pin::new(s).poll_shutdown(cx),
         }
-    }
-}
-
-/// What a turn of the writer did.
-pub enum Io {
-    Wrote(usize),
-    Flushed,
-}
-
-/// Writes what is pending, or flushes once nothing is: each step is
-/// cancel-safe on its own, which a write followed by a flush is not.
-pub async fn write_or_flush<W: AsyncWrite + Unpin>(wr: &mut W, pending: &[u8]) -> io::Result<Io> {
-    if pending.is_empty() {
-        wr.flush().await.map(|()| Io::Flushed)
-    } else {
-        wr.write(pending).await.map(Io::Wrote)
     }
 }

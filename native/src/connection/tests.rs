@@ -511,3 +511,17 @@ async fn upgrade_timeout_ends_with_the_answer_head() {
     server.write_all(b"pe").await.expect("write");
     assert_eq!(client.next().await, Event::Data(3, true, b"pe".to_vec()));
 }
+
+/// The task's future is what every connection holds while it lives, idle
+/// or not: the idle connection's memory, a tracked benchmark figure.
+#[test]
+fn the_task_future_stays_small() {
+    let (tx, _events) = mpsc::unbounded_channel();
+    let (_handle, task) = task(ConnConfig::new("127.0.0.1".into(), 1), Recorder(tx));
+    let size = std::mem::size_of_val(&task);
+    println!("connection task future: {size} bytes");
+    assert!(
+        size <= 1720,
+        "the connection task future grew to {size} bytes"
+    );
+}

@@ -16,10 +16,12 @@ use crate::protocol::message::{Message, MessageReader};
 
 use super::command::{Command, OutFrame, Upgrade};
 use super::config::WsConfig;
+use super::conn::{injected_panic, Conn, Outcome};
+use super::deadline::sleep_until_some;
 use super::event::{BadState, EventSink, Exit, Protocol, Reason};
-use super::lifecycle::{Conn, Outcome};
-use super::socket::{write_or_flush, Io, Socket};
-use super::socket_error::SocketError;
+use super::owner_queue::OwnerQueue;
+use super::socket::Socket;
+use super::writer::{Io, Writer};
 
 const READ_CHUNK: usize = 64 * 1024;
 /// An idle connection's read buffer: its pongs and small messages fit, and
@@ -33,12 +35,9 @@ const WRITE_BATCH_BYTES: usize = 256 * 1024;
 /// The compression buffer kept between messages.
 const COMPRESSED_KEEP: usize = 256 * 1024;
 /// Unwritten bytes beyond which the frames we send on our own (pongs,
-/// keepalive pings) wait: a server that pings without reading must not
+/// keepalive pings) wait: a server that pings without reading cannot
 /// grow our buffer. RFC 6455 §5.5.3 lets a pong answer only the latest ping.
 const CONTROL_BACKLOG: usize = 64 * 1024;
-/// What a delivered message costs the owner beyond its payload: the
-/// tuple, the binary's header, the mailbox entry.
-const MESSAGE_OVERHEAD: u64 = 64;
 /// RFC 6455 §7.1.1's "reasonable time" for the server to close TCP first.
 const MAX_LINGER: Duration = Duration::from_secs(1);
 
@@ -73,9 +72,8 @@ enum Wake<S> {
 struct Session {
     cfg: WsConfig,
     reader: MessageReader,
-    /// Encoded frames not yet written; `written` bytes of it already are.
-    out: Vec<u8>,
-    written: usize,
+    /// Encoded frames not yet written.
+    writer: Writer,
     closing: Option<Closing>,
     /// Present once permessage-deflate is agreed; boxed, as most
     /// sessions never compress and each one's future holds this.
@@ -92,72 +90,9 @@ struct Session {
     owner_queue: Option<OwnerQueue>,
 }
 
-/// Keeps what waits in the owner's mailbox under `owner_queue_limit`
-/// without `flow`. Only Erlang can see a mailbox: every quarter of the
-/// limit delivered, the process behind ConnPid is asked for the owner's
-/// queue length, and that times the mean size of what was delivered
-/// meanwhile is taken as the bytes waiting there.
-struct OwnerQueue {
-    limit: u64,
-    /// Bytes and messages delivered since the last question.
-    bytes: u64,
-    messages: u64,
-    /// A question is out; reading stops if another quarter is delivered
-    /// before its answer.
-    asked: bool,
-}
-
-impl OwnerQueue {
-    fn new(limit: u64) -> Self {
-        OwnerQueue {
-            limit,
-            bytes: 0,
-            messages: 0,
-            asked: false,
-        }
-    }
-
-    fn quarter(&self) -> u64 {
-        (self.limit / 4).max(1)
-    }
-
-    /// Counts a delivery; `Some(mean message size)` when it is time to ask.
-    fn delivered(&mut self, payload: usize) -> Option<u64> {
-        self.bytes += payload as u64 + MESSAGE_OVERHEAD;
-        self.messages += 1;
-        if self.asked || self.bytes < self.quarter() {
-            return None;
-        }
-        let mean = self.bytes / self.messages;
-        self.asked = true;
-        self.bytes = 0;
-        self.messages = 0;
-        Some(mean)
-    }
-
-    fn waiting_for_answer(&self) -> bool {
-        self.asked && self.bytes >= self.quarter()
-    }
-
-    /// The answer: `false` when the owner holds too much.
-    fn answered(&mut self, queued_bytes: u64) -> bool {
-        self.asked = false;
-        queued_bytes <= self.limit
-    }
-}
-
 impl Session {
-    /// Once everything queued is written, the buffer starts over.
-    fn reclaim_out(&mut self) {
-        if self.written == self.out.len() {
-            self.out.clear();
-            self.written = 0;
-        }
-    }
-
     fn queue(&mut self, opcode: OpCode, payload: &[u8]) {
-        self.reclaim_out();
-        encode_masked(&mut self.out, opcode, true, payload, rand::random());
+        encode_masked(self.writer.out(), opcode, true, payload, rand::random());
     }
 
     /// A data message, compressed when permessage-deflate is agreed.
@@ -169,10 +104,9 @@ impl Session {
         if !deflater.compress(payload, &mut self.compressed) {
             return self.queue(opcode, payload);
         }
-        self.reclaim_out();
         // One frame per message, so RSV1 is on its first (only) frame.
         encode_masked_with_rsv(
-            &mut self.out,
+            self.writer.out(),
             opcode,
             RSV1,
             &self.compressed,
@@ -231,10 +165,9 @@ impl Session {
             OutFrame::Close(..) => return true,
             OutFrame::Text(p) | OutFrame::Binary(p) | OutFrame::Ping(p) | OutFrame::Pong(p) => p,
         };
-        let waiting = self.out.len() - self.written;
         self.cfg
             .send_queue_limit
-            .is_none_or(|limit| waiting + payload.len() <= limit)
+            .is_none_or(|limit| self.writer.backlog() + payload.len() <= limit)
     }
 
     /// Out of flow credits, or the owner's queue is being looked at: the
@@ -248,7 +181,7 @@ impl Session {
     }
 
     fn backlog(&self) -> usize {
-        self.out.len() - self.written
+        self.writer.backlog()
     }
 
     /// Answers a ping at once, or once the backlog is written if the
@@ -344,6 +277,8 @@ impl Session {
     }
 }
 
+/// The upgraded connection on `socket`, from the frames already read in
+/// `leftover`, to its end: the socket is closed before gun_down is sent.
 pub(super) async fn serve<K: EventSink>(
     conn: &mut Conn<K>,
     socket: Socket,
@@ -362,8 +297,7 @@ pub(super) async fn serve<K: EventSink>(
     let mut session = Session {
         reader,
         cfg: upgrade.ws,
-        out: Vec::new(),
-        written: 0,
+        writer: Writer::default(),
         closing: None,
         deflater: deflate
             .as_ref()
@@ -378,8 +312,6 @@ pub(super) async fn serve<K: EventSink>(
     drop(leftover);
 
     let (mut rd, mut wr) = tokio::io::split(socket);
-    // A TLS stream can keep written bytes until flushed.
-    let mut unflushed = false;
     let mut keepalive = session.cfg.keepalive.map(|period| {
         let mut timer = interval_at(Instant::now() + period, period);
         timer.set_missed_tick_behavior(MissedTickBehavior::Delay);
@@ -401,8 +333,9 @@ pub(super) async fn serve<K: EventSink>(
             read = rd.read_buf(session.reader.input(read_chunk)), if !session.stalled() => {
                 Wake::Read(read)
             }
-            written = write_or_flush(&mut wr, &session.out[session.written..]),
-                if session.written < session.out.len() || unflushed => Wake::Written(written),
+            written = session.writer.turn(&mut wr), if session.writer.has_work() => {
+                Wake::Written(session.writer.done(written))
+            }
             _ = tick(&mut keepalive), if session.closing.is_none() => Wake::Keepalive,
             _ = sleep_until_some(deadline), if deadline.is_some() => Wake::Deadline,
         };
@@ -417,15 +350,8 @@ pub(super) async fn serve<K: EventSink>(
                 session.unanswered_pings = 0;
                 read_chunk = next_read_chunk(read_chunk, n);
             }
-            Wake::Written(Ok(Io::Wrote(0))) => {
-                break End::Lost(Reason::Socket(SocketError::BrokenPipe))
-            }
-            Wake::Written(Ok(Io::Wrote(n))) => {
-                session.written += n;
-                unflushed = true;
-                session.pay_owed_pong();
-            }
-            Wake::Written(Ok(Io::Flushed)) => unflushed = false,
+            Wake::Written(Ok(Io::Wrote(_))) => session.pay_owed_pong(),
+            Wake::Written(Ok(Io::Flushed)) => {}
             Wake::Read(Err(e)) | Wake::Written(Err(e)) => break End::Lost(Reason::socket(&e)),
             Wake::Keepalive => {
                 // A quiet moment: whatever a burst grew can go back.
@@ -463,9 +389,16 @@ pub(super) async fn serve<K: EventSink>(
                 .closing_timeout
                 .map_or(MAX_LINGER, |t| t.min(MAX_LINGER)),
         };
-        let out = &session.out[session.written..];
+        let writer = &mut session.writer;
         // Boxed, as it lives only while closing.
-        stop = Box::pin(linger(conn, &mut rd, &mut wr, out, Instant::now() + limit)).await;
+        stop = Box::pin(linger(
+            conn,
+            &mut rd,
+            &mut wr,
+            writer,
+            Instant::now() + limit,
+        ))
+        .await;
     }
     drop((rd, wr));
     if stream_error {
@@ -538,10 +471,10 @@ fn take_commands<K: EventSink>(
                 b"",
             ),
             Some(Command::Close) | None => return Some(End::Stop(Exit::Normal)),
-            Some(Command::InjectPanic) => super::lifecycle::injected_panic(),
+            Some(Command::InjectPanic) => injected_panic(),
         }
         // The socket gets a turn before refusing anything for a full queue.
-        if taken == COMMAND_BATCH || session.out.len() - session.written > WRITE_BATCH_BYTES {
+        if taken == COMMAND_BATCH || session.backlog() > WRITE_BATCH_BYTES {
             return None;
         }
         next = Some(conn.cmds.try_recv().ok()?);
@@ -551,33 +484,33 @@ fn take_commands<K: EventSink>(
 
 /// Writes our last frames and lets the server close the TCP connection
 /// first (RFC 6455 §7.1.1), but no longer than `deadline`: a server that
-/// never does must not hold the socket, ConnPid or a reconnect for long.
+/// never does holds the socket, ConnPid and a reconnect no longer.
 /// The API is answered meanwhile as if the connection were already down.
 async fn linger<K: EventSink>(
     conn: &mut Conn<K>,
     rd: &mut ReadHalf<Socket>,
     wr: &mut WriteHalf<Socket>,
-    mut out: &[u8],
+    writer: &mut Writer,
     deadline: Instant,
 ) -> Option<Exit> {
     let mut scratch = vec![0u8; 4096];
-    let mut unflushed = true;
+    writer.flush_next();
     loop {
         tokio::select! {
             // Our last frames go out first, even when the deadline is now.
             biased;
-            written = write_or_flush(wr, out), if !out.is_empty() || unflushed => match written {
-                Ok(Io::Wrote(n)) if n > 0 => out = &out[n..],
-                Ok(Io::Flushed) => unflushed = false,
-                _ => return None,
-            },
+            written = writer.turn(wr), if writer.has_work() => {
+                if writer.done(written).is_err() {
+                    return None;
+                }
+            }
             _ = sleep_until(deadline) => return None,
             command = conn.cmds.recv() => {
                 if let Some(exit) = conn.offline_command(command) {
                     return Some(exit);
                 }
             }
-            read = rd.read(&mut scratch), if out.is_empty() && !unflushed => match read {
+            read = rd.read(&mut scratch), if !writer.has_work() => match read {
                 Ok(n) if n > 0 => {}
                 _ => return None,
             },
@@ -606,10 +539,42 @@ async fn tick(timer: &mut Option<Interval>) {
     }
 }
 
-/// The timer is boxed: only a closing session has a deadline.
-async fn sleep_until_some(deadline: Option<Instant>) {
-    match deadline {
-        Some(deadline) => Box::pin(sleep_until(deadline)).await,
-        None => pending().await,
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_full_read_doubles_the_chunk_up_to_its_ceiling() {
+        assert_eq!(
+            next_read_chunk(MIN_READ_CHUNK, MIN_READ_CHUNK),
+            2 * MIN_READ_CHUNK
+        );
+        assert_eq!(next_read_chunk(READ_CHUNK / 2, READ_CHUNK / 2), READ_CHUNK);
+        assert_eq!(next_read_chunk(READ_CHUNK, READ_CHUNK), READ_CHUNK);
+    }
+
+    #[test]
+    fn a_small_read_halves_the_chunk_down_to_its_floor() {
+        assert_eq!(next_read_chunk(4096, 1023), 2048);
+        assert_eq!(next_read_chunk(MIN_READ_CHUNK, 1), MIN_READ_CHUNK);
+    }
+
+    #[test]
+    fn a_read_between_a_quarter_and_full_keeps_the_chunk() {
+        assert_eq!(next_read_chunk(4096, 1024), 4096);
+        assert_eq!(next_read_chunk(4096, 4095), 4096);
+    }
+
+    #[test]
+    fn a_burst_reaches_the_ceiling_and_quiet_returns_to_the_floor() {
+        let mut chunk = MIN_READ_CHUNK;
+        for _ in 0..16 {
+            chunk = next_read_chunk(chunk, chunk);
+        }
+        assert_eq!(chunk, READ_CHUNK);
+        for _ in 0..16 {
+            chunk = next_read_chunk(chunk, 0);
+        }
+        assert_eq!(chunk, MIN_READ_CHUNK);
     }
 }

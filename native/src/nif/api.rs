@@ -6,6 +6,7 @@ use std::sync::Arc;
 use rustler::types::tuple::make_tuple;
 use rustler::{Binary, Encoder, Env, LocalPid, NifResult, ResourceArc, Term};
 
+use crate::call_cost;
 use crate::connection::{self, Body, Command, Protocol, Request, Transport, Upgrade};
 
 use super::atoms;
@@ -78,18 +79,18 @@ fn ws_send<'a>(env: Env<'a>, conn_pid: LocalPid, frames: Term<'a>) -> NifResult<
         timeslice::Meter::Estimated
     };
     // Malformed frames are a badarg even when ConnPid is gone.
-    let Some(frames) = decode::frames(frames, timeslice::NORMAL_CALL_WALK)? else {
+    let Some(frames) = decode::frames(frames, call_cost::NORMAL_CALL_WALK)? else {
         // One frame only stops short for its iolist payload.
-        meter.charge(env, timeslice::IOLIST_WALK_NANOS);
+        meter.charge(env, call_cost::IOLIST_WALK_NANOS);
         return Ok(atoms::dirty());
     };
     let bytes = frames.iter().map(|f| f.payload_len()).sum();
-    if !timeslice::fits_normal_call(frames.len(), bytes) {
-        meter.charge(env, timeslice::cost_nanos(frames.len(), 0));
+    if !call_cost::fits_normal_call(frames.len(), bytes) {
+        meter.charge(env, call_cost::cost_nanos(frames.len(), 0));
         return Ok(atoms::dirty());
     }
     queue_frames(conn_pid, &frames);
-    meter.charge(env, timeslice::cost_nanos(frames.len(), bytes));
+    meter.charge(env, call_cost::cost_nanos(frames.len(), bytes));
     Ok(atoms::ok())
 }
 
@@ -97,7 +98,8 @@ fn ws_send<'a>(env: Env<'a>, conn_pid: LocalPid, frames: Term<'a>) -> NifResult<
 #[rustler::nif(schedule = "DirtyCpu")]
 fn ws_send_dirty<'a>(conn_pid: LocalPid, frames: Term<'a>) -> NifResult<rustler::Atom> {
     // Unlimited: the walk only ends at the last frame.
-    let frames = decode::frames(frames, decode::WalkLimits::NONE)?.ok_or(rustler::Error::BadArg)?;
+    let frames =
+        decode::frames(frames, call_cost::WalkLimits::NONE)?.ok_or(rustler::Error::BadArg)?;
     queue_frames(conn_pid, &frames);
     Ok(atoms::ok())
 }
@@ -178,9 +180,9 @@ fn payload_here(term: Term, normal: bool) -> NifResult<Option<Binary>> {
     if !normal {
         return decode::iodata(term).map(Some);
     }
-    let mut cells = timeslice::NORMAL_CALL_WALK.iolist_cells;
+    let mut cells = call_cost::NORMAL_CALL_WALK.iolist_cells;
     match decode::iodata_within(term, &mut cells)? {
-        Some(payload) if timeslice::fits_normal_call(0, payload.len()) => Ok(Some(payload)),
+        Some(payload) if call_cost::fits_normal_call(0, payload.len()) => Ok(Some(payload)),
         _ => Ok(None),
     }
 }

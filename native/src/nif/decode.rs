@@ -10,6 +10,7 @@ use rustler::types::tuple::get_tuple;
 use rustler::{Atom, Binary, Error, ListIterator, MapIterator, NifResult, Term};
 
 use crate::buffers;
+use crate::call_cost::WalkLimits;
 use crate::connection::{
     ConnConfig, Family, HttpVersion, LocalAddr, OutFrame, RawSockOpt, ServerNameIndication,
     TcpOptions, TlsConfig, Transport, WsConfig,
@@ -451,22 +452,6 @@ impl FrameTerm<'_> {
             Kind::Close(code) => OutFrame::Close(code, payload),
         }
     }
-}
-
-/// What one call may walk before its work goes to a dirty scheduler:
-/// frames, and cells of the payloads' iolists (binaries cost nothing to
-/// look at; a list must be walked to be sized, and flattened to be sent).
-#[derive(Clone, Copy)]
-pub struct WalkLimits {
-    pub frames: usize,
-    pub iolist_cells: usize,
-}
-
-impl WalkLimits {
-    pub const NONE: WalkLimits = WalkLimits {
-        frames: usize::MAX,
-        iolist_cells: usize::MAX,
-    };
 }
 
 /// One frame or a list of frames, `None` as soon as they pass `limits`:
