@@ -6,6 +6,9 @@ cd "$(dirname "$0")/.."
 
 sh scripts/setup.sh
 
+echo "== layers (no import cycles, no Erlang vocabulary below nif/)"
+python3 scripts/check_layers.py
+
 echo "== cargo fmt / clippy"
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --quiet -- -D warnings
