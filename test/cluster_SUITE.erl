@@ -237,6 +237,9 @@ remote_owner_websocket(Config) ->
 	{gun_ws_upgrade, ConnPid, ok, _} = next(),
 	Info = #{protocol := ws} = gun:info(ConnPid),
 	Info = erpc:call(Node, gun, info, [ConnPid]),
+	%% sys's calls are messages: they work from here too.
+	{conn, _, _} = sys:get_state(ConnPid),
+	{status, ConnPid, {module, gun_conn}, _} = sys:get_status(ConnPid),
 	ok = echo(ConnPid, <<"one">>),
 	ok = gun:ws_send(ConnPid, [{text, <<"a">>}, {binary, [<<1>>, [<<2>>]]}, ping, {text, <<"b">>}]),
 	{gun_ws, ConnPid, {text, <<"a">>}} = next(),
