@@ -469,7 +469,13 @@ do_ws_upgrade(ConnPid, Path, Headers, WsOpts) ->
 
 %% A malformed frame, or a control frame payload over 125 bytes, raises
 %% badarg here, in the caller.
+%% The hottest path: on this node, straight to the engine.
 -spec ws_send(pid(), ws_frame() | [ws_frame()]) -> ok.
+ws_send(ConnPid, Frames) when node(ConnPid) =:= node() ->
+	case gun_nif:ws_send(ConnPid, Frames) of
+		ok -> ok;
+		dirty -> gun_nif:ws_send_dirty(ConnPid, Frames)
+	end;
 ws_send(ConnPid, Frames) ->
 	engine_call(ConnPid, {ws_send, Frames}).
 

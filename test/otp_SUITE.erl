@@ -305,14 +305,18 @@ reload_gun_nif_refused(Config) ->
 	close(ConnPid2).
 
 %% The Erlang modules reload with connections open: a hibernated
-%% ConnPid wakes in the new code (nothing runs the old one, so it purges)
-%% and the connection works on.
+%% ConnPid wakes in the new code (nothing runs the old one, so it purges),
+%% sys:change_code/4 goes through, and the connection works on.
 reload_erlang_modules(Config) ->
 	ConnPid = upgraded(?config(ws_port, Config)),
 	hibernated(ConnPid),
 	[{module, M} = code:load_file(M) || M <- [gun, gun_conn, gun_relay, gun_sup, gun_ws]],
 	ok = echo(ConnPid, <<"new code">>),
 	_ = sys:get_state(ConnPid),
+	%% As a release upgrade's {update, gun_conn, ...} would.
+	ok = sys:suspend(ConnPid),
+	ok = sys:change_code(ConnPid, gun_conn, undefined, []),
+	ok = sys:resume(ConnPid),
 	hibernated(ConnPid),
 	[true = code:soft_purge(M) || M <- [gun, gun_conn, gun_relay, gun_sup, gun_ws]],
 	ok = echo(ConnPid, <<"after purge">>),
