@@ -468,8 +468,8 @@ do_ws_upgrade(ConnPid, Path, Headers, WsOpts) ->
 	StreamRef.
 
 %% A malformed frame, or a control frame payload over 125 bytes, raises
-%% badarg here, in the caller.
-%% The hottest path: on this node, straight to the engine.
+%% badarg here, in the caller. On this node (the hottest path) the call
+%% goes straight to the engine.
 -spec ws_send(pid(), ws_frame() | [ws_frame()]) -> ok.
 ws_send(ConnPid, Frames) when node(ConnPid) =:= node() ->
 	case gun_nif:ws_send(ConnPid, Frames) of
