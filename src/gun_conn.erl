@@ -99,6 +99,14 @@ info(ConnPid) ->
 		undefined -> undefined
 	end.
 
+%% Asleep, the heap holds the state alone. Awake, the process runs under
+%% proc_lib's wake-up, as after proc_lib:hibernate/3 (which would keep its
+%% {M, F, A} on the heap while asleep), so a crash still gets proc_lib's
+%% crash report.
+-spec wake(#conn{}) -> no_return().
+wake(State) ->
+	proc_lib:wake_up(?MODULE, idle, [State]).
+
 %% gun:close/1 and gun:shutdown/1 come through here rather than straight
 %% to the engine: a message from the caller is handled after any monitor
 %% the caller set up before, so that monitor sees the real exit reason
@@ -112,14 +120,6 @@ info(ConnPid) ->
 %%
 %% Idle, the process hibernates; it only stays awake while messages keep
 %% coming (calls from other nodes).
-%% Asleep, the heap holds the state alone. Awake, the process runs under
-%% proc_lib's wake-up, as after proc_lib:hibernate/3 (which would keep its
-%% {M, F, A} on the heap while asleep), so a crash still gets proc_lib's
-%% crash report.
--spec wake(#conn{}) -> no_return().
-wake(State) ->
-	proc_lib:wake_up(?MODULE, idle, [State]).
-
 -spec idle(#conn{}) -> no_return().
 idle(State) ->
 	receive
