@@ -35,6 +35,10 @@ command -v mix >/dev/null || fail "mix not found"
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/gun_consumer.XXXXXX")
 server_pid=
+# The release's node starts epmd when none runs; then it is stopped at the
+# end (epmd refuses while other nodes are registered with it).
+epmd_was_up=0
+epmd -names >/dev/null 2>&1 && epmd_was_up=1
 
 cleanup() {
 	status=$?
@@ -50,6 +54,9 @@ cleanup() {
 		wait "$server_pid" 2>/dev/null || true
 	fi
 	rm -rf "$tmp"
+	if [ "$epmd_was_up" = 0 ] && epmd -names >/dev/null 2>&1; then
+		epmd -kill >/dev/null 2>&1 || true
+	fi
 	if [ "$status" -eq 0 ]; then say "all OK"; else say "FAILED (status $status)"; fi
 	exit "$status"
 }

@@ -53,10 +53,7 @@ init_per_suite(Config) ->
 end_per_suite(Config) ->
 	ok = peer:stop(?config(peer, Config)),
 	[ok = stop_server(H) || H <- ?config(holders, Config)],
-	case ?config(dist, Config) of
-		started -> ok = net_kernel:stop();
-		already -> ok
-	end.
+	stop_distribution(?config(dist, Config)).
 
 init_per_testcase(_, Config) ->
 	flush_mailbox(),
@@ -70,16 +67,29 @@ end_per_testcase(_, _) ->
 
 %% rebar3 ct does not start distribution; then the suite does, with long
 %% names on 127.0.0.1 (net_kernel needs epmd, which erl -name would have
-%% started).
+%% started), and stops what it started at the end.
 start_distribution() ->
 	case is_alive() of
 		true ->
 			already;
 		false ->
-			_ = os:cmd("epmd -daemon"),
+			Epmd = case os:cmd("epmd -names") of
+				"epmd: up and running" ++ _ -> running;
+				_ -> _ = os:cmd("epmd -daemon"), started
+			end,
 			Name = list_to_atom("gun_ct_" ++ os:getpid() ++ "@127.0.0.1"),
 			{ok, _} = net_kernel:start([Name, longnames]),
-			started
+			{started, Epmd}
+	end.
+
+%% epmd refuses to stop while other nodes are registered with it.
+stop_distribution(already) ->
+	ok;
+stop_distribution({started, Epmd}) ->
+	ok = net_kernel:stop(),
+	case Epmd of
+		started -> ct:log("epmd -kill: ~s", [os:cmd("epmd -kill")]);
+		running -> ok
 	end.
 
 %% A node with this one's code paths (OTP's own aside) and gun started.
