@@ -286,14 +286,15 @@ largest_options_taken(_) ->
 	close(ConnPid),
 	gen_tcp:close(LSock).
 
-%% Past gun:open/3's checks, the process behind ConnPid still does not
-%% crash on an option the engine cannot decode.
+%% Past gun:open/3's checks, the process behind ConnPid (started by
+%% gun_sup, as gun:open/3 does) still does not crash on an option the
+%% engine cannot decode.
 gun_conn_start_bad_options(_) ->
 	{LSock, Port} = raw_peer:listen(),
 	Opts = #{retry => 1 bsl 40},
-	{error, {options, Opts}} = gun_conn:start(self(), "127.0.0.1", Port, Opts),
+	{error, {options, Opts}} = gun_sup:start_conn(self(), "127.0.0.1", Port, Opts),
 	Opts2 = #{ws_opts => #{keepalive => 1 bsl 70}},
-	{error, {options, Opts2}} = gun_conn:start(self(), "127.0.0.1", Port, Opts2),
+	{error, {options, Opts2}} = gun_sup:start_conn(self(), "127.0.0.1", Port, Opts2),
 	no_reports(),
 	gen_tcp:close(LSock).
 
