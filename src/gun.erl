@@ -208,7 +208,7 @@ check_tls_options([{verify, V}|Opts]) when V =:= verify_peer; V =:= verify_none 
 check_tls_options([{cacertfile, F}|Opts]) when is_list(F); is_binary(F) ->
 	check_tls_options(Opts);
 check_tls_options([Opt={cacerts, Ders}|Opts]) when is_list(Ders) ->
-	case lists:all(fun is_binary/1, Ders) of
+	case all_binaries(Ders) of
 		true -> check_tls_options(Opts);
 		false -> {error, {options, {tls_opts, Opt}}}
 	end;
@@ -221,7 +221,14 @@ check_tls_options([{server_name_indication, disable}|Opts]) ->
 check_tls_options([{server_name_indication, Name}|Opts]) when is_list(Name); is_binary(Name) ->
 	check_tls_options(Opts);
 check_tls_options([Opt|_]) ->
-	{error, {options, {tls_opts, Opt}}}.
+	{error, {options, {tls_opts, Opt}}};
+%% The tail of an improper list.
+check_tls_options(Tail) ->
+	{error, {options, {tls_opts, Tail}}}.
+
+all_binaries([]) -> true;
+all_binaries([Bin|Tail]) when is_binary(Bin) -> all_binaries(Tail);
+all_binaries(_) -> false.
 
 %% tcp_opts: the gen_tcp:connect_option() that mean something for the
 %% engine's socket (doc/behaviour.md lists what each does). Gun forces
@@ -321,7 +328,10 @@ check_tcp_options([{packet, P}|Opts]) when P =:= 0; P =:= 1; P =:= 2; P =:= 4;
 		P =:= line; P =:= http; P =:= http_bin; P =:= httph; P =:= httph_bin ->
 	check_tcp_options(Opts);
 check_tcp_options([Opt|_]) ->
-	{error, {options, {tcp_opts, Opt}}}.
+	{error, {options, {tcp_opts, Opt}}};
+%% The tail of an improper list.
+check_tcp_options(Tail) ->
+	{error, {options, {tcp_opts, Tail}}}.
 
 check_http_options([]) ->
 	ok;

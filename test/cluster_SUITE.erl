@@ -352,10 +352,8 @@ badarg_in_caller(Config) ->
 		{frame_ping_over_125, fun(C) -> gun:ws_send(C, {ping, binary:copy(<<0>>, 126)}) end},
 		{frame_close_reason_over_123, fun(C) -> gun:ws_send(C, {close, 1000, binary:copy(<<"x">>, 124)}) end},
 		{frame_bad_in_list, fun(C) -> gun:ws_send(C, [{text, <<"ok">>}, {text, <<"x">>, extra}]) end},
-		%% The engine raises nif_panicked here, not badarg (its list walk
-		%% panics on an improper list: a native bug, to be fixed there);
-		%% the caller gets what it would get on the connection's node.
-		{improper_frame_list, fun(C) -> gun:ws_send(C, [{text, <<"ok">>}|tail]) end},
+		%% An improper list is a badarg too, never a panic of the list walk.
+		{frame_improper_list, fun(C) -> gun:ws_send(C, [{text, <<"ok">>}|tail]) end},
 		{frame_bad_after_many, fun(C) -> gun:ws_send(C, lists:duplicate(20000, {text, <<"x">>}) ++ [bad]) end},
 		{data_bad_fin, fun(C) -> gun:data(C, Ref, maybe, <<>>) end},
 		{data_not_iodata, fun(C) -> gun:data(C, Ref, fin, [1000]) end},

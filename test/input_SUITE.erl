@@ -141,6 +141,9 @@ injected_headers_never_sent(_) ->
 		refused(ConnPid, Sock, Error,
 			fun() -> gun:request(ConnPid, <<"PUT">>, "/", [{Name, Value}]) end)
 	end, Cases),
+	%% Headers that are an improper list: badarg, nothing sent.
+	refused(ConnPid, Sock, badarg,
+		fun() -> gun:get(ConnPid, "/", [{<<"x-ok">>, <<"1">>}|{<<"x-injected">>, <<"1">>}]) end),
 	close(ConnPid),
 	gen_tcp:close(LSock).
 
@@ -323,6 +326,11 @@ refused_tcp_opts(_) ->
 	{error, {options, {tcp_opts, not_a_list}}} =
 		gun:open("127.0.0.1", Port, #{tcp_opts => [not_a_list]}),
 	{error, {options, {tcp_opts, x}}} = gun:open("127.0.0.1", Port, #{tcp_opts => x}),
+	%% Improper lists are refused by their tail, never a crash.
+	{error, {options, {tcp_opts, x}}} = gun:open("127.0.0.1", Port, #{tcp_opts => [{nodelay, true}|x]}),
+	{error, {options, {tls_opts, x}}} = gun:open("127.0.0.1", Port, #{tls_opts => [{verify, verify_none}|x]}),
+	{error, {options, {tls_opts, {cacerts, [<<>>|x]}}}} =
+		gun:open("127.0.0.1", Port, #{tls_opts => [{cacerts, [<<>>|x]}]}),
 	{error, {options, {tls_opts, {no_such_key, 1}}}} =
 		gun:open("127.0.0.1", Port, #{tls_opts => [{no_such_key, 1}]}),
 	%% What Gun overrides is taken and changes nothing.
