@@ -1,7 +1,8 @@
-%% Input the client must check or honour (issue 15, part A): requests
-%% whose method, target or headers would change what goes on the wire,
-%% integer options past what the engine takes, tcp_opts (looked at on
-%% the client's own socket and from the peer), and await_body's trailers.
+%% Input the client must check or honour (issue 15): requests whose
+%% method, target or headers would change what goes on the wire, integer
+%% options past what the engine takes, tcp_opts (looked at on the
+%% client's own socket and from the peer), await_body's trailers, the
+%% send queue's bounds (a ws_send list whole or not at all).
 %% The peers are scripted gen_tcp sockets (raw_peer) on 127.0.0.1.
 -module(input_SUITE).
 -compile([export_all, nowarn_export_all]).
@@ -9,19 +10,24 @@
 -include_lib("common_test/include/ct.hrl").
 
 -import(suite_helper, [find_script/1, start_server/2, stop_server/1, next/0,
-	monitor_conn/1, down/2, close/1]).
+	monitor_conn/1, down/2, close/1, next_from/2, no_more_from/1]).
 
 -define(MAX_U32, 16#ffffffff).
 -define(MAX_U64, 16#ffffffffffffffff).
 %% From <sys/socket.h> and <netinet/in.h> on Linux, for {raw, ...}.
 -define(SOL_SOCKET, 1).
 -define(SO_PRIORITY, 12).
+-define(KiB, 1024).
+-define(MiB, 1048576).
+%% The time a message may take.
+-define(T, 10000).
 
 suite() ->
 	[{timetrap, {seconds, 60}}].
 
 all() ->
-	[{group, requests}, {group, options}, {group, tcp_opts}, await_body_trailers].
+	[{group, requests}, {group, options}, {group, tcp_opts}, await_body_trailers,
+		{group, send_queue}].
 
 groups() ->
 	[
@@ -50,6 +56,10 @@ groups() ->
 			tcp_linger_abortive,
 			tcp_bind_to_device,
 			tcp_netns
+		]},
+		{send_queue, [], [
+			ws_send_list_whole_or_refused,
+			ws_send_list_close_still_goes
 		]}
 	].
 
@@ -596,3 +606,111 @@ await_body_trailers(_) ->
 	after
 		stop_server(Holder)
 	end.
+
+%% The send queue's bounds.
+
+%% An upgraded connection to a fresh peer (raw_peer:open_upgrade/2).
+ws_connected(Opts) ->
+	St = #{sock := Sock, req := Req} = raw_peer:open_upgrade(Opts,
+		fun(ConnPid) -> gun:ws_upgrade(ConnPid, "/") end),
+	raw_peer:send(Sock, raw_peer:response_101(Req)),
+	#{conn := ConnPid} = St,
+	{gun_ws_upgrade, ConnPid, ok, _} = next_from(ConnPid, ?T),
+	St.
+
+-define(FILL, (64 * ?KiB)).
+
+%% The peer does not read: 64 KiB frames (sequence-numbered) until one
+%% is refused even after a pause, so that nothing more drains into the
+%% kernel. Returns {LastSeq, Refused}.
+fill_ws(ConnPid, Ref) ->
+	fill_ws(ConnPid, Ref, 1, 0, 20).
+
+fill_ws(_, _, Seq, _, 0) ->
+	error({ws_queue_never_full, Seq});
+fill_ws(ConnPid, Ref, Seq, Refused, Tries) ->
+	ok = gun:ws_send(ConnPid, {binary, fill_payload(Seq)}),
+	receive
+		{gun_error, ConnPid, Ref, {error, send_queue_full}} ->
+			receive after 300 -> ok end,
+			Refused1 = Refused + 1 + count_refused(ConnPid, Ref),
+			ok = gun:ws_send(ConnPid, {binary, fill_payload(Seq + 1)}),
+			receive
+				{gun_error, ConnPid, Ref, {error, send_queue_full}} -> {Seq + 1, Refused1 + 1}
+			after 300 ->
+				fill_ws(ConnPid, Ref, Seq + 2, Refused1, Tries - 1)
+			end
+	after 0 ->
+		fill_ws(ConnPid, Ref, Seq + 1, Refused, Tries)
+	end.
+
+fill_payload(Seq) ->
+	[<<Seq:32>>, binary:copy(<<"f">>, ?FILL - 4)].
+
+count_refused(ConnPid, Ref) ->
+	receive
+		{gun_error, ConnPid, Ref, {error, send_queue_full}} -> 1 + count_refused(ConnPid, Ref)
+	after 0 -> 0
+	end.
+
+%% Everything the peer can read until Quiet ms pass with nothing.
+read_quiet(Sock, Quiet) ->
+	read_quiet(Sock, Quiet, []).
+
+read_quiet(Sock, Quiet, Acc) ->
+	case gen_tcp:recv(Sock, 0, Quiet) of
+		{ok, Data} -> read_quiet(Sock, Quiet, [Data|Acc]);
+		{error, timeout} -> iolist_to_binary(lists:reverse(Acc))
+	end.
+
+%% The fill frames read, in order, and the frames after them.
+fill_seqs(Frames) ->
+	lists:splitwith(fun
+		(#{opcode := 2, payload := <<_:32, Rest/binary>>}) -> byte_size(Rest) =:= ?FILL - 4;
+		(_) -> false
+	end, Frames).
+
+%% With the queue full, [Big, Small] is refused whole: the peer, reading
+%% again, gets neither (before, Big was dropped and Small sent, out of
+%% the order the sender meant). One gun_error for the call. Once the
+%% peer has read, the same list goes out whole, in order.
+ws_send_list_whole_or_refused(_) ->
+	St = #{conn := ConnPid, ref := Ref, sock := Sock, lsock := LSock} =
+		ws_connected(#{ws_opts => #{send_queue_limit => ?MiB}}),
+	{Sent, Refused0} = fill_ws(ConnPid, Ref),
+	Big = binary:copy(<<"B">>, 256 * ?KiB),
+	ok = gun:ws_send(ConnPid, [{binary, Big}, {text, <<"SMALL">>}]),
+	{gun_error, ConnPid, Ref, {error, send_queue_full}} = next_from(ConnPid, ?T),
+	no_more_from(ConnPid),
+	{Frames, <<>>} = raw_peer:decode_frames(read_quiet(Sock, 700)),
+	{Fill, []} = fill_seqs(Frames),
+	Seqs = [S || #{payload := <<S:32, _/binary>>} <- Fill],
+	Seqs = lists:usort(Seqs),
+	ct:log("~p fill frames sent, ~p refused, ~p read", [Sent, Refused0, length(Seqs)]),
+	Sent = length(Seqs) + Refused0,
+	%% The peer reads again: the list goes whole.
+	ok = gun:ws_send(ConnPid, [{binary, Big}, {text, <<"SMALL">>}]),
+	Big = raw_peer:expect_frame(Sock, 2),
+	<<"SMALL">> = raw_peer:expect_frame(Sock, 1),
+	no_more_from(ConnPid),
+	_ = St,
+	close(ConnPid),
+	gen_tcp:close(LSock).
+
+%% A close frame in a refused list still goes (after what was queued),
+%% and what follows it in the list is not sent.
+ws_send_list_close_still_goes(_) ->
+	#{conn := ConnPid, mref := MRef, ref := Ref, sock := Sock, lsock := LSock} =
+		ws_connected(#{ws_opts => #{send_queue_limit => ?MiB}}),
+	_ = fill_ws(ConnPid, Ref),
+	Big = binary:copy(<<"B">>, 256 * ?KiB),
+	ok = gun:ws_send(ConnPid, [{binary, Big}, {close, 4000, <<"bye">>}, {text, <<"after">>}]),
+	{gun_error, ConnPid, Ref, {error, send_queue_full}} = next_from(ConnPid, ?T),
+	{Frames, <<>>} = raw_peer:decode_frames(read_quiet(Sock, 700)),
+	{_Fill, [#{opcode := 8, payload := <<4000:16, "bye">>}]} = fill_seqs(Frames),
+	raw_peer:send(Sock, raw_peer:frame(8, <<4000:16, "bye">>)),
+	{gun_ws, ConnPid, {close, 4000, <<"bye">>}} = next_from(ConnPid, ?T),
+	{gun_down, ConnPid, ws, normal, [Ref], []} = next_from(ConnPid, ?T),
+	normal = down(ConnPid, MRef),
+	gen_tcp:close(Sock),
+	gen_tcp:close(LSock).

@@ -135,39 +135,46 @@ impl Session {
         }
     }
 
-    /// Queues the user's frames; nothing after a close is sent. `false`
-    /// when some were refused for `send_queue_limit` (a close never is).
+    /// Queues one `gun:ws_send/2` call's frames; nothing after a close is
+    /// sent. The call is taken whole or not at all: `false` when its data
+    /// frames would pass `send_queue_limit`, and then none of them is
+    /// queued (a close in it still is).
     fn send(&mut self, frames: Vec<OutFrame>) -> bool {
-        let mut all_queued = true;
+        if self.closing.is_some() {
+            return true;
+        }
+        let within = self.has_room_for(&frames);
         for frame in frames {
             if self.closing.is_some() {
                 break;
             }
-            if !self.has_room_for(&frame) {
-                all_queued = false;
-                continue;
-            }
             match &frame {
+                OutFrame::Close(code, reason) => self.start_closing(Exit::Normal, *code, reason),
+                _ if !within => {}
                 OutFrame::Text(payload) => self.queue_data(OpCode::Text, payload),
                 OutFrame::Binary(payload) => self.queue_data(OpCode::Binary, payload),
                 OutFrame::Ping(payload) => self.queue(OpCode::Ping, payload),
                 OutFrame::Pong(payload) => self.queue(OpCode::Pong, payload),
-                OutFrame::Close(code, reason) => self.start_closing(Exit::Normal, *code, reason),
             }
-            // Framed into `out`: a large payload's buffer serves the next one.
+            // Framed into `out` (or refused): a large payload's buffer
+            // serves the next one.
             buffers::give_back(frame.into_payload());
         }
-        all_queued
+        within
     }
 
-    fn has_room_for(&self, frame: &OutFrame) -> bool {
-        let payload = match frame {
-            OutFrame::Close(..) => return true,
-            OutFrame::Text(p) | OutFrame::Binary(p) | OutFrame::Ping(p) | OutFrame::Pong(p) => p,
+    /// Whether the payloads of `frames` up to their first close fit
+    /// beside the backlog (a close is never refused).
+    fn has_room_for(&self, frames: &[OutFrame]) -> bool {
+        let Some(limit) = self.cfg.send_queue_limit else {
+            return true;
         };
-        self.cfg
-            .send_queue_limit
-            .is_none_or(|limit| self.writer.backlog() + payload.len() <= limit)
+        let bytes = frames
+            .iter()
+            .take_while(|frame| !matches!(frame, OutFrame::Close(..)))
+            .map(|frame| frame.payload().len())
+            .fold(self.writer.backlog(), usize::saturating_add);
+        bytes <= limit
     }
 
     /// Out of flow credits, or the owner's queue is being looked at: the
