@@ -70,7 +70,8 @@
 	version => 'HTTP/1.1' | 'HTTP/1.0',
 	keepalive => pos_integer() | infinity,
 	max_headers => 1..65536,
-	max_head_size => pos_integer()
+	max_head_size => pos_integer(),
+	send_queue_limit => pos_integer() | infinity
 }.
 -type opts() :: #{
 	connect_timeout => non_neg_integer() | infinity,
@@ -333,6 +334,10 @@ check_http_options([{keepalive, K}|Opts]) when is_integer(K), K > 0, K =< ?MAX_U
 check_http_options([{max_headers, N}|Opts]) when is_integer(N), N > 0, N =< ?MAX_HEADERS ->
 	check_http_options(Opts);
 check_http_options([{max_head_size, S}|Opts]) when is_integer(S), S > 0, S =< ?MAX_U64 ->
+	check_http_options(Opts);
+check_http_options([{send_queue_limit, infinity}|Opts]) ->
+	check_http_options(Opts);
+check_http_options([{send_queue_limit, S}|Opts]) when is_integer(S), S > 0, S =< ?MAX_U64 ->
 	check_http_options(Opts);
 check_http_options([Opt|_]) ->
 	{error, {options, {http, Opt}}}.

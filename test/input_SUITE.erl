@@ -2,7 +2,8 @@
 %% method, target or headers would change what goes on the wire, integer
 %% options past what the engine takes, tcp_opts (looked at on the
 %% client's own socket and from the peer), await_body's trailers, the
-%% send queue's bounds (a ws_send list whole or not at all).
+%% send queue's bounds (a ws_send list whole or not at all, request
+%% bodies before the upgrade).
 %% The peers are scripted gen_tcp sockets (raw_peer) on 127.0.0.1.
 -module(input_SUITE).
 -compile([export_all, nowarn_export_all]).
@@ -10,7 +11,7 @@
 -include_lib("common_test/include/ct.hrl").
 
 -import(suite_helper, [find_script/1, start_server/2, stop_server/1, next/0,
-	monitor_conn/1, down/2, close/1, next_from/2, no_more_from/1]).
+	monitor_conn/1, down/2, close/1, next_from/2, no_more_from/1, rss/0]).
 
 -define(MAX_U32, 16#ffffffff).
 -define(MAX_U64, 16#ffffffffffffffff).
@@ -59,7 +60,10 @@ groups() ->
 		]},
 		{send_queue, [], [
 			ws_send_list_whole_or_refused,
-			ws_send_list_close_still_goes
+			ws_send_list_close_still_goes,
+			http_data_bounded,
+			http_full_body_refused,
+			upgrade_early_body_bounded
 		]}
 	].
 
@@ -235,7 +239,9 @@ out_of_range_options(_) ->
 		{http_opts, #{keepalive => ?MAX_U64 + 1}, {http, {keepalive, ?MAX_U64 + 1}}},
 		{http_opts, #{max_headers => 65537}, {http, {max_headers, 65537}}},
 		{http_opts, #{max_headers => 1 bsl 40}, {http, {max_headers, 1 bsl 40}}},
-		{http_opts, #{max_head_size => ?MAX_U64 + 1}, {http, {max_head_size, ?MAX_U64 + 1}}}
+		{http_opts, #{max_head_size => ?MAX_U64 + 1}, {http, {max_head_size, ?MAX_U64 + 1}}},
+		{http_opts, #{send_queue_limit => ?MAX_U64 + 1}, {http, {send_queue_limit, ?MAX_U64 + 1}}},
+		{http_opts, #{send_queue_limit => 0}, {http, {send_queue_limit, 0}}}
 	] ++ [{ws_opts, #{Key => Value}, {ws, {Key, Value}}} || {Key, Value} <- [
 		{keepalive, ?MAX_U64 + 1},
 		{keepalive, 1 bsl 80},
@@ -281,7 +287,8 @@ largest_options_taken(_) ->
 		max_message_size => ?MAX_U64, max_fragments => ?MAX_U32, send_queue_limit => ?MAX_U64},
 	{ok, ConnPid} = gun:open("127.0.0.1", Port, #{retry => ?MAX_U32, retry_timeout => ?MAX_U64,
 		connect_timeout => ?MAX_U64, ws_opts => WsOpts,
-		http_opts => #{keepalive => ?MAX_U64, max_headers => 65536, max_head_size => ?MAX_U64}}),
+		http_opts => #{keepalive => ?MAX_U64, max_headers => 65536, max_head_size => ?MAX_U64,
+			send_queue_limit => ?MAX_U64}}),
 	Sock = raw_peer:accept(LSock),
 	{ok, http} = gun:await_up(ConnPid),
 	StreamRef = gun:ws_upgrade(ConnPid, "/", [], WsOpts#{owner_queue_limit => ?MAX_U64}),
@@ -713,4 +720,139 @@ ws_send_list_close_still_goes(_) ->
 	{gun_down, ConnPid, ws, normal, [Ref], []} = next_from(ConnPid, ?T),
 	normal = down(ConnPid, MRef),
 	gen_tcp:close(Sock),
+	gen_tcp:close(LSock).
+
+%% An up connection whose peer has read the head of the request the
+%% owner makes with Fun; returns {ConnPid, Sock, LSock, Ref, Head, Rest}.
+request_head_read(Opts, Fun) ->
+	{ConnPid, Sock, LSock} = connected(Opts),
+	Ref = Fun(ConnPid),
+	{Head, Rest} = read_head(Sock, <<>>),
+	{ConnPid, Sock, LSock, Ref, Head, Rest}.
+
+read_head(Sock, Acc) ->
+	case binary:split(Acc, <<"\r\n\r\n">>) of
+		[Head, Rest] -> {Head, Rest};
+		[_] ->
+			{ok, Data} = gen_tcp:recv(Sock, 0, ?T),
+			read_head(Sock, <<Acc/binary, Data/binary>>)
+	end.
+
+%% Reads a chunked body to its last chunk; returns the chunks.
+read_chunks(Sock, Buf, Acc) ->
+	case binary:split(Buf, <<"\r\n">>) of
+		[SizeLine, Rest] ->
+			Size = binary_to_integer(SizeLine, 16),
+			case Rest of
+				<<Chunk:Size/binary, "\r\n", Rest2/binary>> when Size > 0 ->
+					read_chunks(Sock, Rest2, [Chunk|Acc]);
+				<<"\r\n">> when Size =:= 0 ->
+					lists:reverse(Acc);
+				_ ->
+					read_chunks(Sock, more(Sock, Buf), Acc)
+			end;
+		[_] ->
+			read_chunks(Sock, more(Sock, Buf), Acc)
+	end.
+
+more(Sock, Buf) ->
+	{ok, Data} = gen_tcp:recv(Sock, 0, ?T),
+	<<Buf/binary, Data/binary>>.
+
+respond_ok(Sock) ->
+	raw_peer:send(Sock, <<"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok">>).
+
+%% 400 x 1 MiB gun:data/4 to a peer that stopped reading, with
+%% http_opts send_queue_limit => 4 MiB: the calls past the bound get
+%% {gun_error, C, Ref, {error, send_queue_full}}, memory stays bounded
+%% (before: +377 MB RSS), and when the peer reads again it gets whole
+%% pieces, in order, exactly those not refused; the connection is kept.
+http_data_bounded(_) ->
+	{ConnPid, Sock, LSock, Ref, Head, Rest} = request_head_read(
+		#{http_opts => #{send_queue_limit => 4 * ?MiB}},
+		fun(C) -> gun:post(C, "/upload", [{<<"content-type">>, <<"application/octet-stream">>}]) end),
+	<<"POST /upload HTTP/1.1", _/binary>> = Head,
+	Filler = binary:copy(<<"d">>, ?MiB - 4),
+	N = 400,
+	garbage_collect(),
+	Mem0 = erlang:memory(total),
+	Rss0 = rss(),
+	{MaxMem, MaxRss} = lists:foldl(fun(Seq, {M, R}) ->
+		ok = gun:data(ConnPid, Ref, nofin, [<<Seq:32>>, Filler]),
+		case Seq rem 16 of
+			0 -> {max(M, erlang:memory(total)), max(R, rss())};
+			_ -> {M, R}
+		end
+	end, {Mem0, Rss0}, lists:seq(1, N)),
+	%% An empty last piece always fits.
+	ok = gun:data(ConnPid, Ref, fin, <<>>),
+	Refused = count_refused_until_quiet(ConnPid, Ref, 0),
+	ct:log("~p pieces, ~p refused; memory ~p -> max ~p; rss ~p -> max ~p",
+		[N, Refused, Mem0, MaxMem, Rss0, MaxRss]),
+	true = MaxMem - Mem0 < 32 * ?MiB,
+	true = MaxRss - Rss0 < 64 * ?MiB,
+	true = Refused > N div 2,
+	Chunks = read_chunks(Sock, Rest, []),
+	Seqs = [begin <<S:32, Filler/binary>> = C, S end || C <- Chunks],
+	Seqs = lists:usort(Seqs),
+	N = length(Seqs) + Refused,
+	%% The connection is kept: the response comes, and a next request goes.
+	respond_ok(Sock),
+	{response, nofin, 200, _} = gun:await(ConnPid, Ref),
+	{ok, <<"ok">>} = gun:await_body(ConnPid, Ref),
+	Ref2 = gun:get(ConnPid, "/next"),
+	{<<"GET /next HTTP/1.1", _/binary>>, <<>>} = read_head(Sock, <<>>),
+	respond_ok(Sock),
+	{ok, <<"ok">>} = gun:await_body(ConnPid, Ref2),
+	no_more_from(ConnPid),
+	close(ConnPid),
+	gen_tcp:close(LSock).
+
+count_refused_until_quiet(ConnPid, Ref, N) ->
+	receive
+		{gun_error, ConnPid, Ref, {error, send_queue_full}} ->
+			count_refused_until_quiet(ConnPid, Ref, N + 1);
+		Msg when element(2, Msg) =:= ConnPid ->
+			error({unexpected, Msg})
+	after 500 ->
+		N
+	end.
+
+%% A whole body past the bound is refused whole, before anything of that
+%% request is written; the next request goes as if it had not been made.
+http_full_body_refused(_) ->
+	{ConnPid, Sock, LSock} = connected(#{http_opts => #{send_queue_limit => ?MiB}}),
+	Ref = gun:post(ConnPid, "/big", [], binary:copy(<<"b">>, 2 * ?MiB)),
+	{gun_error, ConnPid, Ref, {error, send_queue_full}} = next_from(ConnPid, ?T),
+	Ref2 = gun:post(ConnPid, "/small", [], <<"hello">>),
+	{<<"POST /small HTTP/1.1", _/binary>>, Rest} = read_head(Sock, <<>>),
+	<<"hello">> = case Rest of
+		<<>> -> {ok, B} = gen_tcp:recv(Sock, 5, ?T), B;
+		_ -> Rest
+	end,
+	respond_ok(Sock),
+	{ok, <<"ok">>} = gun:await_body(ConnPid, Ref2),
+	no_more_from(ConnPid),
+	close(ConnPid),
+	gen_tcp:close(LSock).
+
+%% Body pieces for a request waiting behind an upgrade are held until the
+%% upgrade's outcome: within the bound (4 MiB: 3 pieces of 1 MiB and the
+%% request's few bytes of head), the other 17 refused, one gun_error
+%% each. The 101 then refuses the request (badstate), as before.
+upgrade_early_body_bounded(_) ->
+	{ConnPid, Sock, LSock} = connected(#{http_opts => #{send_queue_limit => 4 * ?MiB}}),
+	UpRef = gun:ws_upgrade(ConnPid, "/ws"),
+	Req = raw_peer:read_request(Sock),
+	Ref = gun:post(ConnPid, "/late", []),
+	Piece = binary:copy(<<"e">>, ?MiB),
+	[ok = gun:data(ConnPid, Ref, nofin, Piece) || _ <- lists:seq(1, 20)],
+	17 = count_refused_until_quiet(ConnPid, Ref, 0),
+	raw_peer:send(Sock, raw_peer:response_101(Req)),
+	{gun_ws_upgrade, ConnPid, ok, _} = next_from(ConnPid, ?T),
+	{gun_error, ConnPid, Ref, {badstate, "Connection is already upgraded to Websocket."}}
+		= next_from(ConnPid, ?T),
+	_ = UpRef,
+	no_more_from(ConnPid),
+	close(ConnPid),
 	gen_tcp:close(LSock).

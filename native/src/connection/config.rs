@@ -222,6 +222,10 @@ pub struct ConnConfig {
     /// `None` is `infinity`.
     pub connect_timeout: Option<Duration>,
     pub http_version: HttpVersion,
+    /// Bytes of requests (heads and bodies) queued or waiting for the
+    /// socket before the upgrade beyond which more are refused; `None` is
+    /// `infinity`. The WebSocket's own is `WsConfig::send_queue_limit`.
+    pub http_send_queue_limit: Option<usize>,
     pub tcp: TcpOptions,
     pub head_limits: HeadLimits,
     pub tls: TlsConfig,
@@ -242,6 +246,9 @@ impl ConnConfig {
             retry_timeout: Duration::from_millis(5000),
             connect_timeout: None,
             http_version: HttpVersion::Http11,
+            // As the WebSocket's default: room for any real body, a bound
+            // on a server that stops reading.
+            http_send_queue_limit: Some(64 << 20),
             tcp: TcpOptions::default(),
             head_limits: HeadLimits::default(),
             tls: TlsConfig::default(),

@@ -254,18 +254,22 @@ impl<S: PartialEq> Session<S> {
         command: Option<Command<S>>,
     ) -> Option<Outcome> {
         match command {
-            Some(Command::Request(request)) => conn.queue_request(*request),
-            Some(Command::WsUpgrade(upgrade)) => conn.queue_upgrade(*upgrade),
+            Some(Command::Request(request)) => conn.queue_request(*request, self.writer.backlog()),
+            Some(Command::WsUpgrade(upgrade)) => {
+                conn.queue_upgrade(*upgrade, self.writer.backlog())
+            }
             Some(Command::Data { stream, fin, data }) => {
                 let streaming = self.body.is_some()
                     && self
                         .in_flight
                         .back()
                         .is_some_and(|last| last.stream == stream);
-                if streaming {
+                if streaming && !conn.has_room(self.writer.backlog(), data.len()) {
+                    conn.sink.stream_error(&stream, &Reason::SendQueueFull);
+                } else if streaming {
                     self.write_body(&data, fin);
                 } else if conn.queued.iter().any(|p| p.stream() == &stream) {
-                    conn.queue_data(stream, fin, data);
+                    conn.queue_data(stream, fin, data, self.writer.backlog());
                 } else {
                     conn.sink
                         .stream_error(&stream, &Reason::BadState(BadState::NoRequestBody));
