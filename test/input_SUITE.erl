@@ -3,7 +3,7 @@
 %% options past what the engine takes, tcp_opts (looked at on the
 %% client's own socket and from the peer), await_body's trailers, the
 %% send queue's bounds (a ws_send list whole or not at all, request
-%% bodies before the upgrade).
+%% bodies before the upgrade) and http_opts keepalive's empty lines.
 %% The peers are scripted gen_tcp sockets (raw_peer) on 127.0.0.1.
 -module(input_SUITE).
 -compile([export_all, nowarn_export_all]).
@@ -28,7 +28,7 @@ suite() ->
 
 all() ->
 	[{group, requests}, {group, options}, {group, tcp_opts}, await_body_trailers,
-		{group, send_queue}].
+		{group, send_queue}, {group, http_keepalive}].
 
 groups() ->
 	[
@@ -64,6 +64,12 @@ groups() ->
 			http_data_bounded,
 			http_full_body_refused,
 			upgrade_early_body_bounded
+		]},
+		{http_keepalive, [], [
+			http_keepalive_off_by_default,
+			http_keepalive_idle_lines,
+			http_keepalive_not_inside_body,
+			http_keepalive_not_during_upgrade
 		]}
 	].
 
@@ -241,7 +247,8 @@ out_of_range_options(_) ->
 		{http_opts, #{max_headers => 1 bsl 40}, {http, {max_headers, 1 bsl 40}}},
 		{http_opts, #{max_head_size => ?MAX_U64 + 1}, {http, {max_head_size, ?MAX_U64 + 1}}},
 		{http_opts, #{send_queue_limit => ?MAX_U64 + 1}, {http, {send_queue_limit, ?MAX_U64 + 1}}},
-		{http_opts, #{send_queue_limit => 0}, {http, {send_queue_limit, 0}}}
+		{http_opts, #{send_queue_limit => 0}, {http, {send_queue_limit, 0}}},
+		{http_opts, #{keepalive => 0}, {http, {keepalive, 0}}}
 	] ++ [{ws_opts, #{Key => Value}, {ws, {Key, Value}}} || {Key, Value} <- [
 		{keepalive, ?MAX_U64 + 1},
 		{keepalive, 1 bsl 80},
@@ -854,5 +861,86 @@ upgrade_early_body_bounded(_) ->
 		= next_from(ConnPid, ?T),
 	_ = UpRef,
 	no_more_from(ConnPid),
+	close(ConnPid),
+	gen_tcp:close(LSock).
+
+%% http_opts keepalive.
+
+%% Only empty lines, at least one, within Ms.
+empty_lines_within(Sock, Ms) ->
+	{ok, Data} = gen_tcp:recv(Sock, 0, Ms),
+	true = byte_size(Data) > 0,
+	<<>> = binary:replace(Data, <<"\r\n">>, <<>>, [global]),
+	byte_size(Data) div 2.
+
+%% A request head after any number of empty lines.
+read_head_after_lines(Sock, <<"\r\n", Acc/binary>>) ->
+	read_head_after_lines(Sock, Acc);
+read_head_after_lines(Sock, Acc) when byte_size(Acc) < 2 ->
+	read_head_after_lines(Sock, more(Sock, Acc));
+read_head_after_lines(Sock, Acc) ->
+	read_head(Sock, Acc).
+
+%% Gun 2's default (infinity): nothing is sent on an idle connection.
+http_keepalive_off_by_default(_) ->
+	lists:foreach(fun(Opts) ->
+		{ConnPid, Sock, LSock} = connected(Opts),
+		{error, timeout} = gen_tcp:recv(Sock, 0, 600),
+		close(ConnPid),
+		gen_tcp:close(LSock)
+	end, [#{}, #{http_opts => #{keepalive => infinity}}]).
+
+%% keepalive => 100: an idle connection sends an empty line (at least
+%% one within 1 s, only empty lines); the server ignores them before the
+%% next request (RFC 9112 §2.2), which is answered as usual; the lines
+%% resume once the connection is idle again.
+http_keepalive_idle_lines(_) ->
+	{ConnPid, Sock, LSock} = connected(#{http_opts => #{keepalive => 100}}),
+	Lines = empty_lines_within(Sock, 1000),
+	Ref = gun:get(ConnPid, "/after"),
+	{Head, Rest} = read_head_after_lines(Sock, <<>>),
+	[<<"GET /after HTTP/1.1">>|_] = binary:split(Head, <<"\r\n">>),
+	<<>> = binary:replace(Rest, <<"\r\n">>, <<>>, [global]),
+	respond_ok(Sock),
+	{ok, <<"ok">>} = gun:await_body(ConnPid, Ref),
+	Lines2 = empty_lines_within(Sock, 1000),
+	ct:log("~p then ~p empty lines", [Lines, Lines2]),
+	no_more_from(ConnPid),
+	close(ConnPid),
+	gen_tcp:close(LSock).
+
+%% Never inside a request body: while gun:data/4 has not finished it, the
+%% peer gets nothing; the body arrives exactly as given. Then, while the
+%% response is awaited, the empty lines come (as Gun sends them).
+http_keepalive_not_inside_body(_) ->
+	{ConnPid, Sock, LSock, Ref, _Head, <<>>} = request_head_read(
+		#{http_opts => #{keepalive => 100}},
+		fun(C) -> gun:post(C, "/up", [{<<"content-length">>, <<"10">>}]) end),
+	{error, timeout} = gen_tcp:recv(Sock, 0, 600),
+	ok = gun:data(ConnPid, Ref, nofin, <<"01234">>),
+	{ok, <<"01234">>} = gen_tcp:recv(Sock, 5, ?T),
+	{error, timeout} = gen_tcp:recv(Sock, 0, 600),
+	ok = gun:data(ConnPid, Ref, fin, <<"56789">>),
+	{ok, <<"56789">>} = gen_tcp:recv(Sock, 5, ?T),
+	_ = empty_lines_within(Sock, 1000),
+	respond_ok(Sock),
+	{ok, <<"ok">>} = gun:await_body(ConnPid, Ref),
+	close(ConnPid),
+	gen_tcp:close(LSock).
+
+%% Never while an upgrade waits for its answer: after a 101 an empty line
+%% would reach the server as WebSocket bytes.
+http_keepalive_not_during_upgrade(_) ->
+	{ConnPid, Sock, LSock} = connected(#{http_opts => #{keepalive => 100}}),
+	_ = empty_lines_within(Sock, 1000),
+	_ = gun:ws_upgrade(ConnPid, "/ws", [], #{keepalive => infinity}),
+	{Head, <<>>} = read_head_after_lines(Sock, <<>>),
+	Req = raw_peer:parse_request(Head),
+	{error, timeout} = gen_tcp:recv(Sock, 0, 600),
+	raw_peer:send(Sock, raw_peer:response_101(Req)),
+	{gun_ws_upgrade, ConnPid, ok, _} = next_from(ConnPid, ?T),
+	{error, timeout} = gen_tcp:recv(Sock, 0, 600),
+	ok = gun:ws_send(ConnPid, {text, <<"first">>}),
+	<<"first">> = raw_peer:expect_frame(Sock, 1),
 	close(ConnPid),
 	gen_tcp:close(LSock).

@@ -226,6 +226,9 @@ pub struct ConnConfig {
     /// socket before the upgrade beyond which more are refused; `None` is
     /// `infinity`. The WebSocket's own is `WsConfig::send_queue_limit`.
     pub http_send_queue_limit: Option<usize>,
+    /// Idle time after which an empty line is sent between requests
+    /// (`http_opts` `keepalive`); `None` is `infinity`.
+    pub http_keepalive: Option<Duration>,
     pub tcp: TcpOptions,
     pub head_limits: HeadLimits,
     pub tls: TlsConfig,
@@ -249,6 +252,9 @@ impl ConnConfig {
             // As the WebSocket's default: room for any real body, a bound
             // on a server that stops reading.
             http_send_queue_limit: Some(64 << 20),
+            // Gun 2's default (Gun 1's was 5000): some servers take the
+            // empty line badly.
+            http_keepalive: None,
             tcp: TcpOptions::default(),
             head_limits: HeadLimits::default(),
             tls: TlsConfig::default(),

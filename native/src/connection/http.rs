@@ -24,7 +24,7 @@ use super::conn::{Conn, Outcome, Pending, QueuedRequest};
 use super::deadline::sleep_until_some;
 use super::event::{BadState, EventSink, Exit, Protocol, Reason};
 use super::socket::Socket;
-use super::writer::Writer;
+use super::writer::{Io, Writer};
 
 const READ_CHUNK: usize = 16 * 1024;
 
@@ -74,6 +74,8 @@ struct Session<S> {
     /// Bytes read and not yet parsed.
     buf: Vec<u8>,
     writer: Writer,
+    /// When the idle line is due (`http_opts` `keepalive`).
+    keepalive_at: Option<Instant>,
 }
 
 /// A successful upgrade: what the WebSocket session starts from.
@@ -102,7 +104,9 @@ pub(super) async fn serve<K: EventSink>(
         http10: conn.cfg.http_version == HttpVersion::Http10,
         buf: Vec::with_capacity(READ_CHUNK),
         writer: Writer::default(),
+        keepalive_at: None,
     };
+    session.touch(conn);
     let (mut rd, mut wr) = tokio::io::split(socket);
     loop {
         match session.read_responses(conn) {
@@ -128,6 +132,7 @@ pub(super) async fn serve<K: EventSink>(
         conn.sink.flush();
         session.buf.reserve(READ_CHUNK);
         let upgrade_deadline = session.upgrade_deadline;
+        let keepalive_at = session.keepalive_at;
         tokio::select! {
             // A server that trickles or withholds its answer would hold
             // the connection forever.
@@ -141,13 +146,18 @@ pub(super) async fn serve<K: EventSink>(
             }
             read = rd.read_buf(&mut session.buf) => match read {
                 Ok(0) => return Err(session.eof(conn)),
-                Ok(_) => {}
+                Ok(_) => session.touch(conn),
                 Err(e) => return Err(session.lost(conn, Reason::socket(&e))),
             },
             written = session.writer.turn(&mut wr), if session.writer.has_work() => {
-                if let Err(e) = session.writer.done(written) {
-                    return Err(session.lost(conn, Reason::socket(&e)));
+                match session.writer.done(written) {
+                    Ok(Io::Wrote(_)) => session.touch(conn),
+                    Ok(Io::Flushed) => {}
+                    Err(e) => return Err(session.lost(conn, Reason::socket(&e))),
                 }
+            }
+            _ = sleep_until_some(keepalive_at), if keepalive_at.is_some() => {
+                session.keepalive(conn);
             }
         }
     }
@@ -476,6 +486,27 @@ impl<S: PartialEq> Session<S> {
         conn.sink
             .down(Protocol::Http, reason, &killed, &unprocessed);
         conn.queued.clear();
+    }
+}
+
+impl<S> Session<S> {
+    /// Traffic either way: the idle line waits a whole period again.
+    fn touch<K: EventSink>(&mut self, conn: &Conn<K>) {
+        self.keepalive_at = conn
+            .cfg
+            .http_keepalive
+            .and_then(|period| Instant::now().checked_add(period));
+    }
+
+    /// The connection was idle for `keepalive`: an empty line, which
+    /// RFC 9112 §2.2 has servers ignore before a request line, as Gun
+    /// sends it. Never inside a request body, and never while an upgrade
+    /// is in flight, where it would reach the WebSocket after a 101.
+    fn keepalive<K: EventSink>(&mut self, conn: &Conn<K>) {
+        if self.body.is_none() && !self.upgrading && self.writer.backlog() == 0 {
+            self.writer.out().extend_from_slice(b"\r\n");
+        }
+        self.touch(conn);
     }
 }
 

@@ -103,6 +103,9 @@ pub fn conn_config(host: String, port: u16, opts: Term) -> NifResult<ConnConfig>
         if let Some(n) = get(http, atoms::max_head_size()) {
             cfg.head_limits.max_head_size = n.decode()?;
         }
+        if let Some(t) = get(http, atoms::keepalive()) {
+            cfg.http_keepalive = millis_or_infinity(t)?;
+        }
         if let Some(n) = get(http, atoms::send_queue_limit()) {
             cfg.http_send_queue_limit = or_infinity(n)?;
         }
