@@ -271,9 +271,12 @@ check_tcp_options([{Key, B}|Opts]) when is_boolean(B), (Key =:= nodelay
 check_tcp_options([{Key, N}|Opts]) when (Key =:= recbuf orelse Key =:= sndbuf),
 		is_integer(N), N >= 0, N =< ?MAX_INT ->
 	check_tcp_options(Opts);
-%% The engine's writes have no timeout (gen_tcp's default); a finite
-%% send_timeout is refused until they have one.
+%% A write the socket takes nothing of for send_timeout ms fails the
+%% connection with {error, timeout}. 0 is refused: a write that merely
+%% waits its turn would fail at once.
 check_tcp_options([{send_timeout, infinity}|Opts]) ->
+	check_tcp_options(Opts);
+check_tcp_options([{send_timeout, T}|Opts]) when is_integer(T), T > 0, T =< ?MAX_U64 ->
 	check_tcp_options(Opts);
 %% A lingering close would block one of the engine's threads: only the
 %% abortive close ({true, 0}: RST) and the default ({false, _}) are taken.

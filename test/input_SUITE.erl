@@ -56,7 +56,9 @@ groups() ->
 			tcp_socket_options,
 			tcp_linger_abortive,
 			tcp_bind_to_device,
-			tcp_netns
+			tcp_netns,
+			tcp_send_timeout_ws,
+			tcp_send_timeout_http
 		]},
 		{send_queue, [], [
 			ws_send_list_whole_or_refused,
@@ -331,7 +333,8 @@ refused_tcp_opts(_) ->
 		{inet_backend, socket}, {buffer, 4096}, {delay_send, true}, {header, 2},
 		{deliver, term}, {packet_size, 100}, {exit_on_close, false}, {high_watermark, 10},
 		{low_watermark, 1}, {high_msgq_watermark, 10}, {low_msgq_watermark, 1},
-		{show_econnreset, true}, {recvtos, true}, {send_timeout, 15000},
+		{show_econnreset, true}, {recvtos, true}, {send_timeout, 0}, {send_timeout, -1},
+		{send_timeout, 1 bsl 64}, {send_timeout, 1.5},
 		{exclusiveaddruse, true},
 		{port, 65536}, {port, -1}, {ip, {127, 0, 0, 256}}, {ip, {local, "/tmp/x"}}, {ip, "127.0.0.1"},
 		{ifaddr, {1, 2, 3}}, {ifaddr, #{family => inet, addr => {0, 0, 0, 0, 0, 0, 0, 1}}},
@@ -599,6 +602,39 @@ fd_of_inode(Inode) ->
 		[Fd] -> Fd;
 		Other -> error({no_fd_for_inode, Inode, Other})
 	end.
+
+%% {send_timeout, 300}: a peer that stops reading, and the client's
+%% writes wait: once the socket has taken nothing for 300 ms the
+%% connection fails with {error, timeout} (gen_tcp:send/2's term):
+%% gun_error for the stream, gun_down, and (retry => 0) the exit.
+tcp_send_timeout_ws(_) ->
+	#{conn := ConnPid, mref := MRef, ref := Ref, sock := Sock, lsock := LSock} =
+		ws_connected(#{tcp_opts => [{send_timeout, 300}, {send_timeout_close, true},
+			{sndbuf, 16384}]}),
+	Frame = binary:copy(<<"t">>, 64 * ?KiB),
+	T0 = suite_helper:now_ms(),
+	[ok = gun:ws_send(ConnPid, {binary, Frame}) || _ <- lists:seq(1, 256)],
+	Reason = {error, timeout},
+	{gun_error, ConnPid, Ref, Reason} = next_from(ConnPid, ?T),
+	{gun_down, ConnPid, ws, Reason, [Ref], []} = next_from(ConnPid, ?T),
+	{shutdown, Reason} = down(ConnPid, MRef),
+	Elapsed = suite_helper:ms_since(T0),
+	ct:log("down ~p ms after the first send", [Elapsed]),
+	true = Elapsed >= 300,
+	gen_tcp:close(Sock),
+	gen_tcp:close(LSock).
+
+%% The same before the upgrade, while a 32 MiB body is written.
+tcp_send_timeout_http(_) ->
+	{ConnPid, Sock, LSock} = connected(#{tcp_opts => [{send_timeout, 300}, {sndbuf, 16384}]}),
+	MRef = monitor(process, ConnPid),
+	Ref = gun:post(ConnPid, "/big", [], binary:copy(<<"h">>, 32 * ?MiB)),
+	Reason = {error, timeout},
+	{gun_error, ConnPid, Ref, Reason} = next_from(ConnPid, ?T),
+	{gun_down, ConnPid, http, Reason, [Ref], []} = next_from(ConnPid, ?T),
+	{shutdown, Reason} = down(ConnPid, MRef),
+	gen_tcp:close(Sock),
+	gen_tcp:close(LSock).
 
 %% await_body.
 

@@ -171,6 +171,9 @@ pub struct TcpOptions {
     pub sndbuf: Option<u32>,
     /// `Some(None)` is `{linger, {false, _}}`.
     pub linger: Option<Option<Duration>>,
+    /// How long a write may wait for the socket to take any byte before
+    /// the connection fails; `None` is `infinity`.
+    pub send_timeout: Option<Duration>,
     pub tos: Option<u32>,
     /// IPv6 sockets only.
     pub tclass: Option<u32>,
@@ -200,6 +203,7 @@ impl Default for TcpOptions {
             recbuf: None,
             sndbuf: None,
             linger: None,
+            send_timeout: None,
             tos: None,
             tclass: None,
             ttl: None,

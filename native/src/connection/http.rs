@@ -21,7 +21,7 @@ use crate::protocol::http_response::{
 use super::command::{Body, Command, Upgrade};
 use super::config::{HttpVersion, WsConfig};
 use super::conn::{Conn, Outcome, Pending, QueuedRequest};
-use super::deadline::sleep_until_some;
+use super::deadline::{earliest, is_due, sleep_until_some};
 use super::event::{BadState, EventSink, Exit, Protocol, Reason};
 use super::socket::Socket;
 use super::writer::{Io, Writer};
@@ -131,13 +131,12 @@ pub(super) async fn serve<K: EventSink>(
         session.start_writes(conn);
         conn.sink.flush();
         session.buf.reserve(READ_CHUNK);
-        let upgrade_deadline = session.upgrade_deadline;
-        let keepalive_at = session.keepalive_at;
+        let deadline = session.next_deadline(conn);
         tokio::select! {
-            // A server that trickles or withholds its answer would hold
-            // the connection forever.
-            _ = sleep_until_some(upgrade_deadline), if upgrade_deadline.is_some() => {
-                return Err(session.lost(conn, Reason::UpgradeTimeout));
+            _ = sleep_until_some(deadline), if deadline.is_some() => {
+                if let Some(outcome) = session.deadline_passed(conn) {
+                    return Err(outcome);
+                }
             }
             command = conn.cmds.recv() => {
                 if let Some(outcome) = session.command(conn, command) {
@@ -156,14 +155,36 @@ pub(super) async fn serve<K: EventSink>(
                     Err(e) => return Err(session.lost(conn, Reason::socket(&e))),
                 }
             }
-            _ = sleep_until_some(keepalive_at), if keepalive_at.is_some() => {
-                session.keepalive(conn);
-            }
         }
     }
 }
 
 impl<S: PartialEq> Session<S> {
+    /// The earliest of the session's deadlines, which share one select arm.
+    fn next_deadline<K: EventSink<Stream = S>>(&mut self, conn: &Conn<K>) -> Option<Instant> {
+        let stalled_until = self.writer.stalled_until(conn.cfg.tcp.send_timeout);
+        earliest(
+            earliest(self.upgrade_deadline, stalled_until),
+            self.keepalive_at,
+        )
+    }
+
+    /// A deadline passed: `Some` when it ends the session.
+    fn deadline_passed<K: EventSink<Stream = S>>(&mut self, conn: &mut Conn<K>) -> Option<Outcome> {
+        // A server that trickles or withholds its answer would hold the
+        // connection forever.
+        if is_due(self.upgrade_deadline) {
+            return Some(self.lost(conn, Reason::UpgradeTimeout));
+        }
+        if is_due(self.writer.stalled_until(conn.cfg.tcp.send_timeout)) {
+            return Some(self.lost(conn, Reason::SendTimeout));
+        }
+        if is_due(self.keepalive_at) {
+            self.keepalive(conn);
+        }
+        None
+    }
+
     /// Writes what the pipeline allows: requests in order, none while a
     /// body is being streamed or an upgrade is pending, and an upgrade only
     /// once every earlier response is in.

@@ -17,7 +17,7 @@ use crate::protocol::message::{Message, MessageReader};
 use super::command::{Command, OutFrame, Upgrade};
 use super::config::WsConfig;
 use super::conn::{injected_panic, Conn, Outcome};
-use super::deadline::sleep_until_some;
+use super::deadline::{earliest, is_due, sleep_until_some};
 use super::event::{BadState, EventSink, Exit, Protocol, Reason};
 use super::owner_queue::OwnerQueue;
 use super::socket::Socket;
@@ -66,6 +66,8 @@ enum Wake<S> {
     Read(io::Result<usize>),
     Written(io::Result<Io>),
     Keepalive,
+    /// The wait for the server's close is over, or the socket took
+    /// nothing for `tcp_opts` `send_timeout`.
     Deadline,
 }
 
@@ -334,7 +336,10 @@ pub(super) async fn serve<K: EventSink>(
         if let Some(end) = delivered {
             break end;
         }
-        let deadline = session.closing.as_ref().and_then(|c| c.deadline);
+        let deadline = earliest(
+            session.closing.as_ref().and_then(|c| c.deadline),
+            session.writer.stalled_until(conn.cfg.tcp.send_timeout),
+        );
         let wake = tokio::select! {
             command = conn.cmds.recv() => Wake::Commands(command),
             read = rd.read_buf(session.reader.input(read_chunk)), if !session.stalled() => {
@@ -370,7 +375,10 @@ pub(super) async fn serve<K: EventSink>(
                     break End::Failed(Reason::KeepaliveTimeout);
                 }
             }
-            Wake::Deadline => break End::OurCloseDone,
+            Wake::Deadline if is_due(session.closing.as_ref().and_then(|c| c.deadline)) => {
+                break End::OurCloseDone
+            }
+            Wake::Deadline => break End::Lost(Reason::SendTimeout),
         }
     };
 
@@ -387,7 +395,11 @@ pub(super) async fn serve<K: EventSink>(
     };
     // The socket is closed before the owner hears of it, as the contract orders.
     let mut stop = None;
-    if !matches!(outcome, Outcome::Lost(Reason::Closed | Reason::Socket(_))) {
+    // Nor is there any point writing to a socket that takes nothing.
+    if !matches!(
+        outcome,
+        Outcome::Lost(Reason::Closed | Reason::Socket(_) | Reason::SendTimeout)
+    ) {
         let limit = match outcome {
             // The server is presumed dead: no point waiting for it.
             Outcome::Lost(Reason::KeepaliveTimeout) => Duration::ZERO,
