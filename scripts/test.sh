@@ -1,6 +1,7 @@
 #!/bin/sh
-# Every test: style, the Rust core, the Erlang suites, the Elixir tests,
-# and the two throwaway projects that use this one as a dependency.
+# Every test: style, the Rust core, the Erlang checks (xref, dialyzer) and
+# suites, the Elixir tests, and the two throwaway projects that use this one
+# as a dependency.
 set -eu
 cd "$(dirname "$0")/.."
 
@@ -18,6 +19,11 @@ cargo test --workspace --quiet
 
 echo "== fuzz (short)"
 sh scripts/fuzz.sh smoke
+
+echo "== rebar3 xref / dialyzer"
+rebar3 xref
+# Any warning fails (the first run builds the PLT: a few minutes).
+rebar3 dialyzer
 
 echo "== rebar3 ct"
 rebar3 ct
