@@ -32,10 +32,13 @@ use rustler::{Encoder, Env, LocalPid, OwnedEnv, Term};
 
 use crate::call_cost::{percent, roll};
 
-/// Messages sent between two charges of the caller's timeslice.
-const CHARGE_EVERY: usize = 32;
-/// The longest one drain call runs, whatever reductions are left.
-const CALL_BUDGET: Duration = Duration::from_micros(500);
+/// Messages sent between two charges of the caller's timeslice (~5 us).
+const CHARGE_EVERY: usize = 16;
+/// The longest one drain call runs, whatever reductions are left: a
+/// quarter of the slice the caller is charged for (`call_cost`: 5 us a
+/// percent). How long ConnPid holds its scheduler is the slice's, not
+/// this: it calls again until its reductions are spent.
+const CALL_BUDGET: Duration = Duration::from_micros(250);
 
 /// Messages built on the engine's thread, in one env, waiting to be sent.
 pub struct Batch {
