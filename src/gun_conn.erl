@@ -70,8 +70,8 @@ idle(State=#conn{owner=Owner}) ->
 
 %% A burst read for the owner waits in the engine: it is sent from here,
 %% from a scheduler, where sending costs a third of what it costs the
-%% engine's threads. Each call stops when its timeslice is spent; the
-%% next call comes after this process is rescheduled.
+%% engine's threads. A call that returns more has used up this process's
+%% timeslice: the next call comes after it is rescheduled.
 -spec drain(#conn{}) -> ok.
 drain(State=#conn{conn=Conn}) ->
 	case gun_nif:drain(Conn) of

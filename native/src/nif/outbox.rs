@@ -8,7 +8,7 @@
 //! engine's thread builds them into a [`Batch`] and queues it here, and
 //! the process behind ConnPid, told once by `'$gun_drain'` when the
 //! outbox goes from idle to active, sends them from its scheduler
-//! (`gun_nif:drain/1`), a timeslice's worth per call.
+//! (`gun_nif:drain/1`), at most 200 us per call, each call a timeslice.
 //!
 //! Order, the one guarantee: from the first batch queued until a drain
 //! finds nothing left, the outbox is *active*, and every message of the
@@ -34,11 +34,14 @@ use crate::call_cost::{percent, roll};
 
 /// Messages sent between two charges of the caller's timeslice (~5 us).
 const CHARGE_EVERY: usize = 16;
-/// The longest one drain call runs, whatever reductions are left: a
-/// quarter of the slice the caller is charged for (`call_cost`: 5 us a
-/// percent). How long ConnPid holds its scheduler is the slice's, not
-/// this: it calls again until its reductions are spent.
-const CALL_BUDGET: Duration = Duration::from_micros(250);
+/// The longest one drain call runs. A call that stops short of the end
+/// uses up the caller's timeslice, so ConnPid yields after each call and
+/// holds its scheduler no longer than this: with the engine's thread,
+/// the owner and the server busy too, a longer hold is more often
+/// stretched past a millisecond by the OS preempting the scheduler
+/// (push_small's long_schedule events halved against 250 us of charged
+/// time per call, for the same throughput; `bench/results.md`).
+const CALL_BUDGET: Duration = Duration::from_micros(200);
 
 /// Messages built on the engine's thread, in one env, waiting to be sent.
 pub struct Batch {
@@ -205,6 +208,9 @@ impl Outbox {
             let slice_used = charge(env, charged_at);
             charged_at = now;
             if slice_used || now.duration_since(started) >= CALL_BUDGET {
+                // The rest of the slice: the caller yields before its
+                // next call, and the owner gets its scheduler's turn.
+                let _ = rustler::schedule::consume_timeslice(env, 100);
                 return Drained::More;
             }
         }
