@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use rustler::types::tuple::get_tuple;
-use rustler::{Atom, Binary, Error, ListIterator, MapIterator, NifResult, Term};
+use rustler::{Atom, Binary, Error, MapIterator, NifResult, Term};
 
 use crate::buffers;
 use crate::call_cost::WalkLimits;
@@ -103,6 +103,12 @@ pub fn conn_config(host: String, port: u16, opts: Term) -> NifResult<ConnConfig>
         if let Some(n) = get(http, atoms::max_head_size()) {
             cfg.head_limits.max_head_size = n.decode()?;
         }
+        if let Some(t) = get(http, atoms::keepalive()) {
+            cfg.http_keepalive = millis_or_infinity(t)?;
+        }
+        if let Some(n) = get(http, atoms::send_queue_limit()) {
+            cfg.http_send_queue_limit = or_infinity(n)?;
+        }
     }
     if let Some(tcp_opts) = get(opts, atoms::tcp_opts()) {
         cfg.tcp = tcp_options(tcp_opts)?;
@@ -156,11 +162,12 @@ mod tcp_atoms {
 /// `tcp_opts` in order, a later option overriding an earlier one as in
 /// gen_tcp. gun:open/3 took only what is decoded here; the options Gun
 /// itself overrides (`binary`, `list`, `mode`, `active`, `packet`) and
-/// `send_timeout_close` (meaningless with the only `send_timeout` taken,
-/// `infinity`) have no effect.
+/// `send_timeout_close` (a connection whose write timed out is closed
+/// either way, as Gun closes it on a failed send) have no effect.
 fn tcp_options(list: Term) -> NifResult<TcpOptions> {
     let mut tcp = TcpOptions::default();
-    for opt in list.decode::<ListIterator>()? {
+    for opt in list_cells(list)? {
+        let opt = opt?;
         if let Ok(atom) = opt.decode::<Atom>() {
             if atom == tcp_atoms::inet() {
                 tcp.family = Some(Family::Inet);
@@ -251,10 +258,7 @@ fn tcp_option(tcp: &mut TcpOptions, key: Atom, value: Term) -> NifResult<()> {
     } else if key == tcp_atoms::netns() {
         tcp.netns = Some(path(value)?);
     } else if key == tcp_atoms::send_timeout() {
-        // Only infinity, the engine's writes having no timeout.
-        if value.decode::<Atom>()? != atoms::infinity() {
-            return Err(Error::BadArg);
-        }
+        tcp.send_timeout = millis_or_infinity(value)?;
     } else if key != tcp_atoms::send_timeout_close()
         && key != tcp_atoms::mode()
         && key != tcp_atoms::active()
@@ -273,8 +277,8 @@ fn tls_config(opts: Term) -> NifResult<TlsConfig> {
             .map(|(k, v)| Ok((k.decode()?, v)))
             .collect::<NifResult<_>>()?
     } else {
-        opts.decode::<ListIterator>()?
-            .map(|pair| pair.decode())
+        list_cells(opts)?
+            .map(|pair| pair?.decode())
             .collect::<NifResult<_>>()?
     };
     let mut tls = TlsConfig::default();
@@ -284,9 +288,8 @@ fn tls_config(opts: Term) -> NifResult<TlsConfig> {
         } else if key == atoms::cacertfile() {
             tls.cacertfile = Some(path(value)?);
         } else if key == atoms::cacerts() {
-            tls.cacerts = value
-                .decode::<ListIterator>()?
-                .map(|der| Ok(der.decode::<Binary>()?.as_slice().to_vec()))
+            tls.cacerts = list_cells(value)?
+                .map(|der| Ok(der?.decode::<Binary>()?.as_slice().to_vec()))
                 .collect::<NifResult<_>>()?;
         } else if key == atoms::certfile() {
             tls.certfile = Some(path(value)?);
@@ -400,14 +403,47 @@ fn bounded<T: PartialOrd + for<'a> rustler::Decoder<'a>>(
     Ok(value)
 }
 
+/// The elements of a list, one cell at a time. An improper list is a
+/// `badarg` when its tail is reached, never a panic (rustler's
+/// `ListIterator` panics on one); a term that is no list is one at once.
+pub fn list_cells(term: Term) -> NifResult<Cells> {
+    if term.is_list() {
+        Ok(Cells { rest: Some(term) })
+    } else {
+        Err(Error::BadArg)
+    }
+}
+
+pub struct Cells<'a> {
+    rest: Option<Term<'a>>,
+}
+
+impl<'a> Iterator for Cells<'a> {
+    type Item = NifResult<Term<'a>>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let list = self.rest.take()?;
+        if list.is_empty_list() {
+            return None;
+        }
+        match list.list_get_cell() {
+            Ok((head, tail)) => {
+                self.rest = Some(tail);
+                Some(Ok(head))
+            }
+            Err(error) => Some(Err(error)),
+        }
+    }
+}
+
 pub fn iodata<'a>(term: Term<'a>) -> NifResult<Binary<'a>> {
     Binary::from_iolist(term)
 }
 
 pub fn headers(term: Term) -> NifResult<Vec<(Vec<u8>, Vec<u8>)>> {
-    term.decode::<ListIterator>()?
+    list_cells(term)?
         .map(|pair| {
-            let (name, value): (Term, Term) = pair.decode()?;
+            let (name, value): (Term, Term) = pair?.decode()?;
             Ok((
                 iodata(name)?.as_slice().to_vec(),
                 iodata(value)?.as_slice().to_vec(),
@@ -462,7 +498,8 @@ pub fn frames<'a>(term: Term<'a>, limits: WalkLimits) -> NifResult<Option<Vec<Fr
         return Ok(frame(term, &mut cells)?.map(|frame| vec![frame]));
     }
     let mut frames = Vec::new();
-    for item in term.decode::<ListIterator>()? {
+    for item in list_cells(term)? {
+        let item = item?;
         if frames.len() == limits.frames {
             return Ok(None);
         }
