@@ -13,6 +13,7 @@ use super::atoms;
 use super::decode;
 use super::kept_term::KeptTerm;
 use super::messages::ErlangSink;
+use super::outbox::{Drained, Outbox};
 use super::registry::{self, Conn};
 use super::resource::ConnResource;
 use super::stream_ref::StreamRef;
@@ -31,7 +32,8 @@ fn open<'a>(
     let cfg = decode::conn_config(decode::host(host)?, port, opts)?;
     let ws_defaults = cfg.ws.clone();
     let transport = cfg.transport;
-    let handle = connection::spawn(cfg, ErlangSink::new(owner, conn_pid));
+    let outbox = Arc::new(Outbox::default());
+    let handle = connection::spawn(cfg, ErlangSink::new(owner, conn_pid, outbox.clone()));
     let conn = Arc::new(Conn {
         handle,
         ws_defaults,
@@ -41,7 +43,11 @@ fn open<'a>(
         transport,
     });
     registry::insert(conn_pid, conn.clone());
-    let resource = ResourceArc::new(ConnResource { conn_pid, conn });
+    let resource = ResourceArc::new(ConnResource {
+        conn_pid,
+        conn,
+        outbox,
+    });
     if resource.monitor(Some(env), &owner).is_none() {
         resource.conn.handle.send(Command::OwnerDown);
     }
@@ -256,6 +262,20 @@ fn update_flow(conn_pid: LocalPid, stream_ref: Term, increment: u64) -> rustler:
 fn owner_queue(conn_pid: LocalPid, queued_bytes: u64) -> rustler::Atom {
     registry::send(&conn_pid, Command::OwnerQueue(queued_bytes));
     atoms::ok()
+}
+
+/// The process behind ConnPid's answer to `'$gun_drain'`: sends what its
+/// outbox holds to the owner, a timeslice's worth per call; `more` when
+/// there is more. Only that process may drain its outbox.
+#[rustler::nif]
+fn drain(env: Env, conn: ResourceArc<ConnResource>) -> NifResult<rustler::Atom> {
+    if env.pid() != conn.conn_pid {
+        return Err(rustler::Error::BadArg);
+    }
+    Ok(match conn.outbox.drain(env) {
+        Drained::Done => atoms::done(),
+        Drained::More => atoms::more(),
+    })
 }
 
 /// A test hook: the connection's task panics.

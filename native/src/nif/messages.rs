@@ -3,6 +3,7 @@
 //! exit order to the process behind ConnPid.
 
 use std::cell::RefCell;
+use std::sync::Arc;
 
 use rustler::types::tuple::make_tuple;
 use rustler::{Atom, Encoder, Env, LocalPid, NewBinary, OwnedEnv, ResourceArc, Term};
@@ -12,6 +13,7 @@ use crate::connection::{EventSink, Exit, Protocol, Reason};
 use crate::protocol::message::Message;
 
 use super::atoms;
+use super::outbox::{Batch, Outbox};
 use super::reasons::reason_term;
 use super::registry;
 use super::stream_ref::StreamRef;
@@ -101,29 +103,101 @@ fn flush_thread_env() {
     });
 }
 
+/// Messages of one read sent straight from the engine's thread; the
+/// rest of the read goes through the outbox, sent from ConnPid's
+/// scheduler. A lone message (an echo's answer) is not delayed; a burst
+/// pays the thread's cost per message only this many times.
+const DIRECT_PER_READ: usize = 4;
+/// Messages (or payload bytes) queued before the batch is handed over
+/// without waiting for the end of the read: ConnPid sends the first
+/// while the engine's thread builds the next.
+const HAND_OVER_MESSAGES: usize = 256;
+const HAND_OVER_BYTES: usize = CLEAR_AFTER_BYTES;
+
 pub struct ErlangSink {
     owner: LocalPid,
     conn_pid: LocalPid,
     exited: bool,
     /// What a `gun_down` sent for a panic must name.
     protocol: Protocol,
+    /// Shared with the process behind ConnPid, which drains it.
+    outbox: Arc<Outbox>,
+    /// Messages since the end of the last read.
+    this_read: usize,
+    /// What this read queued, not yet handed to the outbox.
+    pending: Option<Box<Batch>>,
 }
 
 impl ErlangSink {
-    pub fn new(owner: LocalPid, conn_pid: LocalPid) -> Self {
+    pub fn new(owner: LocalPid, conn_pid: LocalPid, outbox: Arc<Outbox>) -> Self {
         ErlangSink {
             owner,
             conn_pid,
             exited: false,
             protocol: Protocol::Http,
+            outbox,
+            this_read: 0,
+            pending: None,
         }
     }
 
+    /// For messages outside a read's frames: nothing is left waiting for
+    /// an end of read that may not come.
     fn send_to_owner<F>(&mut self, bytes: usize, build: F)
     where
         F: for<'a> FnOnce(Env<'a>, Term<'a>) -> Term<'a>,
     {
-        send_message(self.owner, self.conn_pid, bytes, build);
+        self.deliver(self.owner, bytes, build);
+        self.hand_over();
+    }
+
+    /// For a read's frames and body data, followed by `flush` at the end
+    /// of the read.
+    fn send_read_to_owner<F>(&mut self, bytes: usize, build: F)
+    where
+        F: for<'a> FnOnce(Env<'a>, Term<'a>) -> Term<'a>,
+    {
+        self.deliver(self.owner, bytes, build);
+    }
+
+    /// Sends what `build` makes to `to` straight from this thread, or
+    /// queues it behind what is queued (see [`Outbox`] for the order).
+    fn deliver<F>(&mut self, to: LocalPid, bytes: usize, build: F)
+    where
+        F: for<'a> FnOnce(Env<'a>, Term<'a>) -> Term<'a>,
+    {
+        self.this_read += 1;
+        if self.pending.is_none() && self.this_read <= DIRECT_PER_READ && self.outbox.idle() {
+            return send_message(to, self.conn_pid, bytes, build);
+        }
+        let batch = self.pending.get_or_insert_with(Box::default);
+        batch.push(to, self.conn_pid, bytes, build);
+        if batch.len() >= HAND_OVER_MESSAGES || batch.bytes() >= HAND_OVER_BYTES {
+            self.hand_over();
+        }
+    }
+
+    /// Hands what is queued to the outbox; the first batch of a burst
+    /// wakes the process behind ConnPid.
+    fn hand_over(&mut self) {
+        let Some(batch) = self.pending.take() else {
+            return;
+        };
+        if self.outbox.push(*batch) {
+            send_message(self.conn_pid, self.conn_pid, 0, |env, _| {
+                atoms::gun_drain().encode(env)
+            });
+        }
+    }
+
+    fn send_exit(&mut self, exit: &Exit) {
+        let conn_pid = self.conn_pid;
+        self.deliver(conn_pid, 0, |env, _| {
+            (atoms::gun_exit(), exit_term(env, exit)).encode(env)
+        });
+        self.hand_over();
+        flush_thread_env();
+        registry::remove(&conn_pid);
     }
 }
 
@@ -134,17 +208,9 @@ impl Drop for ErlangSink {
     fn drop(&mut self) {
         if !self.exited {
             self.down(self.protocol, &Reason::InternalError, &[], &[]);
-            send_exit(self.conn_pid, &Exit::Shutdown(Reason::InternalError));
+            self.send_exit(&Exit::Shutdown(Reason::InternalError));
         }
     }
-}
-
-fn send_exit(conn_pid: LocalPid, exit: &Exit) {
-    send_message(conn_pid, conn_pid, 0, |env, _| {
-        (atoms::gun_exit(), exit_term(env, exit)).encode(env)
-    });
-    flush_thread_env();
-    registry::remove(&conn_pid);
 }
 
 impl EventSink for ErlangSink {
@@ -237,7 +303,7 @@ impl EventSink for ErlangSink {
     }
 
     fn data(&mut self, stream: &StreamRef, fin: bool, data: &[u8]) {
-        self.send_to_owner(data.len(), |env, conn| {
+        self.send_read_to_owner(data.len(), |env, conn| {
             make_tuple(
                 env,
                 &[
@@ -297,7 +363,7 @@ impl EventSink for ErlangSink {
             Message::Text(p) | Message::Binary(p) | Message::Ping(p) | Message::Pong(p) => p.len(),
             Message::Close(_) => 0,
         };
-        self.send_to_owner(bytes, |env, conn| {
+        self.send_read_to_owner(bytes, |env, conn| {
             make_tuple(
                 env,
                 &[atoms::gun_ws().encode(env), conn, frame_term(env, frame)],
@@ -306,18 +372,23 @@ impl EventSink for ErlangSink {
     }
 
     fn check_owner_queue(&mut self, mean_message_bytes: u64) {
-        send_message(self.conn_pid, self.conn_pid, 0, |env, _| {
+        // Behind what was delivered before it, so the owner's queue it
+        // looks at holds those.
+        let conn_pid = self.conn_pid;
+        self.deliver(conn_pid, 0, |env, _| {
             (atoms::gun_owner_check(), mean_message_bytes).encode(env)
         });
     }
 
     fn flush(&mut self) {
+        self.hand_over();
+        self.this_read = 0;
         flush_thread_env();
     }
 
     fn exit(&mut self, exit: &Exit) {
         self.exited = true;
-        send_exit(self.conn_pid, exit);
+        self.send_exit(exit);
     }
 }
 

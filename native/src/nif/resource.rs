@@ -7,11 +7,14 @@ use rustler::{Env, LocalPid, Monitor, Resource};
 
 use crate::connection::Command;
 
+use super::outbox::Outbox;
 use super::registry::{self, Conn};
 
 pub struct ConnResource {
     pub conn_pid: LocalPid,
     pub conn: Arc<Conn>,
+    /// The connection's bursts, sent by ConnPid's `gun_nif:drain/1`.
+    pub outbox: Arc<Outbox>,
 }
 
 #[rustler::resource_impl]
@@ -25,6 +28,7 @@ impl Resource for ConnResource {
 
 impl Drop for ConnResource {
     fn drop(&mut self) {
+        self.outbox.close();
         self.conn.handle.send(Command::Close);
         registry::remove(&self.conn_pid);
     }
