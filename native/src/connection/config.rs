@@ -186,34 +186,42 @@ pub struct TcpOptions {
     pub raw: Vec<RawSockOpt>,
 }
 
+impl TcpOptions {
+    /// What a connection without `tcp_opts` uses.
+    pub const DEFAULT: TcpOptions = TcpOptions {
+        family: None,
+        local_addr: None,
+        local_port: 0,
+        // Nagle only delays small frames.
+        nodelay: true,
+        keepalive: None,
+        reuseaddr: None,
+        reuseport: None,
+        ipv6_v6only: None,
+        dontroute: None,
+        nopush: None,
+        recbuf: None,
+        sndbuf: None,
+        linger: None,
+        send_timeout: None,
+        tos: None,
+        tclass: None,
+        ttl: None,
+        priority: None,
+        bind_to_device: None,
+        netns: None,
+        raw: Vec::new(),
+    };
+}
+
 impl Default for TcpOptions {
     fn default() -> Self {
-        TcpOptions {
-            family: None,
-            local_addr: None,
-            local_port: 0,
-            // Nagle only delays small frames.
-            nodelay: true,
-            keepalive: None,
-            reuseaddr: None,
-            reuseport: None,
-            ipv6_v6only: None,
-            dontroute: None,
-            nopush: None,
-            recbuf: None,
-            sndbuf: None,
-            linger: None,
-            send_timeout: None,
-            tos: None,
-            tclass: None,
-            ttl: None,
-            priority: None,
-            bind_to_device: None,
-            netns: None,
-            raw: Vec::new(),
-        }
+        TcpOptions::DEFAULT
     }
 }
+
+/// Shared by every connection without `tcp_opts`.
+static DEFAULT_TCP_OPTIONS: TcpOptions = TcpOptions::DEFAULT;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConnConfig {
@@ -233,7 +241,10 @@ pub struct ConnConfig {
     /// Idle time after which an empty line is sent between requests
     /// (`http_opts` `keepalive`); `None` is `infinity`.
     pub http_keepalive: Option<Duration>,
-    pub tcp: TcpOptions,
+    /// `None` for the defaults, which most connections keep: the config
+    /// lives as long as the connection (it serves each reconnect), and an
+    /// idle connection should not carry what it did not ask for.
+    tcp: Option<Box<TcpOptions>>,
     pub head_limits: HeadLimits,
     pub tls: TlsConfig,
     pub ws: WsConfig,
@@ -259,11 +270,19 @@ impl ConnConfig {
             // Gun 2's default (Gun 1's was 5000): some servers take the
             // empty line badly.
             http_keepalive: None,
-            tcp: TcpOptions::default(),
+            tcp: None,
             head_limits: HeadLimits::default(),
             tls: TlsConfig::default(),
             ws: WsConfig::default(),
         }
+    }
+
+    pub fn tcp(&self) -> &TcpOptions {
+        self.tcp.as_deref().unwrap_or(&DEFAULT_TCP_OPTIONS)
+    }
+
+    pub fn set_tcp(&mut self, tcp: TcpOptions) {
+        self.tcp = (tcp != TcpOptions::DEFAULT).then(|| Box::new(tcp));
     }
 
     pub fn default_port(&self) -> bool {
@@ -271,5 +290,24 @@ impl ConnConfig {
             (self.transport, self.port),
             (Transport::Tcp, 80) | (Transport::Tls, 443)
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_tcp_options_take_no_room() {
+        let mut cfg = ConnConfig::new("localhost".into(), 80);
+        cfg.set_tcp(TcpOptions::default());
+        assert!(cfg.tcp.is_none());
+        assert!(cfg.tcp().nodelay);
+        cfg.set_tcp(TcpOptions {
+            nodelay: false,
+            ..TcpOptions::DEFAULT
+        });
+        assert!(!cfg.tcp().nodelay);
+        assert!(cfg.tcp.is_some());
     }
 }

@@ -162,7 +162,7 @@ pub(super) async fn serve<K: EventSink>(
 impl<S: PartialEq> Session<S> {
     /// The earliest of the session's deadlines, which share one select arm.
     fn next_deadline<K: EventSink<Stream = S>>(&mut self, conn: &Conn<K>) -> Option<Instant> {
-        let stalled_until = self.writer.stalled_until(conn.cfg.tcp.send_timeout);
+        let stalled_until = self.writer.stalled_until(conn.cfg.tcp().send_timeout);
         earliest(
             earliest(self.upgrade_deadline, stalled_until),
             self.keepalive_at,
@@ -176,7 +176,7 @@ impl<S: PartialEq> Session<S> {
         if is_due(self.upgrade_deadline) {
             return Some(self.lost(conn, Reason::UpgradeTimeout));
         }
-        if is_due(self.writer.stalled_until(conn.cfg.tcp.send_timeout)) {
+        if is_due(self.writer.stalled_until(conn.cfg.tcp().send_timeout)) {
             return Some(self.lost(conn, Reason::SendTimeout));
         }
         if is_due(self.keepalive_at) {

@@ -44,14 +44,14 @@ async fn tcp_connect(cfg: &ConnConfig) -> Result<TcpStream, Reason> {
         .map_err(|_| Reason::Connect(SocketError::NoSuchHost))?;
     let mut last = SocketError::NoSuchHost;
     for addr in addrs {
-        if !tcp_options::admits(&cfg.tcp, &addr) {
+        if !tcp_options::admits(cfg.tcp(), &addr) {
             // Found, but of a family tcp_opts rule out.
             if last == SocketError::NoSuchHost {
                 last = SocketError::FamilyNotSupported;
             }
             continue;
         }
-        match tcp_options::connect(&cfg.tcp, addr).await {
+        match tcp_options::connect(cfg.tcp(), addr).await {
             Ok(socket) => return Ok(socket),
             Err(e) => last = SocketError::from(&e),
         }

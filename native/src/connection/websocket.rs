@@ -338,7 +338,7 @@ pub(super) async fn serve<K: EventSink>(
         }
         let deadline = earliest(
             session.closing.as_ref().and_then(|c| c.deadline),
-            session.writer.stalled_until(conn.cfg.tcp.send_timeout),
+            session.writer.stalled_until(conn.cfg.tcp().send_timeout),
         );
         let wake = tokio::select! {
             command = conn.cmds.recv() => Wake::Commands(command),

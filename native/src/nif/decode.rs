@@ -111,7 +111,7 @@ pub fn conn_config(host: String, port: u16, opts: Term) -> NifResult<ConnConfig>
         }
     }
     if let Some(tcp_opts) = get(opts, atoms::tcp_opts()) {
-        cfg.tcp = tcp_options(tcp_opts)?;
+        cfg.set_tcp(tcp_options(tcp_opts)?);
     }
     if let Some(tls_opts) = get(opts, atoms::tls_opts()) {
         cfg.tls = tls_config(tls_opts)?;
