@@ -11,7 +11,10 @@
 
 -record(conn, {
 	conn :: gun_nif:conn(),
-	owner :: pid()
+	owner :: pid(),
+	%% Mode 2 monitors the owner itself: Gun 2's exit reason carries the
+	%% owner's (the engine's monitor has none).
+	owner_mref = undefined :: undefined | reference() | {down, any()}
 }).
 
 %% Opts were checked by gun:open/3. Should the engine still refuse them
@@ -27,7 +30,8 @@ init(Parent, Owner, Host, Port, Opts) ->
 	try gun_nif:open(Owner, Host, Port, Opts) of
 		Conn ->
 			proc_lib:init_ack(Parent, {ok, self()}),
-			erlang:hibernate(?MODULE, idle, [#conn{conn=Conn, owner=Owner}])
+			erlang:hibernate(?MODULE, idle, [#conn{conn=Conn, owner=Owner,
+				owner_mref=gun2_owner:monitor(Opts, Owner)}])
 	catch error:badarg ->
 		proc_lib:init_ack(Parent, {error, {options, Opts}}),
 		exit(normal)
@@ -46,6 +50,8 @@ init(Parent, Owner, Host, Port, Opts) ->
 -spec idle(#conn{}) -> no_return().
 idle(State=#conn{owner=Owner}) ->
 	receive
+		{'$gun_exit', owner_down} ->
+			exit(gun2_owner:exit_reason(State#conn.owner_mref));
 		{'$gun_exit', Reason} ->
 			exit(Reason);
 		'$gun_close' ->
@@ -54,6 +60,13 @@ idle(State=#conn{owner=Owner}) ->
 		'$gun_shutdown' ->
 			ok = gun_nif:shutdown(self()),
 			erlang:hibernate(?MODULE, idle, [State]);
+		%% Mode 2: gun:set_owner/2, and the owner's death.
+		{'$gun_set_owner', NewOwner} ->
+			ok = gun_nif:set_owner(State#conn.conn, NewOwner),
+			MRef = gun2_owner:set_owner(State#conn.owner_mref, NewOwner),
+			erlang:hibernate(?MODULE, idle, [State#conn{owner=NewOwner, owner_mref=MRef}]);
+		{'DOWN', MRef, process, _, Reason} when MRef =:= State#conn.owner_mref ->
+			erlang:hibernate(?MODULE, idle, [State#conn{owner_mref={down, Reason}}]);
 		{'$gun_owner_check', MeanBytes} ->
 			case erlang:process_info(Owner, message_queue_len) of
 				{message_queue_len, Len} -> ok = gun_nif:owner_queue(self(), Len * MeanBytes);
