@@ -14,6 +14,19 @@ pub enum Transport {
     Tls,
 }
 
+/// The API a connection serves. Where Gun 2 behaves differently from the
+/// guide's Gun (HTTP shutdown, `connection: close`, raw upgrades, header
+/// block limits), the connection follows its API; the terms each API
+/// gives the owner are the NIF layer's business.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Api {
+    /// The guide's API (Gun's 1.0 pre-releases).
+    #[default]
+    Guide,
+    /// Gun 2.x.
+    Gun2,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum HttpVersion {
     Http10,
@@ -221,7 +234,15 @@ pub struct ConnConfig {
     pub retry_timeout: Duration,
     /// `None` is `infinity`.
     pub connect_timeout: Option<Duration>,
+    pub api: Api,
     pub http_version: HttpVersion,
+    /// How long a graceful HTTP shutdown waits for the active response
+    /// (Gun 2's `closing_timeout`); `None` is `infinity`.
+    pub http_closing_timeout: Option<Duration>,
+    /// Messages an HTTP stream delivers before `gun:update_flow/3` gives
+    /// more (Gun 2's `flow`), unless its request says otherwise; `None`
+    /// is no flow control.
+    pub http_flow: Option<u64>,
     pub tcp: TcpOptions,
     pub head_limits: HeadLimits,
     pub tls: TlsConfig,
@@ -241,7 +262,10 @@ impl ConnConfig {
             retry: 5,
             retry_timeout: Duration::from_millis(5000),
             connect_timeout: None,
+            api: Api::Guide,
             http_version: HttpVersion::Http11,
+            http_closing_timeout: Some(Duration::from_millis(15000)),
+            http_flow: None,
             tcp: TcpOptions::default(),
             head_limits: HeadLimits::default(),
             tls: TlsConfig::default(),

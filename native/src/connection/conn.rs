@@ -102,7 +102,8 @@ impl<K: EventSink> Conn<K> {
     /// A command while there is no connection to act on; `Some` ends it.
     pub(super) fn offline_command(&mut self, command: Option<Command<K::Stream>>) -> Option<Exit> {
         match command {
-            None | Some(Command::Close) | Some(Command::Shutdown) => Some(Exit::Normal),
+            None | Some(Command::Close) => Some(Exit::Normal),
+            Some(Command::Shutdown) => Some(Exit::ShutdownAsked),
             Some(Command::InjectPanic) => injected_panic(),
             Some(Command::OwnerDown) => Some(Exit::Shutdown(Reason::OwnerGone)),
             Some(Command::WsSend(_)) => {
@@ -129,6 +130,8 @@ impl<K: EventSink> Conn<K> {
             // Credits and the owner's queue are an upgraded stream's
             // business; there is none now.
             Some(Command::UpdateFlow { .. } | Command::OwnerQueue(_)) => None,
+            // Only a connection can be pinged.
+            Some(Command::Ping(_)) => None,
         }
     }
 

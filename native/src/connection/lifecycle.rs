@@ -5,9 +5,9 @@ use std::time::Duration;
 
 use super::conn::{Conn, Outcome};
 use super::event::{EventSink, Exit, Protocol};
-use super::http::{self, Upgraded};
+use super::http::{self, RawUpgraded, Switched, Upgraded};
 use super::socket::Socket;
-use super::{transport, websocket};
+use super::{raw, transport, websocket};
 
 /// Runs the connection to its end, then reports that end to the sink.
 pub(super) async fn run<K: EventSink>(mut conn: Conn<K>) {
@@ -57,12 +57,17 @@ async fn lifecycle<K: EventSink>(conn: &mut Conn<K>) -> Exit {
 /// large as the larger of them rather than both.
 async fn serve<K: EventSink>(conn: &mut Conn<K>, socket: Socket) -> Outcome {
     match http::serve(conn, socket).await {
-        Ok(Upgraded {
+        Ok(Switched::Ws(Upgraded {
             socket,
             leftover,
             upgrade,
             deflate,
-        }) => websocket::serve(conn, socket, leftover, upgrade, deflate).await,
+        })) => websocket::serve(conn, socket, leftover, upgrade, deflate).await,
+        Ok(Switched::Raw(RawUpgraded {
+            socket,
+            leftover,
+            stream,
+        })) => Box::pin(raw::serve(conn, socket, leftover, stream)).await,
         Err(outcome) => outcome,
     }
 }

@@ -10,6 +10,7 @@ mod http;
 mod lifecycle;
 mod owner_queue;
 mod queue;
+mod raw;
 pub mod runtime;
 mod socket;
 mod socket_error;
@@ -27,7 +28,7 @@ use std::sync::{Arc, Mutex};
 
 pub use command::{Body, Command, OutFrame, Request, Upgrade};
 pub use config::{
-    ConnConfig, Family, HttpVersion, LocalAddr, RawSockOpt, ServerNameIndication, TcpOptions,
+    Api, ConnConfig, Family, HttpVersion, LocalAddr, RawSockOpt, ServerNameIndication, TcpOptions,
     TlsConfig, Transport, WsConfig,
 };
 pub use conn::LiveInfo;

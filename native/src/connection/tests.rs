@@ -26,6 +26,9 @@ enum Event {
     StreamError(u32, Reason),
     ConnError(Reason),
     Frame(Message),
+    RawUpgrade(u32, Vec<u8>),
+    StreamConnError(u32, Reason),
+    PingUnsupported(u32),
     OwnerCheck(u64),
     Exit(Exit),
 }
@@ -64,8 +67,17 @@ impl EventSink for Recorder {
     fn conn_error(&mut self, reason: &Reason) {
         self.record(Event::ConnError(reason.clone()));
     }
-    fn ws_frame(&mut self, frame: Message) {
+    fn ws_frame(&mut self, _stream: &u32, frame: Message) {
         self.record(Event::Frame(frame));
+    }
+    fn raw_upgrade(&mut self, stream: &u32, protocol: &[u8], _: &[(Vec<u8>, Vec<u8>)]) {
+        self.record(Event::RawUpgrade(*stream, protocol.to_vec()));
+    }
+    fn stream_conn_error(&mut self, stream: &u32, reason: &Reason) {
+        self.record(Event::StreamConnError(*stream, reason.clone()));
+    }
+    fn ping_unsupported(&mut self, ping: &u32) {
+        self.record(Event::PingUnsupported(*ping));
     }
     fn check_owner_queue(&mut self, mean_message_bytes: u64) {
         self.record(Event::OwnerCheck(mean_message_bytes));
@@ -338,7 +350,7 @@ async fn refused_upgrade_delivers_the_response_and_keeps_the_connection() {
         client.next().await,
         Event::Down(Protocol::Http, Reason::Normal, vec![])
     );
-    assert_eq!(client.next().await, Event::Exit(Exit::Normal));
+    assert_eq!(client.next().await, Event::Exit(Exit::ShutdownAsked));
 }
 
 #[tokio::test]

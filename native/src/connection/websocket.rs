@@ -224,7 +224,7 @@ impl Session {
     }
 
     /// Delivers every complete message buffered; answers pings and closes.
-    fn deliver<K: EventSink>(&mut self, sink: &mut K) -> Option<End> {
+    fn deliver<K: EventSink>(&mut self, sink: &mut K, stream: &K::Stream) -> Option<End> {
         loop {
             if self.stalled() {
                 return None;
@@ -233,18 +233,18 @@ impl Session {
                 Ok(None) => return None,
                 Ok(Some(Message::Ping(payload))) => {
                     if !self.cfg.silence_pings {
-                        sink.ws_frame(Message::Ping(payload.clone()));
+                        sink.ws_frame(stream, Message::Ping(payload.clone()));
                     }
                     self.answer_ping(payload);
                 }
                 Ok(Some(Message::Pong(payload))) => {
                     if !self.cfg.silence_pings {
-                        sink.ws_frame(Message::Pong(payload));
+                        sink.ws_frame(stream, Message::Pong(payload));
                     }
                 }
                 Ok(Some(Message::Close(close))) => {
                     let code = close.as_ref().map(|(code, _)| *code);
-                    sink.ws_frame(Message::Close(close));
+                    sink.ws_frame(stream, Message::Close(close));
                     if self.closing.is_some() {
                         return Some(End::OurCloseDone);
                     }
@@ -261,7 +261,7 @@ impl Session {
                         }
                         _ => None,
                     };
-                    sink.ws_frame(message);
+                    sink.ws_frame(stream, message);
                     if let Some(mean) = ask {
                         sink.check_owner_queue(mean);
                     }
@@ -322,7 +322,7 @@ pub(super) async fn serve<K: EventSink>(
     let mut read_chunk = MIN_READ_CHUNK;
 
     let end = loop {
-        let delivered = session.deliver(&mut conn.sink);
+        let delivered = session.deliver(&mut conn.sink, &stream);
         conn.sink.flush();
         if let Some(end) = delivered {
             break end;
@@ -457,13 +457,16 @@ fn take_commands<K: EventSink>(
                     return Some(End::Failed(Reason::OwnerQueueFull));
                 }
             }
+            Some(Command::Ping(_)) => {
+                session.send(vec![OutFrame::Ping(Vec::new())]);
+            }
             Some(Command::WsSend(frames)) => {
                 if !session.send(frames) {
                     conn.sink.stream_error(stream, &Reason::SendQueueFull);
                 }
             }
             Some(Command::Shutdown) => {
-                session.start_closing(Exit::Normal, Some(close_code::GOING_AWAY), b"")
+                session.start_closing(Exit::ShutdownAsked, Some(close_code::GOING_AWAY), b"")
             }
             Some(Command::OwnerDown) => session.start_closing(
                 Exit::Shutdown(Reason::OwnerGone),

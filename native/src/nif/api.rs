@@ -7,12 +7,12 @@ use rustler::types::tuple::make_tuple;
 use rustler::{Binary, Encoder, Env, LocalPid, NifResult, ResourceArc, Term};
 
 use crate::call_cost;
-use crate::connection::{self, Body, Command, Protocol, Request, Transport, Upgrade};
+use crate::connection::{self, Api, Body, Command, Request, Transport, Upgrade};
 
 use super::atoms;
 use super::decode;
 use super::kept_term::KeptTerm;
-use super::messages::ErlangSink;
+use super::messages::{protocol_term, ErlangSink, OwnerSlot};
 use super::registry::{self, Conn};
 use super::resource::ConnResource;
 use super::stream_ref::StreamRef;
@@ -31,21 +31,76 @@ fn open<'a>(
     let cfg = decode::conn_config(decode::host(host)?, port, opts)?;
     let ws_defaults = cfg.ws.clone();
     let transport = cfg.transport;
-    let handle = connection::spawn(cfg, ErlangSink::new(owner, conn_pid));
+    let api = cfg.api;
+    let http_flow = cfg.http_flow;
+    let owner_slot = Arc::new(OwnerSlot::new(owner));
+    let handle = connection::spawn(cfg, ErlangSink::new(owner_slot.clone(), conn_pid, api));
     let conn = Arc::new(Conn {
         handle,
         ws_defaults,
-        owner,
+        api,
+        http_flow,
+        owner: owner_slot,
         origin_host: KeptTerm::new(host),
         origin_port: port,
         transport,
     });
     registry::insert(conn_pid, conn.clone());
-    let resource = ResourceArc::new(ConnResource { conn_pid, conn });
-    if resource.monitor(Some(env), &owner).is_none() {
-        resource.conn.handle.send(Command::OwnerDown);
+    let resource = ResourceArc::new(ConnResource {
+        conn_pid,
+        conn,
+        owner_monitor: std::sync::Mutex::new(None),
+    });
+    match resource.monitor(Some(env), &owner) {
+        Some(monitor) => *lock(&resource.owner_monitor) = Some(monitor),
+        None => {
+            resource.conn.handle.send(Command::OwnerDown);
+        }
     }
     Ok(resource)
+}
+
+fn lock<T>(mutex: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// `gun:set_owner/2`, called by the process behind ConnPid with its
+/// resource: the new owner is monitored, the old one forgotten.
+#[rustler::nif]
+fn set_owner(env: Env, resource: ResourceArc<ConnResource>, new_owner: LocalPid) -> rustler::Atom {
+    let mut monitor = lock(&resource.owner_monitor);
+    if let Some(old) = monitor.take() {
+        resource.demonitor(Some(env), &old);
+    }
+    resource.conn.owner.set(new_owner);
+    match resource.monitor(Some(env), &new_owner) {
+        Some(new) => *monitor = Some(new),
+        None => {
+            resource.conn.handle.send(Command::OwnerDown);
+        }
+    }
+    atoms::ok()
+}
+
+/// The API mode of ConnPid's connection: 1, 2, or `undefined` when it is over.
+#[rustler::nif]
+fn api(env: Env, conn_pid: LocalPid) -> Term {
+    match registry::lookup(&conn_pid) {
+        Some(conn) => match conn.api {
+            Api::Guide => 1.encode(env),
+            Api::Gun2 => 2.encode(env),
+        },
+        None => atoms::undefined().encode(env),
+    }
+}
+
+/// `gun:ping/1,2`: HTTP/1.1 has no ping, which ends a Gun 2 connection.
+#[rustler::nif]
+fn ping(conn_pid: LocalPid, ping_ref: Term) -> rustler::Atom {
+    registry::send(&conn_pid, Command::Ping(StreamRef::new(ping_ref)));
+    atoms::ok()
 }
 
 #[rustler::nif]
@@ -57,11 +112,17 @@ fn ws_upgrade<'a>(
     ws_opts: Term<'a>,
 ) -> NifResult<rustler::Atom> {
     let path = decode::iodata(path)?.as_slice().to_vec();
-    let headers = decode::headers(headers)?;
+    let mut headers = decode::headers(headers)?;
+    let stream_opts = decode::stream_opts(ws_opts)?;
+    let protocols = decode::ws_protocols(ws_opts)?;
+    let offered = b"sec-websocket-protocol";
+    if !protocols.is_empty() && !headers.iter().any(|(n, _)| n.eq_ignore_ascii_case(offered)) {
+        headers.push((offered.to_vec(), protocols.join(&b", "[..])));
+    }
     if let Some(conn) = registry::lookup(&conn_pid) {
         let ws = decode::ws_config(ws_opts, &conn.ws_defaults)?;
         conn.handle.send(Command::WsUpgrade(Box::new(Upgrade {
-            stream: StreamRef::new(stream_ref),
+            stream: StreamRef::with_reply_to(stream_ref, stream_opts.reply_to),
             path,
             headers,
             ws,
@@ -123,7 +184,9 @@ fn request<'a>(
     body: Term<'a>,
 ) -> NifResult<rustler::Atom> {
     let meter = timeslice::Meter::timed();
-    let result = queue_request(conn_pid, stream_ref, method, path, headers, body, true);
+    let result = queue_request(
+        conn_pid, stream_ref, None, method, path, headers, body, true,
+    );
     meter.charge(env, 0);
     result
 }
@@ -137,12 +200,55 @@ fn request_dirty<'a>(
     headers: Term<'a>,
     body: Term<'a>,
 ) -> NifResult<rustler::Atom> {
-    queue_request(conn_pid, stream_ref, method, path, headers, body, false)
+    queue_request(
+        conn_pid, stream_ref, None, method, path, headers, body, false,
+    )
 }
 
+/// A request with its own options (Gun 2's ReqOpts: `reply_to`, `flow`).
+#[rustler::nif(name = "request")]
+#[allow(clippy::too_many_arguments)]
+fn request_with_opts<'a>(
+    env: Env<'a>,
+    conn_pid: LocalPid,
+    stream_ref: Term<'a>,
+    req_opts: Term<'a>,
+    method: Term<'a>,
+    path: Term<'a>,
+    headers: Term<'a>,
+    body: Term<'a>,
+) -> NifResult<rustler::Atom> {
+    let meter = timeslice::Meter::timed();
+    let opts = Some(decode::stream_opts(req_opts)?);
+    let result = queue_request(
+        conn_pid, stream_ref, opts, method, path, headers, body, true,
+    );
+    meter.charge(env, 0);
+    result
+}
+
+#[rustler::nif(name = "request_dirty", schedule = "DirtyCpu")]
+#[allow(clippy::too_many_arguments)]
+fn request_with_opts_dirty<'a>(
+    conn_pid: LocalPid,
+    stream_ref: Term<'a>,
+    req_opts: Term<'a>,
+    method: Term<'a>,
+    path: Term<'a>,
+    headers: Term<'a>,
+    body: Term<'a>,
+) -> NifResult<rustler::Atom> {
+    let opts = Some(decode::stream_opts(req_opts)?);
+    queue_request(
+        conn_pid, stream_ref, opts, method, path, headers, body, false,
+    )
+}
+
+#[allow(clippy::too_many_arguments)]
 fn queue_request(
     conn_pid: LocalPid,
     stream_ref: Term,
+    opts: Option<decode::StreamOpts>,
     method: Term,
     path: Term,
     headers: Term,
@@ -163,12 +269,17 @@ fn queue_request(
         }
     };
     if let Some(conn) = registry::lookup(&conn_pid) {
+        let (reply_to, flow) = match opts {
+            Some(opts) => (opts.reply_to, opts.flow.unwrap_or(conn.http_flow)),
+            None => (None, conn.http_flow),
+        };
         conn.handle.send(Command::Request(Box::new(Request {
-            stream: StreamRef::new(stream_ref),
+            stream: StreamRef::with_reply_to(stream_ref, reply_to),
             method,
             path,
             headers,
             body,
+            flow,
         })));
     }
     Ok(atoms::ok())
@@ -311,25 +422,31 @@ fn info(env: Env, conn_pid: LocalPid) -> NifResult<Term> {
         Transport::Tcp => atoms::tcp(),
         Transport::Tls => atoms::tls(),
     };
-    let protocol = match live.protocol {
-        Protocol::Http => atoms::http(),
-        Protocol::Ws => atoms::ws(),
-    };
-    Term::map_from_pairs(
-        env,
-        &[
-            (atoms::sock_ip().encode(env), sock_ip),
-            (atoms::sock_port().encode(env), sock_port),
-            (atoms::origin_host().encode(env), origin_host),
-            (
-                atoms::origin_port().encode(env),
-                conn.origin_port.encode(env),
-            ),
-            (atoms::transport().encode(env), transport.encode(env)),
-            (atoms::protocol().encode(env), protocol.encode(env)),
-            (atoms::owner().encode(env), conn.owner.encode(env)),
-        ],
-    )
+    let connected = live.sock.is_some();
+    let mut pairs = vec![
+        (atoms::sock_ip().encode(env), sock_ip),
+        (atoms::sock_port().encode(env), sock_port),
+        (atoms::origin_host().encode(env), origin_host),
+        (
+            atoms::origin_port().encode(env),
+            conn.origin_port.encode(env),
+        ),
+        (atoms::transport().encode(env), transport.encode(env)),
+        (
+            atoms::protocol().encode(env),
+            protocol_term(env, live.protocol),
+        ),
+        (atoms::owner().encode(env), conn.owner.get().encode(env)),
+    ];
+    if conn.api == Api::Gun2 {
+        let state = if connected {
+            atoms::connected()
+        } else {
+            atoms::not_connected()
+        };
+        pairs.push((atoms::state_name().encode(env), state.encode(env)));
+    }
+    Term::map_from_pairs(env, &pairs)
 }
 
 fn ip_term(env: Env, ip: std::net::IpAddr) -> Term {

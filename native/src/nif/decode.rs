@@ -12,7 +12,7 @@ use rustler::{Atom, Binary, Error, ListIterator, MapIterator, NifResult, Term};
 use crate::buffers;
 use crate::call_cost::WalkLimits;
 use crate::connection::{
-    ConnConfig, Family, HttpVersion, LocalAddr, OutFrame, RawSockOpt, ServerNameIndication,
+    Api, ConnConfig, Family, HttpVersion, LocalAddr, OutFrame, RawSockOpt, ServerNameIndication,
     TcpOptions, TlsConfig, Transport, WsConfig,
 };
 
@@ -71,8 +71,31 @@ fn ip_address(term: Term) -> NifResult<IpAddr> {
     }
 }
 
+/// The mode-2 names, kept beside their only decoder.
+mod gun2_atoms {
+    rustler::atoms! {
+        max_header_block_size,
+        max_trailer_block_size,
+    }
+}
+
+/// Gun 2's defaults for its header and trailer block limits.
+const GUN2_MAX_HEADER_BLOCK: usize = 100_000;
+const GUN2_MAX_TRAILER_BLOCK: usize = 10_000;
+
 pub fn conn_config(host: String, port: u16, opts: Term) -> NifResult<ConnConfig> {
     let mut cfg = ConnConfig::new(host, port);
+    if let Some(api) = get(opts, atoms::api()) {
+        cfg.api = match api.decode::<u32>()? {
+            1 => Api::Guide,
+            2 => Api::Gun2,
+            _ => return Err(Error::BadArg),
+        };
+    }
+    if cfg.api == Api::Gun2 {
+        cfg.head_limits.max_head_size = GUN2_MAX_HEADER_BLOCK;
+        cfg.head_limits.max_trailer_size = GUN2_MAX_TRAILER_BLOCK;
+    }
     if let Some(t) = get(opts, atoms::transport()) {
         let t: Atom = t.decode()?;
         cfg.transport = if t == atoms::tcp() {
@@ -102,6 +125,18 @@ pub fn conn_config(host: String, port: u16, opts: Term) -> NifResult<ConnConfig>
         }
         if let Some(n) = get(http, atoms::max_head_size()) {
             cfg.head_limits.max_head_size = n.decode()?;
+        }
+        if let Some(n) = get(http, gun2_atoms::max_header_block_size()) {
+            cfg.head_limits.max_head_size = n.decode()?;
+        }
+        if let Some(n) = get(http, gun2_atoms::max_trailer_block_size()) {
+            cfg.head_limits.max_trailer_size = n.decode()?;
+        }
+        if let Some(t) = get(http, atoms::closing_timeout()) {
+            cfg.http_closing_timeout = millis_or_infinity(t)?;
+        }
+        if let Some(n) = get(http, atoms::flow()) {
+            cfg.http_flow = or_infinity(n)?;
         }
     }
     if let Some(tcp_opts) = get(opts, atoms::tcp_opts()) {
@@ -398,6 +433,37 @@ fn bounded<T: PartialOrd + for<'a> rustler::Decoder<'a>>(
         return Err(Error::BadArg);
     }
     Ok(value)
+}
+
+/// A stream's own options (Gun 2's ReqOpts, after `gun.erl` checked
+/// them): its recipient and its flow credits. `flow` absent is `None`,
+/// `infinity` is `Some(None)`.
+pub struct StreamOpts {
+    pub reply_to: Option<rustler::LocalPid>,
+    pub flow: Option<Option<u64>>,
+}
+
+pub fn stream_opts(map: Term) -> NifResult<StreamOpts> {
+    if !map.is_map() {
+        return Err(Error::BadArg);
+    }
+    Ok(StreamOpts {
+        reply_to: get(map, atoms::reply_to())
+            .map(|t| t.decode())
+            .transpose()?,
+        flow: get(map, atoms::flow()).map(or_infinity).transpose()?,
+    })
+}
+
+/// `protocols`: the WebSocket subprotocols to offer, in order.
+pub fn ws_protocols(map: Term) -> NifResult<Vec<Vec<u8>>> {
+    match get(map, atoms::protocols()) {
+        None => Ok(Vec::new()),
+        Some(list) => list
+            .decode::<ListIterator>()?
+            .map(|name| Ok(iodata(name)?.as_slice().to_vec()))
+            .collect(),
+    }
 }
 
 pub fn iodata<'a>(term: Term<'a>) -> NifResult<Binary<'a>> {

@@ -3,16 +3,18 @@
 //! exit order to the process behind ConnPid.
 
 use std::cell::RefCell;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Mutex;
 
 use rustler::types::tuple::make_tuple;
 use rustler::{Atom, Encoder, Env, LocalPid, NewBinary, OwnedEnv, ResourceArc, Term};
 
 use crate::buffers;
-use crate::connection::{EventSink, Exit, Protocol, Reason};
+use crate::connection::{Api, EventSink, Exit, Protocol, Reason};
 use crate::protocol::message::Message;
 
 use super::atoms;
-use super::reasons::reason_term;
+use super::reasons::{connection_error_term, ping_unsupported_term, reason_term};
 use super::registry;
 use super::stream_ref::StreamRef;
 
@@ -101,29 +103,104 @@ fn flush_thread_env() {
     });
 }
 
-pub struct ErlangSink {
-    owner: LocalPid,
-    conn_pid: LocalPid,
-    exited: bool,
-    /// What a `gun_down` sent for a panic must name.
-    protocol: Protocol,
+/// The connection's owner, which `gun:set_owner/2` changes from a
+/// scheduler thread while the connection's task sends to it.
+pub struct OwnerSlot {
+    changed: AtomicBool,
+    owner: Mutex<LocalPid>,
 }
 
-impl ErlangSink {
-    pub fn new(owner: LocalPid, conn_pid: LocalPid) -> Self {
-        ErlangSink {
-            owner,
-            conn_pid,
-            exited: false,
-            protocol: Protocol::Http,
+impl OwnerSlot {
+    pub fn new(owner: LocalPid) -> Self {
+        OwnerSlot {
+            changed: AtomicBool::new(false),
+            owner: Mutex::new(owner),
         }
     }
 
-    fn send_to_owner<F>(&mut self, bytes: usize, build: F)
-    where
-        F: for<'a> FnOnce(Env<'a>, Term<'a>) -> Term<'a>,
-    {
-        send_message(self.owner, self.conn_pid, bytes, build);
+    pub fn get(&self) -> LocalPid {
+        match self.owner.lock() {
+            Ok(owner) => *owner,
+            Err(poisoned) => *poisoned.into_inner(),
+        }
+    }
+
+    pub fn set(&self, owner: LocalPid) {
+        match self.owner.lock() {
+            Ok(mut slot) => *slot = owner,
+            Err(poisoned) => *poisoned.into_inner() = owner,
+        }
+        self.changed.store(true, Ordering::Release);
+    }
+}
+
+pub struct ErlangSink {
+    owner: LocalPid,
+    /// Where a new owner comes from; looked at (one atomic load) before
+    /// each message to the owner.
+    owner_slot: std::sync::Arc<OwnerSlot>,
+    conn_pid: LocalPid,
+    api: Api,
+    exited: bool,
+    /// What a `gun_down` sent for a panic must name.
+    protocol: Protocol,
+    /// The ping a `Reason::PingUnsupported` is about.
+    unsupported_ping: Option<StreamRef>,
+}
+
+impl ErlangSink {
+    pub fn new(owner_slot: std::sync::Arc<OwnerSlot>, conn_pid: LocalPid, api: Api) -> Self {
+        ErlangSink {
+            owner: owner_slot.get(),
+            owner_slot,
+            conn_pid,
+            api,
+            exited: false,
+            protocol: Protocol::Http,
+            unsupported_ping: None,
+        }
+    }
+
+    /// The owner now: a `gun:set_owner/2` since the last message counts.
+    fn owner(&mut self) -> LocalPid {
+        if self.owner_slot.changed.swap(false, Ordering::Acquire) {
+            self.owner = self.owner_slot.get();
+        }
+        self.owner
+    }
+
+    /// Where a stream's messages go: its `reply_to`, else the owner.
+    fn recipient(&mut self, stream: &StreamRef) -> LocalPid {
+        match stream.reply_to() {
+            Some(to) => to,
+            None => self.owner(),
+        }
+    }
+
+    fn reason<'a>(&self, env: Env<'a>, reason: &Reason) -> Term<'a> {
+        match (reason, &self.unsupported_ping) {
+            (Reason::PingUnsupported, Some(ping)) if self.api == Api::Gun2 => {
+                ping_unsupported_term(env, ping.load(env))
+            }
+            _ => reason_term(env, self.api, reason),
+        }
+    }
+
+    /// Gun 2's `{gun_upgrade, ConnPid, StreamRef, [Protocol], Headers}`.
+    fn upgraded(&mut self, stream: &StreamRef, protocol: &[u8], headers: &[(Vec<u8>, Vec<u8>)]) {
+        let to = self.recipient(stream);
+        send_message(to, self.conn_pid, 0, |env, conn| {
+            make_tuple(
+                env,
+                &[
+                    atoms::gun_upgrade().encode(env),
+                    conn,
+                    stream.load(env),
+                    vec![binary_term(env, protocol)].encode(env),
+                    headers_term(env, headers),
+                ],
+            )
+        });
     }
 }
 
@@ -134,14 +211,18 @@ impl Drop for ErlangSink {
     fn drop(&mut self) {
         if !self.exited {
             self.down(self.protocol, &Reason::InternalError, &[], &[]);
-            send_exit(self.conn_pid, &Exit::Shutdown(Reason::InternalError));
+            send_exit(
+                self.conn_pid,
+                self.api,
+                &Exit::Shutdown(Reason::InternalError),
+            );
         }
     }
 }
 
-fn send_exit(conn_pid: LocalPid, exit: &Exit) {
+fn send_exit(conn_pid: LocalPid, api: Api, exit: &Exit) {
     send_message(conn_pid, conn_pid, 0, |env, _| {
-        (atoms::gun_exit(), exit_term(env, exit)).encode(env)
+        (atoms::gun_exit(), exit_term(env, api, exit)).encode(env)
     });
     flush_thread_env();
     registry::remove(&conn_pid);
@@ -151,7 +232,8 @@ impl EventSink for ErlangSink {
     type Stream = StreamRef;
 
     fn up(&mut self) {
-        self.send_to_owner(0, |env, conn| {
+        let to = self.owner();
+        send_message(to, self.conn_pid, 0, |env, conn| {
             make_tuple(
                 env,
                 &[atoms::gun_up().encode(env), conn, atoms::http().encode(env)],
@@ -167,26 +249,33 @@ impl EventSink for ErlangSink {
         unprocessed: &[&StreamRef],
     ) {
         self.protocol = Protocol::Http;
-        self.send_to_owner(0, |env, conn| {
+        let to = self.owner();
+        let sink = &*self;
+        send_message(to, sink.conn_pid, 0, |env, conn| {
             let killed: Vec<Term> = killed.iter().map(|s| s.load(env)).collect();
-            let unprocessed: Vec<Term> = unprocessed.iter().map(|s| s.load(env)).collect();
-            make_tuple(
-                env,
-                &[
-                    atoms::gun_down().encode(env),
-                    conn,
-                    protocol_term(env, protocol),
-                    reason_term(env, reason),
-                    killed.encode(env),
-                    unprocessed.encode(env),
-                ],
-            )
+            let mut down = vec![
+                atoms::gun_down().encode(env),
+                conn,
+                protocol_term(env, protocol),
+                sink.reason(env, reason),
+                killed.encode(env),
+            ];
+            // Gun 2's gun_down has no unprocessed streams.
+            if sink.api == Api::Guide {
+                let unprocessed: Vec<Term> = unprocessed.iter().map(|s| s.load(env)).collect();
+                down.push(unprocessed.encode(env));
+            }
+            make_tuple(env, &down)
         });
     }
 
-    fn ws_upgrade(&mut self, _stream: &StreamRef, headers: &[(Vec<u8>, Vec<u8>)]) {
+    fn ws_upgrade(&mut self, stream: &StreamRef, headers: &[(Vec<u8>, Vec<u8>)]) {
         self.protocol = Protocol::Ws;
-        self.send_to_owner(0, |env, conn| {
+        if self.api == Api::Gun2 {
+            return self.upgraded(stream, b"websocket", headers);
+        }
+        let to = self.owner();
+        send_message(to, self.conn_pid, 0, |env, conn| {
             make_tuple(
                 env,
                 &[
@@ -199,8 +288,14 @@ impl EventSink for ErlangSink {
         });
     }
 
+    fn raw_upgrade(&mut self, stream: &StreamRef, protocol: &[u8], headers: &[(Vec<u8>, Vec<u8>)]) {
+        self.protocol = Protocol::Raw;
+        self.upgraded(stream, protocol, headers);
+    }
+
     fn inform(&mut self, stream: &StreamRef, status: u16, headers: &[(Vec<u8>, Vec<u8>)]) {
-        self.send_to_owner(0, |env, conn| {
+        let to = self.recipient(stream);
+        send_message(to, self.conn_pid, 0, |env, conn| {
             make_tuple(
                 env,
                 &[
@@ -221,7 +316,8 @@ impl EventSink for ErlangSink {
         status: u16,
         headers: &[(Vec<u8>, Vec<u8>)],
     ) {
-        self.send_to_owner(0, |env, conn| {
+        let to = self.recipient(stream);
+        send_message(to, self.conn_pid, 0, |env, conn| {
             make_tuple(
                 env,
                 &[
@@ -237,7 +333,8 @@ impl EventSink for ErlangSink {
     }
 
     fn data(&mut self, stream: &StreamRef, fin: bool, data: &[u8]) {
-        self.send_to_owner(data.len(), |env, conn| {
+        let to = self.recipient(stream);
+        send_message(to, self.conn_pid, data.len(), |env, conn| {
             make_tuple(
                 env,
                 &[
@@ -252,7 +349,8 @@ impl EventSink for ErlangSink {
     }
 
     fn trailers(&mut self, stream: &StreamRef, headers: &[(Vec<u8>, Vec<u8>)]) {
-        self.send_to_owner(0, |env, conn| {
+        let to = self.recipient(stream);
+        send_message(to, self.conn_pid, 0, |env, conn| {
             make_tuple(
                 env,
                 &[
@@ -266,38 +364,83 @@ impl EventSink for ErlangSink {
     }
 
     fn stream_error(&mut self, stream: &StreamRef, reason: &Reason) {
-        self.send_to_owner(0, |env, conn| {
+        // Gun 2 fails no WebSocket stream when its connection ends.
+        if self.api == Api::Gun2
+            && self.protocol == Protocol::Ws
+            && matches!(reason, Reason::StreamClosed(_))
+        {
+            return;
+        }
+        let to = self.recipient(stream);
+        let sink = &*self;
+        send_message(to, sink.conn_pid, 0, |env, conn| {
             make_tuple(
                 env,
                 &[
                     atoms::gun_error().encode(env),
                     conn,
                     stream.load(env),
-                    reason_term(env, reason),
+                    sink.reason(env, reason),
                 ],
             )
         });
     }
 
     fn conn_error(&mut self, reason: &Reason) {
-        self.send_to_owner(0, |env, conn| {
+        let to = self.owner();
+        let sink = &*self;
+        send_message(to, sink.conn_pid, 0, |env, conn| {
             make_tuple(
                 env,
                 &[
                     atoms::gun_error().encode(env),
                     conn,
-                    reason_term(env, reason),
+                    sink.reason(env, reason),
                 ],
             )
         });
     }
 
-    fn ws_frame(&mut self, frame: Message) {
+    fn stream_conn_error(&mut self, stream: &StreamRef, reason: &Reason) {
+        let to = self.recipient(stream);
+        let api = self.api;
+        send_message(to, self.conn_pid, 0, |env, conn| {
+            make_tuple(
+                env,
+                &[
+                    atoms::gun_error().encode(env),
+                    conn,
+                    connection_error_term(env, api, reason),
+                ],
+            )
+        });
+    }
+
+    fn ping_unsupported(&mut self, ping: &StreamRef) {
+        self.unsupported_ping = Some(ping.clone());
+    }
+
+    fn ws_frame(&mut self, stream: &StreamRef, frame: Message) {
         let bytes = match &frame {
             Message::Text(p) | Message::Binary(p) | Message::Ping(p) | Message::Pong(p) => p.len(),
             Message::Close(_) => 0,
         };
-        self.send_to_owner(bytes, |env, conn| {
+        if self.api == Api::Gun2 {
+            let to = self.recipient(stream);
+            return send_message(to, self.conn_pid, bytes, |env, conn| {
+                make_tuple(
+                    env,
+                    &[
+                        atoms::gun_ws().encode(env),
+                        conn,
+                        stream.load(env),
+                        frame_term(env, frame),
+                    ],
+                )
+            });
+        }
+        let to = self.owner();
+        send_message(to, self.conn_pid, bytes, |env, conn| {
             make_tuple(
                 env,
                 &[atoms::gun_ws().encode(env), conn, frame_term(env, frame)],
@@ -317,7 +460,7 @@ impl EventSink for ErlangSink {
 
     fn exit(&mut self, exit: &Exit) {
         self.exited = true;
-        send_exit(self.conn_pid, exit);
+        send_exit(self.conn_pid, self.api, exit);
     }
 }
 
@@ -337,17 +480,29 @@ fn frame_term(env: Env, frame: Message) -> Term {
     }
 }
 
-fn exit_term<'a>(env: Env<'a>, exit: &Exit) -> Term<'a> {
-    match exit {
-        Exit::Normal => atoms::normal().encode(env),
-        Exit::Shutdown(reason) => (atoms::shutdown(), reason_term(env, reason)).encode(env),
+/// The exit order for the process behind ConnPid. Gun 2's: `shutdown`
+/// for `gun:shutdown/1`, `owner_down` for the owner's death (that process
+/// knows the owner's exit reason, which Gun 2 passes on), `normal` once
+/// retries are used up after a normal end.
+fn exit_term<'a>(env: Env<'a>, api: Api, exit: &Exit) -> Term<'a> {
+    match (api, exit) {
+        (_, Exit::Normal) | (Api::Guide, Exit::ShutdownAsked) => atoms::normal().encode(env),
+        (Api::Gun2, Exit::ShutdownAsked) => atoms::shutdown().encode(env),
+        (Api::Gun2, Exit::Shutdown(Reason::OwnerGone)) => atoms::owner_down().encode(env),
+        (Api::Gun2, Exit::Shutdown(Reason::Normal | Reason::ClosedAfterResponse)) => {
+            atoms::normal().encode(env)
+        }
+        (_, Exit::Shutdown(reason)) => {
+            (atoms::shutdown(), reason_term(env, api, reason)).encode(env)
+        }
     }
 }
 
-fn protocol_term<'a>(env: Env<'a>, protocol: Protocol) -> Term<'a> {
+pub fn protocol_term<'a>(env: Env<'a>, protocol: Protocol) -> Term<'a> {
     match protocol {
         Protocol::Http => atoms::http().encode(env),
         Protocol::Ws => atoms::ws().encode(env),
+        Protocol::Raw => atoms::raw().encode(env),
     }
 }
 

@@ -6,16 +6,20 @@ use std::sync::{Arc, LazyLock, Mutex, MutexGuard};
 
 use rustler::LocalPid;
 
-use crate::connection::{Command, Handle, Transport, WsConfig};
+use crate::connection::{Api, Command, Handle, Transport, WsConfig};
 
 use super::kept_term::KeptTerm;
+use super::messages::OwnerSlot;
 use super::stream_ref::StreamRef;
 
 pub struct Conn {
     pub handle: Handle<StreamRef>,
     /// The `ws_opts` given to `gun:open/3`; `gun:ws_upgrade/4` overrides them.
     pub ws_defaults: WsConfig,
-    pub owner: LocalPid,
+    pub api: Api,
+    /// `http_opts` `flow`: a request's credits unless it says otherwise.
+    pub http_flow: Option<u64>,
+    pub owner: Arc<OwnerSlot>,
     pub origin_host: KeptTerm,
     pub origin_port: u16,
     pub transport: Transport,
