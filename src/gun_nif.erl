@@ -120,8 +120,9 @@ close(_ConnPid) ->
 info(_ConnPid) ->
 	erlang:nif_error(not_loaded).
 
-%% The API mode the connection was opened in; undefined once it is over.
--spec api(pid()) -> 1 | 2 | undefined.
+%% The API mode the connection was opened in, with the open map's
+%% erlang_opts if it had them; undefined once the connection is over.
+-spec api(pid()) -> 1 | 2 | {1 | 2, term()} | undefined.
 api(_ConnPid) ->
 	erlang:nif_error(not_loaded).
 

@@ -112,10 +112,19 @@ pub enum ServerNameIndication {
     Disabled,
 }
 
+/// A TLS protocol version `tls_opts` `versions` may name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TlsVersion {
+    Tls12,
+    Tls13,
+}
+
 /// `tls_opts`, with `ssl`'s names.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TlsConfig {
     pub verify: bool,
+    /// The versions offered; empty is every version supported (1.2, 1.3).
+    pub versions: Vec<TlsVersion>,
     pub cacertfile: Option<PathBuf>,
     /// DER certificates.
     pub cacerts: Vec<Vec<u8>>,
@@ -128,6 +137,7 @@ impl Default for TlsConfig {
     fn default() -> Self {
         TlsConfig {
             verify: true,
+            versions: Vec::new(),
             cacertfile: None,
             cacerts: Vec::new(),
             certfile: None,
@@ -229,11 +239,17 @@ pub struct ConnConfig {
     /// Host name or IP literal, as used for the lookup and the `host` header.
     pub host: String,
     pub port: u16,
+    /// A Unix domain socket to connect to instead of `host` and `port`.
+    pub unix_path: Option<PathBuf>,
     pub transport: Transport,
     pub retry: u32,
     pub retry_timeout: Duration,
     /// `None` is `infinity`.
     pub connect_timeout: Option<Duration>,
+    /// For the host name's lookup alone; `None` is `infinity`.
+    pub domain_lookup_timeout: Option<Duration>,
+    /// For the TLS handshake alone; `None` is `infinity`.
+    pub tls_handshake_timeout: Option<Duration>,
     pub api: Api,
     pub http_version: HttpVersion,
     /// How long a graceful HTTP shutdown waits for the active response
@@ -254,6 +270,7 @@ impl ConnConfig {
         ConnConfig {
             host,
             port,
+            unix_path: None,
             transport: if port == 443 {
                 Transport::Tls
             } else {
@@ -262,6 +279,8 @@ impl ConnConfig {
             retry: 5,
             retry_timeout: Duration::from_millis(5000),
             connect_timeout: None,
+            domain_lookup_timeout: None,
+            tls_handshake_timeout: None,
             api: Api::Guide,
             http_version: HttpVersion::Http11,
             http_closing_timeout: Some(Duration::from_millis(15000)),
@@ -273,10 +292,12 @@ impl ConnConfig {
         }
     }
 
+    /// Whether the `host` header leaves the port out: a Unix socket has none.
     pub fn default_port(&self) -> bool {
-        matches!(
-            (self.transport, self.port),
-            (Transport::Tcp, 80) | (Transport::Tls, 443)
-        )
+        self.unix_path.is_some()
+            || matches!(
+                (self.transport, self.port),
+                (Transport::Tcp, 80) | (Transport::Tls, 443)
+            )
     }
 }

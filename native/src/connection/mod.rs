@@ -29,7 +29,7 @@ use std::sync::{Arc, Mutex};
 pub use command::{Body, Command, OutFrame, Request, Upgrade};
 pub use config::{
     Api, ConnConfig, Family, HttpVersion, LocalAddr, RawSockOpt, ServerNameIndication, TcpOptions,
-    TlsConfig, Transport, WsConfig,
+    TlsConfig, TlsVersion, Transport, WsConfig,
 };
 pub use conn::LiveInfo;
 pub use event::{BadState, EventSink, Exit, Protocol, Reason};

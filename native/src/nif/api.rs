@@ -28,7 +28,16 @@ fn open<'a>(
     opts: Term<'a>,
 ) -> NifResult<ResourceArc<ConnResource>> {
     let conn_pid = env.pid();
-    let cfg = decode::conn_config(decode::host(host)?, port, opts)?;
+    let unix_path = decode::unix_path(host)?;
+    let (cfg, host) = match unix_path {
+        // The host header and gun:info/1 name a Unix socket's peer localhost.
+        Some(path) => {
+            let mut cfg = decode::conn_config("localhost".into(), 0, opts)?;
+            cfg.unix_path = Some(path);
+            (cfg, super::messages::binary_term(env, b"localhost"))
+        }
+        None => (decode::conn_config(decode::host(host)?, port, opts)?, host),
+    };
     let ws_defaults = cfg.ws.clone();
     let transport = cfg.transport;
     let api = cfg.api;
@@ -41,6 +50,7 @@ fn open<'a>(
         api,
         http_flow,
         owner: owner_slot,
+        erlang_opts: opts.map_get(atoms::erlang_opts()).ok().map(KeptTerm::new),
         origin_host: KeptTerm::new(host),
         origin_port: port,
         transport,
@@ -84,15 +94,20 @@ fn set_owner(env: Env, resource: ResourceArc<ConnResource>, new_owner: LocalPid)
     atoms::ok()
 }
 
-/// The API mode of ConnPid's connection: 1, 2, or `undefined` when it is over.
+/// The API mode of ConnPid's connection: 1 or 2, or `{Api, ErlangOpts}`
+/// when it was opened with `erlang_opts`; `undefined` when it is over.
 #[rustler::nif]
 fn api(env: Env, conn_pid: LocalPid) -> Term {
-    match registry::lookup(&conn_pid) {
-        Some(conn) => match conn.api {
-            Api::Guide => 1.encode(env),
-            Api::Gun2 => 2.encode(env),
-        },
-        None => atoms::undefined().encode(env),
+    let Some(conn) = registry::lookup(&conn_pid) else {
+        return atoms::undefined().encode(env);
+    };
+    let api = match conn.api {
+        Api::Guide => 1.encode(env),
+        Api::Gun2 => 2.encode(env),
+    };
+    match &conn.erlang_opts {
+        Some(opts) => (api, opts.load(env)).encode(env),
+        None => api,
     }
 }
 

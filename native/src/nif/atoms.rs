@@ -54,6 +54,7 @@ rustler::atoms! {
     not_connected,
     reply_to,
     api,
+    erlang_opts,
     protocols,
     connections,
     tasks,

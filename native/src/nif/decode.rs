@@ -13,7 +13,7 @@ use crate::buffers;
 use crate::call_cost::WalkLimits;
 use crate::connection::{
     Api, ConnConfig, Family, HttpVersion, LocalAddr, OutFrame, RawSockOpt, ServerNameIndication,
-    TcpOptions, TlsConfig, Transport, WsConfig,
+    TcpOptions, TlsConfig, TlsVersion, Transport, WsConfig,
 };
 
 use super::atoms;
@@ -54,6 +54,19 @@ pub fn host(term: Term) -> NifResult<String> {
     string(term)
 }
 
+/// The path of a `{local, Path}` host, Gun 2's Unix domain socket.
+pub fn unix_path(term: Term) -> NifResult<Option<PathBuf>> {
+    if !term.is_tuple() {
+        return Ok(None);
+    }
+    match get_tuple(term)?.as_slice() {
+        [tag, path] if tag.decode::<Atom>().ok() == Some(tcp_atoms::local()) => {
+            Ok(Some(self::path(*path)?))
+        }
+        _ => Ok(None),
+    }
+}
+
 fn ip_address(term: Term) -> NifResult<IpAddr> {
     let parts = get_tuple(term)?;
     match parts.len() {
@@ -76,6 +89,8 @@ mod gun2_atoms {
     rustler::atoms! {
         max_header_block_size,
         max_trailer_block_size,
+        domain_lookup_timeout,
+        tls_handshake_timeout,
     }
 }
 
@@ -112,6 +127,12 @@ pub fn conn_config(host: String, port: u16, opts: Term) -> NifResult<ConnConfig>
     }
     if let Some(t) = get(opts, atoms::connect_timeout()) {
         cfg.connect_timeout = millis_or_infinity(t)?;
+    }
+    if let Some(t) = get(opts, gun2_atoms::domain_lookup_timeout()) {
+        cfg.domain_lookup_timeout = millis_or_infinity(t)?;
+    }
+    if let Some(t) = get(opts, gun2_atoms::tls_handshake_timeout()) {
+        cfg.tls_handshake_timeout = millis_or_infinity(t)?;
     }
     if let Some(http) = get(opts, atoms::http_opts()) {
         if let Some(version) = get(http, atoms::version()) {
@@ -156,6 +177,7 @@ mod tcp_atoms {
     rustler::atoms! {
         inet,
         inet6,
+        local,
         ip,
         ifaddr,
         addr,
@@ -300,6 +322,15 @@ fn tcp_option(tcp: &mut TcpOptions, key: Atom, value: Term) -> NifResult<()> {
     Ok(())
 }
 
+/// The `tls_opts` names not shared with other decoders.
+mod tls_atoms {
+    rustler::atoms! {
+        versions,
+        tlsv1_2 = "tlsv1.2",
+        tlsv1_3 = "tlsv1.3",
+    }
+}
+
 /// `tls_opts` as a list (as `ssl:connect/3` takes it) or a map.
 fn tls_config(opts: Term) -> NifResult<TlsConfig> {
     let pairs: Vec<(Atom, Term)> = if opts.is_map() {
@@ -327,6 +358,15 @@ fn tls_config(opts: Term) -> NifResult<TlsConfig> {
             tls.certfile = Some(path(value)?);
         } else if key == atoms::keyfile() {
             tls.keyfile = Some(path(value)?);
+        } else if key == tls_atoms::versions() {
+            tls.versions = value
+                .decode::<ListIterator>()?
+                .map(|v| match v.decode::<Atom>()? {
+                    a if a == tls_atoms::tlsv1_2() => Ok(TlsVersion::Tls12),
+                    a if a == tls_atoms::tlsv1_3() => Ok(TlsVersion::Tls13),
+                    _ => Err(Error::BadArg),
+                })
+                .collect::<NifResult<_>>()?;
         } else if key == atoms::server_name_indication() {
             tls.server_name_indication = if value.decode::<Atom>().ok() == Some(atoms::disable()) {
                 ServerNameIndication::Disabled

@@ -20,6 +20,9 @@ pub struct Conn {
     /// `http_opts` `flow`: a request's credits unless it says otherwise.
     pub http_flow: Option<u64>,
     pub owner: Arc<OwnerSlot>,
+    /// What `gun.erl` keeps with the connection for its own use (the
+    /// open map's `erlang_opts`), given back by `gun_nif:api/1`.
+    pub erlang_opts: Option<KeptTerm>,
     pub origin_host: KeptTerm,
     pub origin_port: u16,
     pub transport: Transport,
