@@ -66,6 +66,7 @@ idle(State=#conn{owner=Owner}) ->
 			MRef = gun2_owner:set_owner(State#conn.owner_mref, NewOwner),
 			erlang:hibernate(?MODULE, idle, [State#conn{owner=NewOwner, owner_mref=MRef}]);
 		{'DOWN', MRef, process, _, Reason} when MRef =:= State#conn.owner_mref ->
+			ok = gun2_owner:down(State#conn.conn),
 			erlang:hibernate(?MODULE, idle, [State#conn{owner_mref={down, Reason}}]);
 		{'$gun_owner_check', MeanBytes} ->
 			case erlang:process_info(Owner, message_queue_len) of
