@@ -30,6 +30,12 @@
 -opaque conn() :: reference().
 -export_type([conn/0]).
 
+%% Mode 2: the stream's own options. Its messages go to reply_to (the
+%% owner without it); flow is its gun_data credits (infinity: none; absent:
+%% http_opts' flow).
+-type req_opts() :: #{reply_to => pid(), flow => pos_integer() | infinity}.
+-export_type([req_opts/0]).
+
 -spec load() -> ok | {error, {atom(), string()}}.
 load() ->
 	erlang:load_nif(filename:join(priv_dir(), "gun_nif"), 0).
@@ -61,12 +67,6 @@ request(_ConnPid, _StreamRef, _Method, _Path, _Headers, _Body) ->
 -spec request_dirty(pid(), reference(), iodata(), iodata(), gun:req_headers(), iodata()) -> ok.
 request_dirty(_ConnPid, _StreamRef, _Method, _Path, _Headers, _Body) ->
 	erlang:nif_error(not_loaded).
-
-%% Mode 2: the stream's own options. Its messages go to reply_to (the
-%% owner without it); flow is its gun_data credits (infinity: none; absent:
-%% http_opts' flow).
--type req_opts() :: #{reply_to => pid(), flow => pos_integer() | infinity}.
--export_type([req_opts/0]).
 
 -spec request(pid(), reference(), req_opts(), iodata(), iodata(), gun:req_headers(),
 	none | streamed | iodata()) -> ok | dirty.
