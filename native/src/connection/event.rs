@@ -107,6 +107,8 @@ pub enum BadState {
     AlreadyUpgraded,
     /// `gun:data` on a stream whose request has no body to come.
     NoRequestBody,
+    /// A request, an upgrade or frames on a connection that carries raw bytes.
+    DataOnly,
 }
 
 /// How the process behind the connection must end.

@@ -634,7 +634,8 @@ impl<S: PartialEq> Session<S> {
 
     /// Every stream but the active one fails with `reason`.
     fn drop_pipelined<K: EventSink<Stream = S>>(&mut self, conn: &mut Conn<K>, reason: &Reason) {
-        for dropped in self.in_flight.drain(1..) {
+        let active = self.in_flight.len().min(1);
+        for dropped in self.in_flight.drain(active..) {
             if !dropped.cancelled {
                 conn.sink.stream_error(&dropped.stream, reason);
             }

@@ -59,14 +59,14 @@ fn command_while_raw<K: EventSink>(
     writer: &mut Writer,
     command: Option<Command<K::Stream>>,
 ) -> Option<Exit> {
-    let upgraded = Reason::BadState(BadState::AlreadyUpgraded);
+    let data_only = Reason::BadState(BadState::DataOnly);
     match command {
         Some(Command::Data { data, .. }) => writer.out().extend_from_slice(&data),
-        Some(Command::Request(request)) => conn.sink.stream_error(&request.stream, &upgraded),
-        Some(Command::WsUpgrade(upgrade)) => conn.sink.stream_error(&upgrade.stream, &upgraded),
-        Some(Command::WsSend(_)) => conn
-            .sink
-            .conn_error(&Reason::BadState(BadState::WsSendBeforeUpgrade)),
+        Some(Command::Request(request)) => conn.sink.stream_conn_error(&request.stream, &data_only),
+        Some(Command::WsUpgrade(upgrade)) => {
+            conn.sink.stream_conn_error(&upgrade.stream, &data_only)
+        }
+        Some(Command::WsSend(_)) => conn.sink.conn_error(&data_only),
         Some(Command::Ping(ping)) => conn.sink.ping_unsupported(&ping),
         Some(Command::Cancel(_) | Command::UpdateFlow { .. } | Command::OwnerQueue(_)) => {}
         Some(Command::Shutdown) => return Some(Exit::ShutdownAsked),

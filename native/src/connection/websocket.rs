@@ -15,7 +15,7 @@ use crate::protocol::frame::{close_payload, encode_masked, encode_masked_with_rs
 use crate::protocol::message::{Message, MessageReader};
 
 use super::command::{Command, OutFrame, Upgrade};
-use super::config::WsConfig;
+use super::config::{Api, WsConfig};
 use super::conn::{injected_panic, Conn, Outcome};
 use super::deadline::sleep_until_some;
 use super::event::{BadState, EventSink, Exit, Protocol, Reason};
@@ -423,18 +423,9 @@ fn take_commands<K: EventSink>(
     let mut next = first;
     for taken in 1.. {
         match next {
-            Some(Command::WsUpgrade(upgrade)) => {
-                let reason = Reason::BadState(BadState::AlreadyUpgraded);
-                conn.sink.stream_error(&upgrade.stream, &reason);
-            }
-            Some(Command::Request(request)) => {
-                let reason = Reason::BadState(BadState::AlreadyUpgraded);
-                conn.sink.stream_error(&request.stream, &reason);
-            }
-            Some(Command::Data { stream, .. }) => {
-                conn.sink
-                    .stream_error(&stream, &Reason::BadState(BadState::AlreadyUpgraded));
-            }
+            Some(Command::WsUpgrade(upgrade)) => refuse_upgraded(conn, &upgrade.stream),
+            Some(Command::Request(request)) => refuse_upgraded(conn, &request.stream),
+            Some(Command::Data { stream, .. }) => refuse_upgraded(conn, &stream),
             // The stream was done with at the upgrade.
             Some(Command::Cancel(_)) => {}
             Some(Command::UpdateFlow {
@@ -483,6 +474,16 @@ fn take_commands<K: EventSink>(
         next = Some(conn.cmds.try_recv().ok()?);
     }
     None
+}
+
+/// A request (or body) on the upgraded connection: a stream error, or
+/// Gun 2's connection error to the stream's recipient.
+fn refuse_upgraded<K: EventSink>(conn: &mut Conn<K>, stream: &K::Stream) {
+    let reason = Reason::BadState(BadState::AlreadyUpgraded);
+    match conn.cfg.api {
+        Api::Guide => conn.sink.stream_error(stream, &reason),
+        Api::Gun2 => conn.sink.stream_conn_error(stream, &reason),
+    }
 }
 
 /// Writes our last frames and lets the server close the TCP connection

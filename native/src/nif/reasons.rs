@@ -161,6 +161,17 @@ pub fn bad_state(state: BadState) -> &'static str {
         BadState::WsOverHttp10 => "Websocket cannot be used over an HTTP/1.0 connection.",
         BadState::AlreadyUpgraded => "Connection is already upgraded to Websocket.",
         BadState::NoRequestBody => "The stream is not expecting a request body.",
+        BadState::DataOnly => {
+            "This connection does not accept new requests to be opened nor does it accept Websocket frames."
+        }
+    }
+}
+
+/// Gun 2's text for `{badstate, Text}` where it differs from the guide's.
+pub fn gun2_bad_state(state: BadState) -> &'static str {
+    match state {
+        BadState::AlreadyUpgraded => "This connection only accepts Websocket frames.",
+        other => bad_state(other),
     }
 }
 
@@ -242,6 +253,9 @@ mod terms {
             Reason::PingUnsupported => {
                 let why = (atoms::ping_unsupported_by_protocol(), atoms::undefined());
                 (atoms::error(), why).encode(env)
+            }
+            Reason::BadState(state) => {
+                (atoms::badstate(), charlist(gun2_bad_state(*state))).encode(env)
             }
             other => guide_term(env, other),
         }
