@@ -466,6 +466,18 @@ mod tests {
     }
 
     #[test]
+    fn gun2_bad_state_texts() {
+        assert_eq!(
+            gun2_bad_state(BadState::AlreadyUpgraded),
+            "This connection only accepts Websocket frames."
+        );
+        assert_eq!(
+            gun2_bad_state(BadState::WsOverHttp10),
+            bad_state(BadState::WsOverHttp10)
+        );
+    }
+
+    #[test]
     fn bad_state_texts_are_gun_s() {
         assert_eq!(
             bad_state(BadState::AlreadyUpgraded),
