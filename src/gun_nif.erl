@@ -21,6 +21,7 @@
 -export([api/1]).
 -export([set_owner/2]).
 -export([ping/2]).
+-export([stream_info/2]).
 -export([owner_queue/2]).
 -export([resources/0]).
 -export([inject_panic/1]).
@@ -136,6 +137,14 @@ set_owner(_Conn, _NewOwner) ->
 %% down with {error, {ping_unsupported_by_protocol, PingRef}}.
 -spec ping(pid(), reference()) -> ok.
 ping(_ConnPid, _PingRef) ->
+	erlang:nif_error(not_loaded).
+
+%% Mode 2's gun:stream_info/2 for HTTP/1.1 and WebSocket streams: a
+%% stream is running from its request until the message that ends it (a
+%% cancelled one is forgotten at once); {ok, undefined} for any other.
+-spec stream_info(pid(), reference())
+	-> {ok, undefined | #{ref := reference(), reply_to := pid(), state := running}}.
+stream_info(_ConnPid, _StreamRef) ->
 	erlang:nif_error(not_loaded).
 
 %% The answer to the engine's {'$gun_owner_check', MeanBytes}: the bytes

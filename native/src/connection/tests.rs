@@ -16,6 +16,10 @@ use crate::protocol::mask::apply_mask;
 use crate::protocol::message::Message;
 use crate::protocol::ProtocolError;
 
+/// Gun 2's HTTP behaviours, on the same recorder and peers.
+#[path = "tests_gun2.rs"]
+mod gun2;
+
 #[derive(Debug, PartialEq)]
 enum Event {
     Up,
@@ -103,6 +107,11 @@ impl Client {
             handle: spawn(cfg, Recorder(tx)),
             events,
         }
+    }
+
+    /// The next event, however long it takes.
+    async fn next_raw(&mut self) -> Option<Event> {
+        self.events.recv().await
     }
 
     async fn next(&mut self) -> Event {

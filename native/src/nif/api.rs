@@ -16,6 +16,7 @@ use super::messages::{protocol_term, ErlangSink, OwnerSlot};
 use super::registry::{self, Conn};
 use super::resource::ConnResource;
 use super::stream_ref::StreamRef;
+use super::stream_table::StreamTable;
 use super::timeslice;
 
 /// Called by the process behind ConnPid, which becomes the connection.
@@ -43,7 +44,9 @@ fn open<'a>(
     let api = cfg.api;
     let http_flow = cfg.http_flow;
     let owner_slot = Arc::new(OwnerSlot::new(owner));
-    let handle = connection::spawn(cfg, ErlangSink::new(owner_slot.clone(), conn_pid, api));
+    let streams = (api == Api::Gun2).then(|| Arc::new(StreamTable::default()));
+    let sink = ErlangSink::new(owner_slot.clone(), conn_pid, api, streams.clone());
+    let handle = connection::spawn(cfg, sink);
     let conn = Arc::new(Conn {
         handle,
         ws_defaults,
@@ -51,6 +54,7 @@ fn open<'a>(
         http_flow,
         owner: owner_slot,
         erlang_opts: opts.map_get(atoms::erlang_opts()).ok().map(KeptTerm::new),
+        streams,
         origin_host: KeptTerm::new(host),
         origin_port: port,
         transport,
@@ -136,8 +140,10 @@ fn ws_upgrade<'a>(
     }
     if let Some(conn) = registry::lookup(&conn_pid) {
         let ws = decode::ws_config(ws_opts, &conn.ws_defaults)?;
+        let stream = StreamRef::with_reply_to(stream_ref, stream_opts.reply_to);
+        conn.stream_opened(&stream);
         conn.handle.send(Command::WsUpgrade(Box::new(Upgrade {
-            stream: StreamRef::with_reply_to(stream_ref, stream_opts.reply_to),
+            stream,
             path,
             headers,
             ws,
@@ -288,8 +294,10 @@ fn queue_request(
             Some(opts) => (opts.reply_to, opts.flow.unwrap_or(conn.http_flow)),
             None => (None, conn.http_flow),
         };
+        let stream = StreamRef::with_reply_to(stream_ref, reply_to);
+        conn.stream_opened(&stream);
         conn.handle.send(Command::Request(Box::new(Request {
-            stream: StreamRef::with_reply_to(stream_ref, reply_to),
+            stream,
             method,
             path,
             headers,
@@ -403,8 +411,37 @@ fn resources(env: Env) -> NifResult<Term> {
 
 #[rustler::nif]
 fn cancel(conn_pid: LocalPid, stream_ref: Term) -> rustler::Atom {
-    registry::send(&conn_pid, Command::Cancel(StreamRef::new(stream_ref)));
+    if let Some(conn) = registry::lookup(&conn_pid) {
+        let stream = StreamRef::new(stream_ref);
+        if let Some(streams) = &conn.streams {
+            // No message will end it now.
+            streams.end(stream.kept());
+        }
+        conn.handle.send(Command::Cancel(stream));
+    }
     atoms::ok()
+}
+
+/// Gun 2's `gun:stream_info/2` for HTTP/1.1: `{ok, #{ref, reply_to,
+/// state}}` for a stream that runs, `{ok, undefined}` for any other.
+#[rustler::nif]
+fn stream_info<'a>(env: Env<'a>, conn_pid: LocalPid, stream_ref: Term<'a>) -> NifResult<Term<'a>> {
+    let reply_to = registry::lookup(&conn_pid).and_then(|conn| {
+        let stream = StreamRef::new(stream_ref);
+        conn.streams.as_ref()?.reply_to(stream.kept())
+    });
+    let info = match reply_to {
+        Some(reply_to) => Term::map_from_pairs(
+            env,
+            &[
+                (atoms::ref_().encode(env), stream_ref),
+                (atoms::reply_to().encode(env), reply_to.encode(env)),
+                (atoms::state().encode(env), atoms::running().encode(env)),
+            ],
+        )?,
+        None => atoms::undefined().encode(env),
+    };
+    Ok((atoms::ok(), info).encode(env))
 }
 
 #[rustler::nif]

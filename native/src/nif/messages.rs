@@ -17,6 +17,7 @@ use super::atoms;
 use super::reasons::{connection_error_term, ping_unsupported_term, reason_term};
 use super::registry;
 use super::stream_ref::StreamRef;
+use super::stream_table::StreamTable;
 
 /// Messages built since the env was last cleared, and their payload
 /// bytes: the env keeps every term alive until it is cleared.
@@ -146,10 +147,17 @@ pub struct ErlangSink {
     protocol: Protocol,
     /// The ping a `Reason::PingUnsupported` is about.
     unsupported_ping: Option<StreamRef>,
+    /// Mode 2's streams for `gun:stream_info/2`, ended here.
+    streams: Option<std::sync::Arc<StreamTable>>,
 }
 
 impl ErlangSink {
-    pub fn new(owner_slot: std::sync::Arc<OwnerSlot>, conn_pid: LocalPid, api: Api) -> Self {
+    pub fn new(
+        owner_slot: std::sync::Arc<OwnerSlot>,
+        conn_pid: LocalPid,
+        api: Api,
+        streams: Option<std::sync::Arc<StreamTable>>,
+    ) -> Self {
         ErlangSink {
             owner: owner_slot.get(),
             owner_slot,
@@ -158,6 +166,13 @@ impl ErlangSink {
             exited: false,
             protocol: Protocol::Http,
             unsupported_ping: None,
+            streams,
+        }
+    }
+
+    fn stream_ended(&self, stream: &StreamRef) {
+        if let Some(streams) = &self.streams {
+            streams.end(stream.kept());
         }
     }
 
@@ -249,6 +264,9 @@ impl EventSink for ErlangSink {
         unprocessed: &[&StreamRef],
     ) {
         self.protocol = Protocol::Http;
+        if let Some(streams) = &self.streams {
+            streams.clear();
+        }
         let to = self.owner();
         let sink = &*self;
         send_message(to, sink.conn_pid, 0, |env, conn| {
@@ -316,6 +334,9 @@ impl EventSink for ErlangSink {
         status: u16,
         headers: &[(Vec<u8>, Vec<u8>)],
     ) {
+        if fin {
+            self.stream_ended(stream);
+        }
         let to = self.recipient(stream);
         send_message(to, self.conn_pid, 0, |env, conn| {
             make_tuple(
@@ -333,6 +354,9 @@ impl EventSink for ErlangSink {
     }
 
     fn data(&mut self, stream: &StreamRef, fin: bool, data: &[u8]) {
+        if fin {
+            self.stream_ended(stream);
+        }
         let to = self.recipient(stream);
         send_message(to, self.conn_pid, data.len(), |env, conn| {
             make_tuple(
@@ -349,6 +373,7 @@ impl EventSink for ErlangSink {
     }
 
     fn trailers(&mut self, stream: &StreamRef, headers: &[(Vec<u8>, Vec<u8>)]) {
+        self.stream_ended(stream);
         let to = self.recipient(stream);
         send_message(to, self.conn_pid, 0, |env, conn| {
             make_tuple(
@@ -371,6 +396,7 @@ impl EventSink for ErlangSink {
         {
             return;
         }
+        self.stream_ended(stream);
         let to = self.recipient(stream);
         let sink = &*self;
         send_message(to, sink.conn_pid, 0, |env, conn| {

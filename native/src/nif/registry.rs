@@ -11,6 +11,7 @@ use crate::connection::{Api, Command, Handle, Transport, WsConfig};
 use super::kept_term::KeptTerm;
 use super::messages::OwnerSlot;
 use super::stream_ref::StreamRef;
+use super::stream_table::StreamTable;
 
 pub struct Conn {
     pub handle: Handle<StreamRef>,
@@ -23,9 +24,22 @@ pub struct Conn {
     /// What `gun.erl` keeps with the connection for its own use (the
     /// open map's `erlang_opts`), given back by `gun_nif:api/1`.
     pub erlang_opts: Option<KeptTerm>,
+    /// Gun 2's streams for `gun:stream_info/2`; `None` in mode 1.
+    pub streams: Option<Arc<StreamTable>>,
     pub origin_host: KeptTerm,
     pub origin_port: u16,
     pub transport: Transport,
+}
+
+impl Conn {
+    /// A Gun 2 stream `gun:stream_info/2` can see until it ends; its
+    /// recipient is its `reply_to`, else the owner.
+    pub fn stream_opened(&self, stream: &StreamRef) {
+        if let Some(streams) = &self.streams {
+            let reply_to = stream.reply_to().unwrap_or_else(|| self.owner.get());
+            streams.open(stream.kept().clone(), reply_to);
+        }
+    }
 }
 
 static CONNECTIONS: LazyLock<Mutex<HashMap<LocalPid, Arc<Conn>>>> =

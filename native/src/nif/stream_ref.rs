@@ -42,4 +42,8 @@ impl StreamRef {
     pub fn load<'a>(&self, env: Env<'a>) -> Term<'a> {
         self.term.load(env)
     }
+
+    pub fn kept(&self) -> &KeptTerm {
+        &self.term
+    }
 }
