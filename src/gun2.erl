@@ -53,7 +53,7 @@
 -spec open(gun:host() | {local, file:filename_all()}, inet:port_number(), map())
 	-> {ok, pid()} | {error, any()}.
 open(Host, Port, Opts) ->
-	case check_host(Host, Port) of
+	case check_host(Host, Port, Opts) of
 		ok ->
 			case gun2_opts:check(Opts) of
 				ok -> start(Host, Port, Opts);
@@ -63,11 +63,14 @@ open(Host, Port, Opts) ->
 			Error
 	end.
 
-check_host({local, Path}, 0) when is_list(Path); is_binary(Path) ->
+%% The engine has no TLS over a Unix domain socket.
+check_host({local, _}, 0, #{transport := T}) when T =:= tls; T =:= ssl ->
+	{error, {options, {transport, T}}};
+check_host({local, Path}, 0, _) when is_list(Path); is_binary(Path) ->
 	ok;
-check_host(Host, Port) when is_integer(Port), Port > 0, Port =< 65535 ->
+check_host(Host, Port, _) when is_integer(Port), Port > 0, Port =< 65535 ->
 	check_host(Host);
-check_host(_, Port) ->
+check_host(_, Port, _) ->
 	{error, {port, Port}}.
 
 check_host(Host) when is_list(Host); is_atom(Host); is_binary(Host) ->
@@ -283,7 +286,12 @@ normalize_headers(Headers) ->
 %% {ok, undefined} for a stream the connection does not know (any more).
 -spec stream_info(pid(), reference()) -> {ok, map() | undefined} | {error, not_connected}.
 stream_info(ConnPid, StreamRef) ->
-	gun_nif:stream_info(ConnPid, StreamRef).
+	case gun_nif:stream_info(ConnPid, StreamRef) of
+		{ok, Info=#{reply_to := Pid}} when is_pid(Pid) ->
+			{ok, Info#{reply_to => gun_reply_to:reply_to(Pid)}};
+		Other ->
+			Other
+	end.
 
 %% HTTP streams too (Gun 2 counts gun_data messages).
 -spec update_flow(pid(), reference(), pos_integer()) -> ok.

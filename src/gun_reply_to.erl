@@ -9,15 +9,22 @@
 -module(gun_reply_to).
 
 -export([start/2]).
--export([init/2]).
+-export([init/3]).
+-export([reply_to/1]).
 
+%% A plain spawn: the initial call names this module, which is how
+%% reply_to/1 tells a relay from any other pid. The relay has recorded
+%% its reply_to when this returns.
 -spec start(pid(), gun2_opts:reply_to()) -> pid().
 start(ConnPid, ReplyTo) ->
-	proc_lib:spawn(?MODULE, init, [ConnPid, ReplyTo]).
+	Relay = spawn(?MODULE, init, [self(), ConnPid, ReplyTo]),
+	receive {Relay, ready} -> Relay end.
 
--spec init(pid(), gun2_opts:reply_to()) -> no_return().
-init(ConnPid, ReplyTo) ->
+-spec init(pid(), pid(), gun2_opts:reply_to()) -> no_return().
+init(Parent, ConnPid, ReplyTo) ->
+	put('$gun_reply_to', ReplyTo),
 	MRef = monitor(process, ConnPid),
+	Parent ! {self(), ready},
 	loop(ConnPid, MRef, ReplyTo).
 
 loop(ConnPid, MRef, ReplyTo) ->
@@ -31,6 +38,22 @@ loop(ConnPid, MRef, ReplyTo) ->
 				false -> loop(ConnPid, MRef, ReplyTo)
 			end
 	end.
+
+%% What the user gave as reply_to, for the pid the engine knows: a
+%% relay's fun, or the pid itself.
+-spec reply_to(pid()) -> gun2_opts:reply_to().
+reply_to(Pid) when node(Pid) =:= node() ->
+	case erlang:process_info(Pid, initial_call) of
+		{initial_call, {?MODULE, init, 3}} ->
+			case erlang:process_info(Pid, dictionary) of
+				{dictionary, Dict} -> proplists:get_value('$gun_reply_to', Dict, Pid);
+				undefined -> Pid
+			end;
+		_ ->
+			Pid
+	end;
+reply_to(Pid) ->
+	Pid.
 
 call(F, Msg) when is_function(F, 1) ->
 	F(Msg);
