@@ -20,16 +20,19 @@ all() ->
 
 groups() ->
 	[
-		{switch, [], [api_bad_value, api_default_is_1, connection_keeps_its_mode]},
+		%% The cases that change the env run one at a time.
+		{switch, [], [api_bad_value, api_default_is_1, connection_keeps_its_mode,
+			open_unix_mode1]},
 		{options, [parallel], [open_refused_options, open_accepted_options,
-			req_opts_bad, ws_upgrade_opts_bad, open_unix_mode1]},
+			req_opts_bad, ws_upgrade_opts_bad]},
 		{headers, [parallel], [header_forms_lowercased, invalid_request_headers_raise,
 			invalid_request_headers_ignore, transform_header_name]},
 		{await, [parallel], [await_shapes, await_with_monitor, await_down,
 			await_body_trailers, await_body_errors, await_up_forms, flush_both_shapes]},
 		{relay, [parallel], [relay_fun_forms, relay_ends_with_stream, relay_ends_with_conn]},
 		{http, [], [get_4_reply_to_pid, get_4_reply_to_fun_forms, headers_5_data,
-			request_6_body, post_4_req_opts, info_keys, stream_info_unknown, http_ping_fails]},
+			request_6_body, post_4_req_opts, info_keys, stream_info_unknown, stream_info_running,
+			http_ping_fails]},
 		{ws, [], [ws_upgrade_await, ws_protocols_offered, ws_reply_to]},
 		{lifecycle, [], [owner_down_reason, owner_down_normal, set_owner_moves_messages,
 			shutdown_exit_reason, gun_down_5_elements, supervise_false_links]}
@@ -237,7 +240,9 @@ ws_upgrade_opts_bad(Config) ->
 open_unix_mode1(_) ->
 	doc("open_unix/2 is mode 2's."),
 	ok = application:set_env(gun, api, 1),
-	{error, {api, 1}} = gun:open_unix("/tmp/none.sock", #{}).
+	{error, {api, 1}} = gun:open_unix("/tmp/none.sock", #{}),
+	ok = application:set_env(gun, api, 2),
+	{error, {options, {transport, tls}}} = gun:open_unix("/tmp/none.sock", #{transport => tls}).
 
 %% headers
 
@@ -550,6 +555,19 @@ stream_info_unknown(Config) ->
 	doc("stream_info/2 of a stream the connection does not know."),
 	ConnPid = open_up(http(Config)),
 	{ok, undefined} = gun:stream_info(ConnPid, make_ref()),
+	gun:close(ConnPid).
+
+stream_info_running(Config) ->
+	doc("stream_info/2 of a running stream: its reply_to as given, a fun included."),
+	ConnPid = open_up(http(Config)),
+	Self = self(),
+	Ref = gun:get(ConnPid, "/slow?ms=1000"),
+	{ok, #{ref := Ref, reply_to := Self, state := running}} = gun:stream_info(ConnPid, Ref),
+	Fun = fun(_) -> ok end,
+	Ref2 = gun:get(ConnPid, "/slow?ms=1000", [], #{reply_to => Fun}),
+	{ok, #{ref := Ref2, reply_to := Fun, state := running}} = gun:stream_info(ConnPid, Ref2),
+	{response, nofin, 200, _} = gun:await(ConnPid, Ref, ?T),
+	{ok, <<"slow">>} = gun:await_body(ConnPid, Ref, ?T),
 	gun:close(ConnPid).
 
 http_ping_fails(Config) ->
