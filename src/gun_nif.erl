@@ -22,6 +22,7 @@
 -export([set_owner/2]).
 -export([ping/2]).
 -export([stream_info/2]).
+-export([retry/3]).
 -export([owner_queue/2]).
 -export([resources/0]).
 -export([inject_panic/1]).
@@ -145,6 +146,13 @@ ping(_ConnPid, _PingRef) ->
 -spec stream_info(pid(), reference())
 	-> {ok, undefined | #{ref := reference(), reply_to := pid(), state := running}}.
 stream_info(_ConnPid, _StreamRef) ->
+	erlang:nif_error(not_loaded).
+
+%% The answer to the engine's {'$gun_retry', Retries}, sent to the process
+%% behind ConnPid before each retry when the open map has retry_fun: what
+%% Gun 2's retry_fun(Retries, Opts) returned.
+-spec retry(pid(), non_neg_integer(), non_neg_integer()) -> ok.
+retry(_ConnPid, _Retries, _Timeout) ->
 	erlang:nif_error(not_loaded).
 
 %% The answer to the engine's {'$gun_owner_check', MeanBytes}: the bytes

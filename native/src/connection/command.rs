@@ -82,6 +82,12 @@ pub enum Command<S> {
     Shutdown,
     /// Immediate, and silent.
     Close,
+    /// `retry_fun`'s answer to `EventSink::ask_retry`: the retries left
+    /// and the delay before the next.
+    Retry {
+        retries: u32,
+        timeout: std::time::Duration,
+    },
     /// Like `Shutdown`, but nobody is left to tell.
     OwnerDown,
     /// A test hook (`gun_nif:inject_panic/1`): the task panics, to prove

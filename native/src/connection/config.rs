@@ -244,6 +244,9 @@ pub struct ConnConfig {
     pub transport: Transport,
     pub retry: u32,
     pub retry_timeout: Duration,
+    /// Each retry's count and delay come from Gun 2's `retry_fun`, asked
+    /// through [`EventSink::ask_retry`](super::EventSink::ask_retry).
+    pub retry_fun: bool,
     /// `None` is `infinity`.
     pub connect_timeout: Option<Duration>,
     /// For the host name's lookup alone; `None` is `infinity`.
@@ -278,6 +281,7 @@ impl ConnConfig {
             },
             retry: 5,
             retry_timeout: Duration::from_millis(5000),
+            retry_fun: false,
             connect_timeout: None,
             domain_lookup_timeout: None,
             tls_handshake_timeout: None,

@@ -130,8 +130,9 @@ impl<K: EventSink> Conn<K> {
             // Credits and the owner's queue are an upgraded stream's
             // business; there is none now.
             Some(Command::UpdateFlow { .. } | Command::OwnerQueue(_)) => None,
-            // Only a connection can be pinged.
-            Some(Command::Ping(_)) => None,
+            // Only a connection can be pinged; a retry's answer comes
+            // while the lifecycle waits for it, never here.
+            Some(Command::Ping(_) | Command::Retry { .. }) => None,
         }
     }
 

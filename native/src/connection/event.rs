@@ -166,6 +166,9 @@ pub trait EventSink: Send + 'static {
     /// Asks for the bytes waiting in the owner's mailbox, answered with
     /// `Command::OwnerQueue`: its queue length times `mean_message_bytes`.
     fn check_owner_queue(&mut self, mean_message_bytes: u64);
+    /// Asks for the next retry (Gun 2's `retry_fun`, given the retries
+    /// left), answered with `Command::Retry`.
+    fn ask_retry(&mut self, retries: u32);
     /// The end of a batch of events from one read: a good time to release memory.
     fn flush(&mut self);
     /// The last call: the connection is over.

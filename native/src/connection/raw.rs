@@ -68,7 +68,12 @@ fn command_while_raw<K: EventSink>(
         }
         Some(Command::WsSend(_)) => conn.sink.conn_error(&data_only),
         Some(Command::Ping(ping)) => conn.sink.ping_unsupported(&ping),
-        Some(Command::Cancel(_) | Command::UpdateFlow { .. } | Command::OwnerQueue(_)) => {}
+        Some(
+            Command::Cancel(_)
+            | Command::UpdateFlow { .. }
+            | Command::OwnerQueue(_)
+            | Command::Retry { .. },
+        ) => {}
         Some(Command::Shutdown) => return Some(Exit::ShutdownAsked),
         Some(Command::OwnerDown) => return Some(Exit::Shutdown(Reason::OwnerGone)),
         Some(Command::Close) | None => return Some(Exit::Normal),

@@ -33,6 +33,7 @@ enum Event {
     RawUpgrade(u32, Vec<u8>),
     StreamConnError(u32, Reason),
     PingUnsupported(u32),
+    RetryAsked(u32),
     OwnerCheck(u64),
     Exit(Exit),
 }
@@ -85,6 +86,9 @@ impl EventSink for Recorder {
     }
     fn check_owner_queue(&mut self, mean_message_bytes: u64) {
         self.record(Event::OwnerCheck(mean_message_bytes));
+    }
+    fn ask_retry(&mut self, retries: u32) {
+        self.record(Event::RetryAsked(retries));
     }
     fn flush(&mut self) {}
     fn exit(&mut self, exit: &Exit) {

@@ -237,3 +237,30 @@ async fn a_trailer_block_over_its_limit_fails_the_connection() {
         Event::StreamConnError(1, too_large.clone())
     );
 }
+
+#[tokio::test]
+async fn retry_fun_decides_each_retry() {
+    // A port nobody listens on.
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    drop(listener);
+    let mut client = Client::open(port, |cfg| {
+        cfg.api = Api::Gun2;
+        cfg.retry = 5;
+        cfg.retry_fun = true;
+    });
+    assert_eq!(client.next().await, Event::RetryAsked(5));
+    client.handle.send(Command::Retry {
+        retries: 1,
+        timeout: std::time::Duration::ZERO,
+    });
+    assert_eq!(client.next().await, Event::RetryAsked(1));
+    client.handle.send(Command::Retry {
+        retries: 0,
+        timeout: std::time::Duration::ZERO,
+    });
+    assert!(matches!(
+        client.next().await,
+        Event::Exit(Exit::Shutdown(Reason::Connect(_)))
+    ));
+}

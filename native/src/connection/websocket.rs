@@ -404,7 +404,21 @@ pub(super) async fn serve<K: EventSink>(
     if stream_error {
         conn.sink.stream_error(&stream, &down);
     }
-    conn.sink.down(Protocol::Ws, &down, &[&stream], &[]);
+    // Gun 2 tells no one of the end it was asked for (shutdown/1, the
+    // owner's death); the close the user sent is a gun_down as any end.
+    let asked = matches!(
+        (&outcome, &stop),
+        (
+            Outcome::Stop(Exit::ShutdownAsked | Exit::Shutdown(Reason::OwnerGone)),
+            _
+        ) | (
+            _,
+            Some(Exit::ShutdownAsked | Exit::Shutdown(Reason::OwnerGone))
+        )
+    );
+    if !(asked && conn.cfg.api == Api::Gun2) {
+        conn.sink.down(Protocol::Ws, &down, &[&stream], &[]);
+    }
     conn.sink.flush();
     match stop {
         Some(exit) => Outcome::Stop(exit),
@@ -427,7 +441,7 @@ fn take_commands<K: EventSink>(
             Some(Command::Request(request)) => refuse_upgraded(conn, &request.stream),
             Some(Command::Data { stream, .. }) => refuse_upgraded(conn, &stream),
             // The stream was done with at the upgrade.
-            Some(Command::Cancel(_)) => {}
+            Some(Command::Cancel(_) | Command::Retry { .. }) => {}
             Some(Command::UpdateFlow {
                 stream: named,
                 increment,

@@ -385,6 +385,15 @@ fn update_flow(conn_pid: LocalPid, stream_ref: Term, increment: u64) -> rustler:
     atoms::ok()
 }
 
+/// The process behind ConnPid's answer to `{'$gun_retry', Retries}`:
+/// what `retry_fun` said.
+#[rustler::nif]
+fn retry(conn_pid: LocalPid, retries: u32, timeout: u64) -> rustler::Atom {
+    let timeout = std::time::Duration::from_millis(timeout);
+    registry::send(&conn_pid, Command::Retry { retries, timeout });
+    atoms::ok()
+}
+
 /// The process behind ConnPid's answer to `$gun_owner_check`.
 #[rustler::nif]
 fn owner_queue(conn_pid: LocalPid, queued_bytes: u64) -> rustler::Atom {

@@ -18,6 +18,8 @@ rustler::atoms! {
     gun_error,
     gun_exit = "$gun_exit",
     gun_owner_check = "$gun_owner_check",
+    gun_retry = "$gun_retry",
+    retry_fun,
     fin,
     nofin,
     http,

@@ -125,6 +125,8 @@ pub fn conn_config(host: String, port: u16, opts: Term) -> NifResult<ConnConfig>
     if let Some(t) = get(opts, atoms::retry_timeout()) {
         cfg.retry_timeout = millis(t)?;
     }
+    // The fun stays with the process behind ConnPid, which answers.
+    cfg.retry_fun = get(opts, atoms::retry_fun()).is_some();
     if let Some(t) = get(opts, atoms::connect_timeout()) {
         cfg.connect_timeout = millis_or_infinity(t)?;
     }

@@ -474,6 +474,12 @@ impl EventSink for ErlangSink {
         });
     }
 
+    fn ask_retry(&mut self, retries: u32) {
+        send_message(self.conn_pid, self.conn_pid, 0, |env, _| {
+            (atoms::gun_retry(), retries).encode(env)
+        });
+    }
+
     fn check_owner_queue(&mut self, mean_message_bytes: u64) {
         send_message(self.conn_pid, self.conn_pid, 0, |env, _| {
             (atoms::gun_owner_check(), mean_message_bytes).encode(env)
