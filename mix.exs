@@ -42,6 +42,8 @@ defmodule Gun.MixProject do
   def application do
     [
       description: to_charlist(@app_src[:description]),
+      mod: @app_src[:mod],
+      registered: @app_src[:registered],
       extra_applications: @app_src[:applications] -- [:kernel, :stdlib]
     ]
   end

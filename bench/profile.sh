@@ -8,7 +8,9 @@ set -eu
 bench=$(cd "$(dirname "$0")" && pwd)
 scenario=$1
 data="$bench/out/perf.$scenario.data"
-BENCH_BUILD_ONLY=1 sh "$bench/run.sh"   # build outside the profile
+# Build outside the profile, the NIF with its debug info (the profiling
+# profile; priv/ holds that build until the next rebar3 compile).
+GUN_NIF_PROFILE=profiling BENCH_BUILD_ONLY=1 sh "$bench/run.sh"
 BENCH_NO_BUILD=1 BENCH_QUIET_WAIT="${BENCH_QUIET_WAIT:-30}" BENCH_ONLY="$scenario" \
 	BENCH_ERL_FLAGS="+JPperf true" \
 	perf record -e cpu-clock -F 4999 -g -o "$data" -- sh "$bench/run.sh"

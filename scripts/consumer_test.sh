@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Proves the project works as a dependency of another project:
-#   (a) a rebar3 project with {gun, {git, "file://$REPO", {ref, HEAD}}}
+#   (a) a rebar3 project with {gun, {git, "file://$REPO", {ref, HEAD}}},
+#       then built as a release (rebar3 release) that does the same on boot
 #   (b) a Mix project with {:gun, path: "$REPO"}
 # Each one opens a connection to test/support/ws_server.py, upgrades to
 # /echo, sends a text, receives the echo and prints OK.
@@ -13,6 +14,8 @@
 # Usage: scripts/consumer_test.sh
 #   REPO=/path/to/gun    the repository to test (default: this one)
 #   SKIP_REBAR3=1        skip (a), e.g. while the repository has no commit
+#
+# The release part prints the size of the gun_nif.so the release ships.
 #
 # Note: a rebar3 git dependency builds the *committed* tree at HEAD, not the
 # working tree; the script fails when there is no commit and warns when the
@@ -37,6 +40,10 @@ command -v mix >/dev/null || fail "mix not found"
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/gun_consumer.XXXXXX")
 server_pid=
+# The release's node starts epmd when none runs; then it is stopped at the
+# end (epmd refuses while other nodes are registered with it).
+epmd_was_up=0
+epmd -names >/dev/null 2>&1 && epmd_was_up=1
 
 cleanup() {
 	status=$?
@@ -52,6 +59,9 @@ cleanup() {
 		wait "$server_pid" 2>/dev/null || true
 	fi
 	rm -rf "$tmp"
+	if [ "$epmd_was_up" = 0 ] && epmd -names >/dev/null 2>&1; then
+		epmd -kill >/dev/null 2>&1 || true
+	fi
 	if [ "$status" -eq 0 ]; then say "all OK"; else say "FAILED (status $status)"; fi
 	exit "$status"
 }
@@ -114,6 +124,18 @@ if [ "${SKIP_REBAR3:-0}" != 1 ]; then
 	cat >"$app/rebar.config" <<EOF
 {erl_opts, [debug_info]}.
 {deps, [{gun, {git, "file://$REPO", {ref, "$rev"}}}]}.
+{relx, [
+	{release, {rebar_consumer, "0.1.0"}, [rebar_consumer]},
+	{dev_mode, false},
+	{include_erts, false},
+	{vm_args_src, "config/vm.args.src"}
+]}.
+EOF
+	mkdir -p "$app/config"
+	# A node name of its own: other releases may run on this machine.
+	cat >"$app/config/vm.args.src" <<'EOF'
+-sname ${CONSUMER_NODE}
+-setcookie gun_consumer_test
 EOF
 	cat >"$app/src/rebar_consumer.app.src" <<'EOF'
 {application, rebar_consumer, [
@@ -121,9 +143,42 @@ EOF
 	{vsn, "0.1.0"},
 	{registered, []},
 	{applications, [kernel, stdlib, gun]},
+	{mod, {rebar_consumer_app, []}},
 	{env, []},
 	{modules, []}
 ]}.
+EOF
+	# Booted as a release with GUN_CONSUMER_PORT set, the application runs
+	# the echo itself, prints OK and stops the node (status 1 on failure).
+	cat >"$app/src/rebar_consumer_app.erl" <<'EOF'
+-module(rebar_consumer_app).
+-behaviour(application).
+-export([start/2, stop/1]).
+
+start(_, _) ->
+	case os:getenv("GUN_CONSUMER_PORT") of
+		false -> ok;
+		Port -> spawn(fun() -> on_boot(list_to_integer(Port)) end)
+	end,
+	{ok, spawn(fun() -> receive stop -> ok end end)}.
+
+stop(_) ->
+	ok.
+
+%% After the boot, when every application of the release runs.
+on_boot(Port) ->
+	case init:get_status() of
+		{started, _} -> echo(Port);
+		_ -> receive after 50 -> on_boot(Port) end
+	end.
+
+echo(Port) ->
+	try rebar_consumer:run(Port) of
+		_ -> init:stop()
+	catch C:R:S ->
+		io:format("~p:~p~n~p~n", [C, R, S]),
+		erlang:halt(1)
+	end.
 EOF
 	cat >"$app/src/rebar_consumer.erl" <<'EOF'
 -module(rebar_consumer).
@@ -161,6 +216,18 @@ EOF
 	echo "$out"
 	[ "$out" = OK ] || fail "(a) expected OK, got: $out"
 	say "(a) rebar3 consumer: OK"
+
+	say "(a) the same project as a release (rebar3 release)"
+	(cd "$app" && rebar3 release) || fail "(a) rebar3 release failed"
+	rel="$app/_build/default/rel/rebar_consumer"
+	nif=$(ls "$rel"/lib/gun-*/priv/gun_nif.so 2>/dev/null | head -n 1)
+	[ -n "$nif" ] || fail "(a) the release has no lib/gun-*/priv/gun_nif.so"
+	say "(a) the release's gun_nif.so: $(wc -c <"$nif") bytes ($(du -h "$nif" | cut -f1))"
+	out=$(GUN_CONSUMER_PORT=$port CONSUMER_NODE="gun_consumer_$$" timeout 120 "$rel/bin/rebar_consumer" foreground 2>&1) \
+		|| fail "(a) the release failed: $out"
+	echo "$out"
+	printf '%s\n' "$out" | grep -qx OK || fail "(a) the release printed no OK: $out"
+	say "(a) release: OK"
 fi
 
 # (b) Mix, gun as a path dependency.

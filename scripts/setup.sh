@@ -1,13 +1,13 @@
 #!/bin/sh
 # Installs what the project needs on a fresh Debian machine and builds it:
-# Erlang/OTP, Elixir and rebar3 from Debian's packages, Python's
+# Erlang/OTP (with dialyzer), Elixir and rebar3 from Debian's packages, Python's
 # `websockets` (the independent server the tests and the demo talk to) and
 # openssl (the TLS tests make their certificates with it).
 # Rust (cargo) must already be there.
 set -eu
 cd "$(dirname "$0")/.."
 
-packages="erlang-nox erlang-dev erlang-eunit erlang-common-test elixir rebar3 python3-websockets openssl"
+packages="erlang-nox erlang-dev erlang-eunit erlang-common-test erlang-dialyzer elixir rebar3 python3-websockets openssl"
 missing=""
 for p in $packages; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing="$missing $p"

@@ -1,10 +1,14 @@
 #!/bin/sh
-# Every test: style, the Rust core, the Erlang suites, the Elixir tests,
-# and the two throwaway projects that use this one as a dependency.
+# Every test: style, the Rust core, the Erlang checks (xref, dialyzer) and
+# suites, the Elixir tests, and the two throwaway projects that use this one
+# as a dependency.
 set -eu
 cd "$(dirname "$0")/.."
 
 sh scripts/setup.sh
+
+echo "== layers (no import cycles, no Erlang vocabulary below nif/)"
+python3 scripts/check_layers.py
 
 echo "== cargo fmt / clippy"
 cargo fmt --all -- --check
@@ -15,6 +19,11 @@ cargo test --workspace --quiet
 
 echo "== fuzz (short)"
 sh scripts/fuzz.sh smoke
+
+echo "== rebar3 xref / dialyzer"
+rebar3 xref
+# Any warning fails (the first run builds the PLT: a few minutes).
+rebar3 dialyzer
 
 echo "== rebar3 ct"
 rebar3 ct

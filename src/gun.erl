@@ -1,5 +1,6 @@
 %% Gun's client API. Calls go straight to the native engine (gun_nif);
-%% messages come straight from it to the owner process.
+%% messages come straight from it to the owner process. A ConnPid of
+%% another node is reached through its process (see engine_call/2).
 -module(gun).
 
 %% Connection.
@@ -156,7 +157,7 @@ open1(Host, Port, Opts) when is_integer(Port), Port > 0, Port =< 65535 ->
 	case check_host(Host) of
 		ok ->
 			case check_options(Opts) of
-				ok -> gun_conn:start(self(), Host, Port, Opts);
+				ok -> gun_sup:start_conn(self(), Host, Port, Opts);
 				Error -> Error
 			end;
 		Error ->
@@ -246,7 +247,7 @@ check_tls_options([{verify, V}|Opts]) when V =:= verify_peer; V =:= verify_none 
 check_tls_options([{cacertfile, F}|Opts]) when is_list(F); is_binary(F) ->
 	check_tls_options(Opts);
 check_tls_options([Opt={cacerts, Ders}|Opts]) when is_list(Ders) ->
-	case lists:all(fun is_binary/1, Ders) of
+	case all_binaries(Ders) of
 		true -> check_tls_options(Opts);
 		false -> {error, {options, {tls_opts, Opt}}}
 	end;
@@ -259,7 +260,14 @@ check_tls_options([{server_name_indication, disable}|Opts]) ->
 check_tls_options([{server_name_indication, Name}|Opts]) when is_list(Name); is_binary(Name) ->
 	check_tls_options(Opts);
 check_tls_options([Opt|_]) ->
-	{error, {options, {tls_opts, Opt}}}.
+	{error, {options, {tls_opts, Opt}}};
+%% The tail of an improper list.
+check_tls_options(Tail) ->
+	{error, {options, {tls_opts, Tail}}}.
+
+all_binaries([]) -> true;
+all_binaries([Bin|Tail]) when is_binary(Bin) -> all_binaries(Tail);
+all_binaries(_) -> false.
 
 %% tcp_opts: the gen_tcp:connect_option() that mean something for the
 %% engine's socket (doc/behaviour.md lists what each does). Gun forces
@@ -359,7 +367,10 @@ check_tcp_options([{packet, P}|Opts]) when P =:= 0; P =:= 1; P =:= 2; P =:= 4;
 		P =:= line; P =:= http; P =:= http_bin; P =:= httph; P =:= httph_bin ->
 	check_tcp_options(Opts);
 check_tcp_options([Opt|_]) ->
-	{error, {options, {tcp_opts, Opt}}}.
+	{error, {options, {tcp_opts, Opt}}};
+%% The tail of an improper list.
+check_tcp_options(Tail) ->
+	{error, {options, {tcp_opts, Tail}}}.
 
 check_http_options([]) ->
 	ok;
@@ -384,7 +395,7 @@ info(ConnPid) ->
 	end.
 
 info1(ConnPid) ->
-	case gun_nif:info(ConnPid) of
+	case engine_info(ConnPid) of
 		undefined -> exit({noproc, {?MODULE, info, [ConnPid]}});
 		Info -> Info
 	end.
@@ -546,23 +557,17 @@ do_request(ConnPid, Method, Path, Headers, Body) ->
 do_request1(ConnPid, Method, Path, Headers, Body) ->
 	ok = gun_request:check(Method, Path, Headers, #{}),
 	StreamRef = make_ref(),
-	ok = case gun_nif:request(ConnPid, StreamRef, Method, Path, Headers, Body) of
-		dirty -> gun_nif:request_dirty(ConnPid, StreamRef, Method, Path, Headers, Body);
-		Ok -> Ok
-	end,
+	ok = engine_call(ConnPid, {request, StreamRef, Method, Path, Headers, Body}),
 	StreamRef.
 
 -spec data(pid(), reference(), fin | nofin, iodata()) -> ok.
 data(ConnPid, StreamRef, IsFin, Data) ->
-	case gun_nif:data(ConnPid, StreamRef, IsFin, Data) of
-		dirty -> gun_nif:data_dirty(ConnPid, StreamRef, IsFin, Data);
-		ok -> ok
-	end.
+	engine_call(ConnPid, {data, StreamRef, IsFin, Data}).
 
 %% No further message for the stream is sent.
 -spec cancel(pid(), reference()) -> ok.
 cancel(ConnPid, StreamRef) ->
-	gun_nif:cancel(ConnPid, StreamRef).
+	engine_call(ConnPid, {cancel, StreamRef}).
 
 -spec stream_info(pid(), reference()) -> {ok, map() | undefined} | {error, not_connected}.
 stream_info(ConnPid, StreamRef) ->
@@ -766,17 +771,20 @@ ws_upgrade(ConnPid, Path, Headers, WsOpts) ->
 do_ws_upgrade(ConnPid, Path, Headers, WsOpts) ->
 	ok = gun_request:check(<<"GET">>, Path, Headers, #{}),
 	StreamRef = make_ref(),
-	ok = gun_nif:ws_upgrade(ConnPid, StreamRef, Path, Headers, WsOpts),
+	ok = engine_call(ConnPid, {ws_upgrade, StreamRef, Path, Headers, WsOpts}),
 	StreamRef.
 
 %% A malformed frame, or a control frame payload over 125 bytes, raises
-%% badarg here, in the caller.
+%% badarg here, in the caller. On this node (the hottest path) the call
+%% goes straight to the engine.
 -spec ws_send(pid(), ws_frame() | [ws_frame()]) -> ok.
-ws_send(ConnPid, Frames) ->
+ws_send(ConnPid, Frames) when node(ConnPid) =:= node() ->
 	case gun_nif:ws_send(ConnPid, Frames) of
 		ok -> ok;
 		dirty -> gun_nif:ws_send_dirty(ConnPid, Frames)
-	end.
+	end;
+ws_send(ConnPid, Frames) ->
+	engine_call(ConnPid, {ws_send, Frames}).
 
 %% Gun 2's: frames for one Websocket stream.
 -spec ws_send(pid(), reference(), ws_frame() | [ws_frame()]) -> ok.
@@ -788,4 +796,44 @@ ws_send(ConnPid, StreamRef, Frames) ->
 -spec update_flow(pid(), reference(), pos_integer()) -> ok.
 update_flow(ConnPid, StreamRef, Increment)
 		when is_reference(StreamRef), is_integer(Increment), Increment > 0 ->
-	gun_nif:update_flow(ConnPid, StreamRef, Increment).
+	engine_call(ConnPid, {update_flow, StreamRef, Increment}).
+
+%% Calls on a connection.
+%%
+%% The engine's table of connections is per node: a NIF call reaches the
+%% connections of its own node only. A ConnPid of another node gets the
+%% call as a message and runs it there, after the arguments went through
+%% the same engine checks here, so that a malformed frame still raises
+%% badarg in the caller. The check runs the call on self(), which is no
+%% connection (only gun_conn processes are, and they never call this),
+%% so the engine checks and drops it. Messages from one process arrive
+%% in the order sent, so a caller's calls keep their order; to a ConnPid
+%% that is gone, or whose node is, the message is lost as for a dead Gun
+%% process.
+
+-spec engine_call(pid(), gun_conn:call()) -> ok.
+engine_call(ConnPid, Call) when node(ConnPid) =:= node() ->
+	gun_conn:run(ConnPid, Call);
+engine_call(ConnPid, Call) ->
+	ok = gun_conn:run(self(), Call),
+	ConnPid ! {'$gun_call', Call},
+	ok.
+
+-define(INFO_TIMEOUT, 5000).
+
+%% undefined when ConnPid is no connection (any more), or its node is gone.
+-spec engine_info(pid()) -> map() | undefined.
+engine_info(ConnPid) when node(ConnPid) =:= node() ->
+	gun_conn:info(ConnPid);
+engine_info(ConnPid) ->
+	MRef = monitor(process, ConnPid, [{alias, reply_demonitor}]),
+	ConnPid ! {'$gun_info', MRef},
+	receive
+		{MRef, Info} ->
+			Info;
+		{'DOWN', MRef, process, ConnPid, _} ->
+			undefined
+	after ?INFO_TIMEOUT ->
+		demonitor(MRef, [flush]),
+		exit({timeout, {?MODULE, info, [ConnPid]}})
+	end.

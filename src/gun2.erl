@@ -83,21 +83,18 @@ check_host(Host) when tuple_size(Host) =:= 4; tuple_size(Host) =:= 8 ->
 check_host(Host) ->
 	{error, {host, Host}}.
 
-%% supervise => false links the connection to the caller, as Gun 2's
-%% start_link does. supervise => true (the default) will start it under
-%% the application's supervisor once the application has one; until
-%% then it starts as in mode 1.
+%% Under the application's supervisor (gun_sup), or, with
+%% supervise => false, linked to the caller, as Gun 2's start_link.
 start(Host, Port, Opts) ->
-	case gun_conn:start(self(), Host, Port, engine_opts(Host, Port, Opts)) of
-		{ok, ConnPid} when map_get(supervise, Opts) =:= false ->
-			link(ConnPid),
-			{ok, ConnPid};
-		Result ->
-			%% The engine refused an option: say which map was given.
-			case Result of
-				{error, {options, _}} -> {error, {options, Opts}};
-				_ -> Result
-			end
+	EngineOpts = engine_opts(Host, Port, Opts),
+	Result = case maps:get(supervise, Opts, true) of
+		true -> gun_sup:start_conn(self(), Host, Port, EngineOpts);
+		false -> gun_conn:start_link(self(), Host, Port, EngineOpts)
+	end,
+	case Result of
+		%% The engine refused an option: say which map was given.
+		{error, {options, _}} -> {error, {options, Opts}};
+		_ -> Result
 	end.
 
 engine_opts(Host, Port, Opts) ->
@@ -155,7 +152,7 @@ open_unix(SocketPath, Opts) ->
 %% undefined), and there is no cookie store or event handler.
 -spec info(pid()) -> map().
 info(ConnPid) ->
-	Info0 = case gun_nif:info(ConnPid) of
+	Info0 = case gun_conn:info(ConnPid) of
 		undefined -> exit({noproc, {gun, info, [ConnPid]}});
 		Info -> Info
 	end,

@@ -54,7 +54,8 @@ check_options([Opt={protocols, L}|Opts]) when is_list(L) ->
 	end;
 check_options([Opt={retry, _}|Opts]) ->
 	shared(Opt, Opts);
-%% retry_fun is refused until the engine asks Erlang before each retry.
+check_options([{retry_fun, F}|Opts]) when is_function(F, 2) ->
+	check_options(Opts);
 check_options([Opt={retry_timeout, _}|Opts]) ->
 	shared(Opt, Opts);
 check_options([{supervise, B}|Opts]) when is_boolean(B) ->
@@ -186,12 +187,12 @@ is_reply_to({M, F, A}) when is_atom(M), is_atom(F), is_list(A) -> true;
 is_reply_to(_) -> false.
 
 %% The map gun_nif:open/4 gets: the engine's own keys, with api => 2.
-%% What the Erlang side handles itself (supervise, retry_fun,
-%% transform_header_name, the Gun 2 ws keys) or what is unused
-%% (http2_opts, trace) stays here.
+%% What the Erlang side handles itself (supervise, transform_header_name,
+%% the Gun 2 ws keys) or what is unused (http2_opts, trace) stays here;
+%% retry_fun goes along, for the connection process (gun2_retry).
 -spec engine_opts(map()) -> map().
 engine_opts(Opts0) ->
-	Opts1 = maps:without([supervise, retry_fun, http2_opts, trace], Opts0),
+	Opts1 = maps:without([supervise, http2_opts, trace], Opts0),
 	Opts2 = case Opts1 of
 		#{transport := ssl} -> Opts1#{transport => tls};
 		_ -> Opts1

@@ -56,7 +56,10 @@ check_headers([{Name0, Value}|Tail]) ->
 			"An invalid request header was detected."})
 	end;
 check_headers([Header|_]) ->
-	error({invalid_request_header, Header, "A request header must be a {Name, Value} tuple."}).
+	error({invalid_request_header, Header, "A request header must be a {Name, Value} tuple."});
+%% The tail of an improper list, or headers that are no list.
+check_headers(_) ->
+	error(badarg).
 
 is_token(<<>>) -> false;
 is_token(Bin) -> is_tchars(Bin).

@@ -17,6 +17,10 @@
 suite() ->
 	[{timetrap, {seconds, 60}}].
 
+init_per_suite(Config) ->
+	{ok, _} = application:ensure_all_started(gun),
+	Config.
+
 all() ->
 	[
 		%% Cases 3.2, 4.1.3, 5.15 (NON-STRICT): fail at once, then a clean close.

@@ -35,7 +35,7 @@ groups() ->
 			http_ping_fails]},
 		{ws, [], [ws_upgrade_await, ws_protocols_offered, ws_reply_to]},
 		{lifecycle, [], [owner_down_reason, owner_down_normal, set_owner_moves_messages,
-			shutdown_exit_reason, gun_down_5_elements, supervise_false_links]}
+			shutdown_exit_reason, gun_down_5_elements, supervise_false_links, retry_fun_called]}
 	].
 
 init_per_suite(Config) ->
@@ -160,7 +160,7 @@ open_refused_options(_) ->
 		{protocols, [http, http]},
 		{transport, quic},
 		{trace, true},
-		{retry_fun, fun(_, _) -> #{retries => 0, timeout => 0} end},
+		{retry_fun, fun(_) -> #{retries => 0, timeout => 0} end},
 		{supervise, maybe},
 		{domain_lookup_timeout, -1},
 		{tls_handshake_timeout, soon},
@@ -691,6 +691,21 @@ supervise_false_links(Config) ->
 	true = lists:member(ConnPid, Links),
 	unlink(ConnPid),
 	gun:close(ConnPid).
+
+retry_fun_called(_) ->
+	doc("retry_fun is called before each retry with the retries left and the "
+		"options; its answer replaces them."),
+	Self = self(),
+	Fun = fun(Retries, Opts) ->
+		Self ! {retry_fun, Retries, maps:get(retry, Opts)},
+		#{retries => Retries - 1, timeout => 10}
+	end,
+	{ok, ConnPid} = gun:open("127.0.0.1", 12345, #{retry => 2, retry_fun => Fun,
+		retry_timeout => 60000}),
+	MRef = monitor(process, ConnPid),
+	{retry_fun, 2, 2} = receive M1 = {retry_fun, _, _} -> M1 after ?T -> error(no_retry_fun) end,
+	{retry_fun, 1, 2} = receive M2 = {retry_fun, _, _} -> M2 after ?T -> error(no_retry_fun) end,
+	receive {'DOWN', MRef, process, ConnPid, _} -> ok after ?T -> error(no_exit) end.
 
 doc(_) ->
 	ok.

@@ -141,6 +141,9 @@ injected_headers_never_sent(_) ->
 		refused(ConnPid, Sock, Error,
 			fun() -> gun:request(ConnPid, <<"PUT">>, "/", [{Name, Value}]) end)
 	end, Cases),
+	%% Headers that are an improper list: badarg, nothing sent.
+	refused(ConnPid, Sock, badarg,
+		fun() -> gun:get(ConnPid, "/", [{<<"x-ok">>, <<"1">>}|{<<"x-injected">>, <<"1">>}]) end),
 	close(ConnPid),
 	gen_tcp:close(LSock).
 
@@ -286,14 +289,15 @@ largest_options_taken(_) ->
 	close(ConnPid),
 	gen_tcp:close(LSock).
 
-%% Past gun:open/3's checks, the process behind ConnPid still does not
-%% crash on an option the engine cannot decode.
+%% Past gun:open/3's checks, the process behind ConnPid (started by
+%% gun_sup, as gun:open/3 does) still does not crash on an option the
+%% engine cannot decode.
 gun_conn_start_bad_options(_) ->
 	{LSock, Port} = raw_peer:listen(),
 	Opts = #{retry => 1 bsl 40},
-	{error, {options, Opts}} = gun_conn:start(self(), "127.0.0.1", Port, Opts),
+	{error, {options, Opts}} = gun_sup:start_conn(self(), "127.0.0.1", Port, Opts),
 	Opts2 = #{ws_opts => #{keepalive => 1 bsl 70}},
-	{error, {options, Opts2}} = gun_conn:start(self(), "127.0.0.1", Port, Opts2),
+	{error, {options, Opts2}} = gun_sup:start_conn(self(), "127.0.0.1", Port, Opts2),
 	no_reports(),
 	gen_tcp:close(LSock).
 
@@ -322,6 +326,11 @@ refused_tcp_opts(_) ->
 	{error, {options, {tcp_opts, not_a_list}}} =
 		gun:open("127.0.0.1", Port, #{tcp_opts => [not_a_list]}),
 	{error, {options, {tcp_opts, x}}} = gun:open("127.0.0.1", Port, #{tcp_opts => x}),
+	%% Improper lists are refused by their tail, never a crash.
+	{error, {options, {tcp_opts, x}}} = gun:open("127.0.0.1", Port, #{tcp_opts => [{nodelay, true}|x]}),
+	{error, {options, {tls_opts, x}}} = gun:open("127.0.0.1", Port, #{tls_opts => [{verify, verify_none}|x]}),
+	{error, {options, {tls_opts, {cacerts, [<<>>|x]}}}} =
+		gun:open("127.0.0.1", Port, #{tls_opts => [{cacerts, [<<>>|x]}]}),
 	{error, {options, {tls_opts, {no_such_key, 1}}}} =
 		gun:open("127.0.0.1", Port, #{tls_opts => [{no_such_key, 1}]}),
 	%% What Gun overrides is taken and changes nothing.
@@ -397,11 +406,27 @@ tcp_inet6(_) ->
 	close(ConnPid2),
 	gen_tcp:close(LSock).
 
+%% How a connection that fails before it is up ends, through gun:open/3
+%% and through a link. A failure found without touching the network can
+%% end ConnPid before gun:await_up/1 monitors it (then {error, noproc},
+%% doc/behaviour.md); the link sees the exit reason whatever the timing.
+failed_start(Host, Port, Opts) ->
+	{ok, ConnPid} = gun:open(Host, Port, Opts#{retry => 0}),
+	{error, Reason} = gun:await_up(ConnPid),
+	Trap = process_flag(trap_exit, true),
+	{ok, Linked} = gun_conn:start_link(self(), Host, Port, Opts#{retry => 0}),
+	Exit = receive {'EXIT', Linked, E} -> E after 10000 -> error({no_exit, Linked}) end,
+	process_flag(trap_exit, Trap),
+	case Reason of
+		noproc -> ok;
+		Exit -> ok
+	end,
+	Exit.
+
 tcp_family_mismatch(_) ->
 	{LSock, Port} = raw_peer:listen(),
 	Fail = fun(Opts) ->
-		{ok, ConnPid} = gun:open({127, 0, 0, 1}, Port, #{retry => 0, tcp_opts => Opts}),
-		{error, {shutdown, eafnosupport}} = gun:await_up(ConnPid)
+		{shutdown, eafnosupport} = failed_start({127, 0, 0, 1}, Port, #{tcp_opts => Opts})
 	end,
 	Fail([inet6]),
 	Fail([{ip, {0, 0, 0, 0, 0, 0, 0, 1}}]),
@@ -418,8 +443,7 @@ tcp_ipv6_v6only(_) ->
 	{ok, http} = gun:await_up(ConnPid),
 	{ok, false} = client_sockopt(ConnPid, Sock, {ipv6, v6only}),
 	close(ConnPid),
-	{ok, ConnPid2} = gun:open(Mapped, Port, #{retry => 0, tcp_opts => [{ipv6_v6only, true}]}),
-	{error, {shutdown, Why}} = gun:await_up(ConnPid2),
+	{shutdown, Why} = failed_start(Mapped, Port, #{tcp_opts => [{ipv6_v6only, true}]}),
 	true = lists:member(Why, [enetunreach, eaddrnotavail, ehostunreach]),
 	{error, timeout} = gen_tcp:accept(LSock, 100),
 	gen_tcp:close(LSock).
@@ -491,9 +515,8 @@ connected_to(LSock, Opts) ->
 
 tcp_bind_to_device(_) ->
 	{LSock, Port} = raw_peer:listen(),
-	{ok, ConnPid} = gun:open("127.0.0.1", Port, #{retry => 0,
-		tcp_opts => [{bind_to_device, <<"nosuchdev0">>}]}),
-	{error, {shutdown, enodev}} = gun:await_up(ConnPid),
+	{shutdown, enodev} = failed_start("127.0.0.1", Port,
+		#{tcp_opts => [{bind_to_device, <<"nosuchdev0">>}]}),
 	{error, timeout} = gen_tcp:accept(LSock, 100),
 	gen_tcp:close(LSock).
 
@@ -506,9 +529,8 @@ tcp_netns(_) ->
 	_ = raw_peer:accept(LSock),
 	{ok, http} = gun:await_up(ConnPid),
 	close(ConnPid),
-	{ok, ConnPid2} = gun:open("127.0.0.1", Port, #{retry => 0,
-		tcp_opts => [{netns, <<"/no/such/netns">>}]}),
-	{error, {shutdown, enoent}} = gun:await_up(ConnPid2),
+	{shutdown, enoent} = failed_start("127.0.0.1", Port,
+		#{tcp_opts => [{netns, <<"/no/such/netns">>}]}),
 	case os:find_executable("unshare") of
 		false ->
 			{comment, "no unshare(1): the other namespace was not tried"};
@@ -518,12 +540,10 @@ tcp_netns(_) ->
 			Pid = receive {Holder, {data, {eol, P}}} -> binary_to_list(P) after 5000 -> error(no_pid) end,
 			NsPath = "/proc/" ++ Pid ++ "/ns/net",
 			ok = wait_netns_differs(NsPath, 250),
-			{ok, ConnPid3} = gun:open("127.0.0.1", Port, #{retry => 0,
-				tcp_opts => [{netns, NsPath}]}),
-			Res = gun:await_up(ConnPid3),
+			Res = failed_start("127.0.0.1", Port, #{tcp_opts => [{netns, NsPath}]}),
 			_ = os:cmd("kill " ++ Pid),
 			catch port_close(Holder),
-			{error, {shutdown, enetunreach}} = Res,
+			{shutdown, enetunreach} = Res,
 			{error, timeout} = gen_tcp:accept(LSock, 100),
 			gen_tcp:close(LSock)
 	end.

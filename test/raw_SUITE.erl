@@ -13,6 +13,10 @@
 suite() ->
 	[{timetrap, {seconds, 60}}].
 
+init_per_suite(Config) ->
+	{ok, _} = application:ensure_all_started(gun),
+	Config.
+
 all() ->
 	[
 		%% Handshake.

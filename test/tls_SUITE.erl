@@ -478,7 +478,7 @@ bad_certificate_says_why(Config) ->
 	{error, {shutdown, {tls_alert, {bad_certificate, unsupported_signature_algorithm}}}}
 		= open_fail("127.0.0.1", port(Config, ws_pss), #{tls_opts => #{cacertfile => cert(Config, "rsaca.pem")}}),
 	%% Accepted with verify_none.
-	ConnPid = open_up("127.0.0.1", port(Config, ws_pss), #{tls_opts => #{verify => verify_none}}),
+	ConnPid = tls_up("127.0.0.1", port(Config, ws_pss), #{tls_opts => #{verify => verify_none}}),
 	_ = upgrade(ConnPid, "/echo"),
 	echo_check(ConnPid),
 	close(ConnPid).

@@ -754,7 +754,9 @@ badarg_frames(Config) ->
 		{pong, <<0:126/unit:8>>},
 		{close, 1000, <<0:124/unit:8>>},
 		[{text, <<"a">>}, {bogus, 1}],
-		[{text, <<"a">>}, {ping, <<0:200/unit:8>>}]
+		[{text, <<"a">>}, {ping, <<0:200/unit:8>>}],
+		[{text, <<"a">>}|tail],
+		[{text, <<"a">>}, {text, <<"b">>}|{text, <<"c">>}]
 	],
 	lists:foreach(fun(Frame) ->
 		try gun:ws_send(ConnPid, Frame) of

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use rustler::types::tuple::get_tuple;
-use rustler::{Atom, Binary, Error, ListIterator, MapIterator, NifResult, Term};
+use rustler::{Atom, Binary, Error, MapIterator, NifResult, Term};
 
 use crate::buffers;
 use crate::call_cost::WalkLimits;
@@ -219,7 +219,8 @@ mod tcp_atoms {
 /// `infinity`) have no effect.
 fn tcp_options(list: Term) -> NifResult<TcpOptions> {
     let mut tcp = TcpOptions::default();
-    for opt in list.decode::<ListIterator>()? {
+    for opt in list_cells(list)? {
+        let opt = opt?;
         if let Ok(atom) = opt.decode::<Atom>() {
             if atom == tcp_atoms::inet() {
                 tcp.family = Some(Family::Inet);
@@ -341,8 +342,8 @@ fn tls_config(opts: Term) -> NifResult<TlsConfig> {
             .map(|(k, v)| Ok((k.decode()?, v)))
             .collect::<NifResult<_>>()?
     } else {
-        opts.decode::<ListIterator>()?
-            .map(|pair| pair.decode())
+        list_cells(opts)?
+            .map(|pair| pair?.decode())
             .collect::<NifResult<_>>()?
     };
     let mut tls = TlsConfig::default();
@@ -352,18 +353,16 @@ fn tls_config(opts: Term) -> NifResult<TlsConfig> {
         } else if key == atoms::cacertfile() {
             tls.cacertfile = Some(path(value)?);
         } else if key == atoms::cacerts() {
-            tls.cacerts = value
-                .decode::<ListIterator>()?
-                .map(|der| Ok(der.decode::<Binary>()?.as_slice().to_vec()))
+            tls.cacerts = list_cells(value)?
+                .map(|der| Ok(der?.decode::<Binary>()?.as_slice().to_vec()))
                 .collect::<NifResult<_>>()?;
         } else if key == atoms::certfile() {
             tls.certfile = Some(path(value)?);
         } else if key == atoms::keyfile() {
             tls.keyfile = Some(path(value)?);
         } else if key == tls_atoms::versions() {
-            tls.versions = value
-                .decode::<ListIterator>()?
-                .map(|v| match v.decode::<Atom>()? {
+            tls.versions = list_cells(value)?
+                .map(|v| match v?.decode::<Atom>()? {
                     a if a == tls_atoms::tlsv1_2() => Ok(TlsVersion::Tls12),
                     a if a == tls_atoms::tlsv1_3() => Ok(TlsVersion::Tls13),
                     _ => Err(Error::BadArg),
@@ -501,10 +500,42 @@ pub fn stream_opts(map: Term) -> NifResult<StreamOpts> {
 pub fn ws_protocols(map: Term) -> NifResult<Vec<Vec<u8>>> {
     match get(map, atoms::protocols()) {
         None => Ok(Vec::new()),
-        Some(list) => list
-            .decode::<ListIterator>()?
-            .map(|name| Ok(iodata(name)?.as_slice().to_vec()))
+        Some(list) => list_cells(list)?
+            .map(|name| Ok(iodata(name?)?.as_slice().to_vec()))
             .collect(),
+    }
+}
+
+/// The elements of a list, one cell at a time. An improper list is a
+/// `badarg` when its tail is reached, never a panic (rustler's
+/// `ListIterator` panics on one); a term that is no list is one at once.
+pub fn list_cells(term: Term) -> NifResult<Cells> {
+    if term.is_list() {
+        Ok(Cells { rest: Some(term) })
+    } else {
+        Err(Error::BadArg)
+    }
+}
+
+pub struct Cells<'a> {
+    rest: Option<Term<'a>>,
+}
+
+impl<'a> Iterator for Cells<'a> {
+    type Item = NifResult<Term<'a>>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let list = self.rest.take()?;
+        if list.is_empty_list() {
+            return None;
+        }
+        match list.list_get_cell() {
+            Ok((head, tail)) => {
+                self.rest = Some(tail);
+                Some(Ok(head))
+            }
+            Err(error) => Some(Err(error)),
+        }
     }
 }
 
@@ -513,9 +544,9 @@ pub fn iodata<'a>(term: Term<'a>) -> NifResult<Binary<'a>> {
 }
 
 pub fn headers(term: Term) -> NifResult<Vec<(Vec<u8>, Vec<u8>)>> {
-    term.decode::<ListIterator>()?
+    list_cells(term)?
         .map(|pair| {
-            let (name, value): (Term, Term) = pair.decode()?;
+            let (name, value): (Term, Term) = pair?.decode()?;
             Ok((
                 iodata(name)?.as_slice().to_vec(),
                 iodata(value)?.as_slice().to_vec(),
@@ -570,7 +601,8 @@ pub fn frames<'a>(term: Term<'a>, limits: WalkLimits) -> NifResult<Option<Vec<Fr
         return Ok(frame(term, &mut cells)?.map(|frame| vec![frame]));
     }
     let mut frames = Vec::new();
-    for item in term.decode::<ListIterator>()? {
+    for item in list_cells(term)? {
+        let item = item?;
         if frames.len() == limits.frames {
             return Ok(None);
         }
