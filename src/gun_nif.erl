@@ -20,6 +20,7 @@
 -export([info/1]).
 -export([api/1]).
 -export([set_owner/2]).
+-export([owner_down/1]).
 -export([ping/2]).
 -export([stream_info/2]).
 -export([retry/3]).
@@ -132,6 +133,13 @@ api(_ConnPid) ->
 %% monitors NewOwner instead and sends it the connection's messages.
 -spec set_owner(conn(), pid()) -> ok.
 set_owner(_Conn, _NewOwner) ->
+	erlang:nif_error(not_loaded).
+
+%% Mode 2: the owner died, as the process behind ConnPid saw with its own
+%% monitor (the engine sets none in mode 2): the connection closes (close
+%% 1001 when upgraded), then the exit order {'$gun_exit', owner_down}.
+-spec owner_down(conn()) -> ok.
+owner_down(_Conn) ->
 	erlang:nif_error(not_loaded).
 
 %% Mode 2's gun:ping/1,2: HTTP/1.1 has no ping, so the connection goes

@@ -65,13 +65,31 @@ fn open<'a>(
         conn,
         owner_monitor: std::sync::Mutex::new(None),
     });
+    watch_owner(env, &resource, owner);
+    Ok(resource)
+}
+
+/// Mode 1's engine monitors the owner itself. In mode 2 the process
+/// behind ConnPid does (it needs the exit reason, and sees a
+/// `gun:set_owner/2` the old owner sent before dying ahead of its
+/// 'DOWN') and calls `gun_nif:owner_down/1`.
+fn watch_owner(env: Env, resource: &ResourceArc<ConnResource>, owner: LocalPid) {
+    if resource.conn.api == Api::Gun2 {
+        return;
+    }
     match resource.monitor(Some(env), &owner) {
         Some(monitor) => *lock(&resource.owner_monitor) = Some(monitor),
         None => {
             resource.conn.handle.send(Command::OwnerDown);
         }
     }
-    Ok(resource)
+}
+
+/// Mode 2: the owner died, as the process behind ConnPid saw.
+#[rustler::nif]
+fn owner_down(resource: ResourceArc<ConnResource>) -> rustler::Atom {
+    resource.conn.handle.send(Command::OwnerDown);
+    atoms::ok()
 }
 
 fn lock<T>(mutex: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -84,17 +102,11 @@ fn lock<T>(mutex: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 /// resource: the new owner is monitored, the old one forgotten.
 #[rustler::nif]
 fn set_owner(env: Env, resource: ResourceArc<ConnResource>, new_owner: LocalPid) -> rustler::Atom {
-    let mut monitor = lock(&resource.owner_monitor);
-    if let Some(old) = monitor.take() {
+    if let Some(old) = lock(&resource.owner_monitor).take() {
         resource.demonitor(Some(env), &old);
     }
     resource.conn.owner.set(new_owner);
-    match resource.monitor(Some(env), &new_owner) {
-        Some(new) => *monitor = Some(new),
-        None => {
-            resource.conn.handle.send(Command::OwnerDown);
-        }
-    }
+    watch_owner(env, &resource, new_owner);
     atoms::ok()
 }
 
