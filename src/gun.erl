@@ -87,13 +87,20 @@
 	max_frame_size => non_neg_integer() | infinity,
 	max_message_size => non_neg_integer() | infinity,
 	max_fragments => pos_integer() | infinity,
-	upgrade_timeout => non_neg_integer() | infinity
+	upgrade_timeout => non_neg_integer() | infinity,
+	%% Mode 2's, as the engine gets them (gun2_opts).
+	reply_to => pid()
 }.
 -type http_opts() :: #{
 	version => 'HTTP/1.1' | 'HTTP/1.0',
 	keepalive => pos_integer() | infinity,
 	max_headers => 1..65536,
-	max_head_size => pos_integer()
+	max_head_size => pos_integer(),
+	%% Mode 2's (gun2_opts).
+	closing_timeout => pos_integer() | infinity,
+	flow => pos_integer(),
+	max_header_block_size => pos_integer(),
+	max_trailer_block_size => pos_integer()
 }.
 -type opts() :: #{
 	connect_timeout => non_neg_integer() | infinity,
@@ -105,7 +112,13 @@
 	transport => tcp | tls | ssl,
 	tcp_opts => [gen_tcp:connect_option()],
 	tls_opts => [tls_opt()] | #{atom() => any()},
-	ws_opts => ws_opts()
+	ws_opts => ws_opts(),
+	%% Mode 2's, as the engine gets them (gun2_opts:engine_opts/1).
+	api => 2,
+	erlang_opts => map(),
+	domain_lookup_timeout => non_neg_integer() | infinity,
+	tls_handshake_timeout => non_neg_integer() | infinity,
+	retry_fun => fun((non_neg_integer(), map()) -> map())
 }.
 -type tls_opt() :: {verify, verify_peer | verify_none}
 	| {cacertfile, file:filename_all()}
