@@ -7,47 +7,65 @@
 %% which an engine-side monitor cannot promise. On it the engine closes
 %% the connection (gun_nif:owner_down/1) and then orders
 %% {'$gun_exit', owner_down}; the reason comes from this monitor.
+%%
+%% The connection process keeps the monitor in its process dictionary
+%% (gun_conn's state stays the same in both modes): a reference while
+%% the owner lives, {down, Reason} after.
 -module(gun2_owner).
 
--export([monitor/2]).
--export([set_owner/2]).
--export([down/1]).
--export([exit_reason/1]).
+-export([init/2]).
+-export([set_owner/1]).
+-export([down/2]).
+-export([exit_reason/0]).
 
--spec monitor(map(), pid()) -> undefined | reference().
-monitor(#{api := 2}, Owner) ->
-	erlang:monitor(process, Owner);
-monitor(_, _) ->
-	undefined.
+-define(KEY, '$gun2_owner').
 
--spec set_owner(undefined | reference() | {down, any()}, pid()) -> undefined | reference().
-set_owner(undefined, _) ->
-	undefined;
-set_owner({down, _}, NewOwner) ->
-	erlang:monitor(process, NewOwner);
-set_owner(MRef, NewOwner) ->
-	erlang:demonitor(MRef, [flush]),
-	erlang:monitor(process, NewOwner).
+-spec init(map(), pid()) -> ok.
+init(#{api := 2}, Owner) ->
+	_ = put(?KEY, erlang:monitor(process, Owner)),
+	ok;
+init(_, _) ->
+	ok.
 
--spec down(gun_nif:conn()) -> ok.
-down(Conn) ->
-	try
-		gun_nif:owner_down(Conn)
-	catch error:undef ->
-		%% An engine that watches the owner itself.
-		ok
+-spec set_owner(pid()) -> ok.
+set_owner(NewOwner) ->
+	case get(?KEY) of
+		undefined ->
+			ok;
+		MRef when is_reference(MRef) ->
+			erlang:demonitor(MRef, [flush]),
+			_ = put(?KEY, erlang:monitor(process, NewOwner)),
+			ok;
+		{down, _} ->
+			_ = put(?KEY, erlang:monitor(process, NewOwner)),
+			ok
+	end.
+
+%% Any other 'DOWN' is not the owner's: dropped, as gun_conn drops
+%% stray messages.
+-spec down({'DOWN', reference(), process, any(), any()}, gun_nif:conn()) -> ok.
+down({'DOWN', MRef, process, _, Reason}, Conn) ->
+	case get(?KEY) of
+		MRef ->
+			_ = put(?KEY, {down, Reason}),
+			gun_nif:owner_down(Conn);
+		_ ->
+			ok
 	end.
 
 %% The owner is dead, so its 'DOWN' was seen, or is in the mailbox or
 %% on its way.
--spec exit_reason(undefined | reference() | {down, any()}) -> any().
-exit_reason(undefined) ->
-	{shutdown, owner_down};
-exit_reason({down, Reason}) ->
-	owner_down_reason(Reason);
-exit_reason(MRef) ->
-	receive
-		{'DOWN', MRef, process, _, Reason} -> owner_down_reason(Reason)
+-spec exit_reason() -> any().
+exit_reason() ->
+	case get(?KEY) of
+		{down, Reason} ->
+			owner_down_reason(Reason);
+		MRef when is_reference(MRef) ->
+			receive
+				{'DOWN', MRef, process, _, Reason} -> owner_down_reason(Reason)
+			end;
+		undefined ->
+			{shutdown, owner_down}
 	end.
 
 owner_down_reason(normal) -> normal;

@@ -44,12 +44,7 @@
 	conn :: gun_nif:conn(),
 	%% The pid the engine sends to and monitors: the owner, or its relay
 	%% when the owner is on another node.
-	owner :: pid(),
-	%% Mode 2 monitors the owner itself (gun2_owner): Gun 2's exit reason
-	%% carries the owner's.
-	owner_mref = undefined :: undefined | reference() | {down, any()},
-	%% Mode 2's retry_fun, with the options it is called with (gun2_retry).
-	retry = undefined :: gun2_retry:retry()
+	owner :: pid()
 }).
 
 %% Linked to the caller, which becomes the parent (gun_sup, or the
@@ -71,8 +66,10 @@ init(Parent, Owner, Host, Port, Opts) ->
 		Conn ->
 			erase(gun_origin),
 			proc_lib:init_ack(Parent, {ok, self()}),
-			erlang:hibernate(?MODULE, wake, [#conn{conn=Conn, owner=Via,
-				owner_mref=gun2_owner:monitor(Opts, Via), retry=gun2_retry:init(Opts)}])
+			%% Mode 2 keeps its own in the process dictionary.
+			ok = gun2_owner:init(Opts, Via),
+			ok = gun2_retry:init(Opts),
+			erlang:hibernate(?MODULE, wake, [#conn{conn=Conn, owner=Via}])
 	catch error:badarg ->
 		proc_lib:init_ack(Parent, {error, {options, Opts}}),
 		exit(normal)
@@ -138,14 +135,14 @@ wake(State) ->
 -spec idle(#conn{}) -> no_return().
 idle(State) ->
 	receive
-		{'$gun_exit', owner_down} -> exit(gun2_owner:exit_reason(State#conn.owner_mref));
+		{'$gun_exit', owner_down} -> exit(gun2_owner:exit_reason());
 		{'$gun_exit', Reason} -> exit(Reason);
 		Msg -> awake(handle_named(Msg, State))
 	end.
 
 awake(State) ->
 	receive
-		{'$gun_exit', owner_down} -> exit(gun2_owner:exit_reason(State#conn.owner_mref));
+		{'$gun_exit', owner_down} -> exit(gun2_owner:exit_reason());
 		{'$gun_exit', Reason} -> exit(Reason);
 		Msg -> awake(handle_named(Msg, State))
 	after 0 ->
@@ -181,16 +178,18 @@ handle({'$gun_owner_check', MeanBytes}, State=#conn{owner=Via}) ->
 		undefined -> ok
 	end,
 	State;
-%% Mode 2: gun:set_owner/2, and the owner's death (gun2_owner).
-handle({'$gun_set_owner', NewOwner}, State=#conn{conn=Conn, owner_mref=MRef0}) ->
+%% Mode 2: gun:set_owner/2, the owner's death (gun2_owner), retry_fun
+%% (gun2_retry).
+handle({'$gun_set_owner', NewOwner}, State=#conn{conn=Conn}) ->
 	Via = gun_relay:start_link(NewOwner),
 	ok = gun_nif:set_owner(Conn, Via),
-	State#conn{owner=Via, owner_mref=gun2_owner:set_owner(MRef0, Via)};
-handle({'DOWN', MRef, process, _, Reason}, State=#conn{conn=Conn, owner_mref=MRef}) ->
-	ok = gun2_owner:down(Conn),
-	State#conn{owner_mref={down, Reason}};
-handle({'$gun_retry', RetriesLeft}, State=#conn{retry=Retry}) ->
-	ok = gun2_retry:answer(self(), Retry, RetriesLeft),
+	ok = gun2_owner:set_owner(Via),
+	State#conn{owner=Via};
+handle(Msg={'DOWN', _, process, _, _}, State=#conn{conn=Conn}) ->
+	ok = gun2_owner:down(Msg, Conn),
+	State;
+handle({'$gun_retry', RetriesLeft}, State) ->
+	ok = gun2_retry:answer(self(), RetriesLeft),
 	State;
 handle({system, From, Request}, State) ->
 	sys:handle_system_msg(Request, From, parent(), ?MODULE, debug(), State);
