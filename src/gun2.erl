@@ -121,8 +121,8 @@ erlang_opts(Host, Port, Opts) ->
 			ErlOpts
 	end.
 
-%% As the engine writes it, and Gun 2: the port only when it is not the
-%% transport's default.
+%% Gun 2's host header: the port only when it is not the transport's
+%% default; localhost over a Unix domain socket, as the engine sends.
 host_header({local, _}, _, _) ->
 	<<"localhost">>;
 host_header(Host0, Port, Opts) ->
@@ -154,7 +154,7 @@ open_unix(SocketPath, Opts) ->
 info(ConnPid) ->
 	Info0 = case gun_conn:info(ConnPid) of
 		undefined -> exit({noproc, {gun, info, [ConnPid]}});
-		Info -> Info
+		EngineInfo -> EngineInfo
 	end,
 	Transport = maps:get(transport, Info0),
 	Info1 = Info0#{
@@ -168,11 +168,16 @@ info(ConnPid) ->
 		event_handler => undefined,
 		event_handler_state => undefined
 	},
-	case Info1 of
-		#{sock_ip := undefined} ->
-			(maps:without([sock_ip, sock_port], Info1))#{state_name => not_connected};
-		_ ->
-			Info1#{state_name => connected}
+	%% sock_ip and sock_port only with a socket, as in Gun 2 (a Unix
+	%% domain socket has none); state_name is the engine's.
+	Info = maps:filter(fun
+		(K, undefined) when K =:= sock_ip; K =:= sock_port -> false;
+		(_, _) -> true
+	end, Info1),
+	case Info of
+		#{state_name := _} -> Info;
+		#{sock_ip := _} -> Info#{state_name => connected};
+		_ -> Info#{state_name => not_connected}
 	end.
 
 %% Asynchronous, as Gun 2's cast: the connection process tells the
