@@ -329,8 +329,9 @@ EOF
 	say "(c) rebar3 consumer of a Gun 2 library, mode 2: OK"
 fi
 
-# (d) Mix: the library (a path dependency) depends on Gun 2 from hex;
-# override: true puts this project in its place.
+# (d) Mix: the library (a path dependency) depends on Gun 2 (from git:
+# hex.pm is not reachable here, and Mix needs Hex to read a hex
+# requirement at all); override: true puts this project in its place.
 say "(d) Mix project, a path dependency that depends on Gun 2, gun from path $REPO (override: true), mode 2"
 lib="$tmp/gun2lib_mix"
 write_gun2lib "$lib"
@@ -339,7 +340,8 @@ defmodule Gun2Lib.MixProject do
   use Mix.Project
 
   def project do
-    [app: :gun2lib, version: "0.1.0", language: :erlang, deps: [{:gun, "~> 2.0"}]]
+    [app: :gun2lib, version: "0.1.0", language: :erlang,
+     deps: [{:gun, git: "https://github.com/ninenines/gun", tag: "2.4.1"}]]
   end
 
   def application, do: [extra_applications: []]
