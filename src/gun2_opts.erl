@@ -171,7 +171,8 @@ check_ws_options([Opt={reply_to, ReplyTo}|Opts]) ->
 	end;
 check_ws_options([{user_opts, _}|Opts]) ->
 	check_ws_options(Opts);
-check_ws_options([Opt={closing_timeout, T}|_]) when T =:= 0 ->
+%% Gun 2 takes a closing_timeout above 0 only (mode 1 also takes 0).
+check_ws_options([Opt={closing_timeout, 0}|_]) ->
 	{error, {options, {ws, Opt}}};
 check_ws_options([Opt|Opts]) ->
 	case gun_ws:check_options(maps:from_list([Opt])) of
