@@ -620,6 +620,14 @@ impl<S: PartialEq> Session<S> {
         if self.in_flight.is_empty() {
             return Some(Outcome::Stop(exit));
         }
+        if self.upgrading {
+            // An upgrade would outlive the close: it fails now.
+            let closed = Reason::StreamClosed(Box::new(reason));
+            for in_flight in self.in_flight.iter().filter(|f| !f.cancelled) {
+                conn.sink.stream_error(&in_flight.stream, &closed);
+            }
+            return Some(Outcome::Stop(exit));
+        }
         let deadline = match &self.closing {
             Some(earlier) => earlier.deadline,
             None => conn.cfg.http_closing_timeout.map(|t| Instant::now() + t),

@@ -67,9 +67,10 @@ fn command_while_raw<K: EventSink>(
             conn.sink.stream_conn_error(&upgrade.stream, &data_only)
         }
         Some(Command::WsSend(_)) => conn.sink.conn_error(&data_only),
-        Some(Command::Ping(ping)) => conn.sink.ping_unsupported(&ping),
+        // Raw bytes have no ping, no streams to cancel and no flow.
         Some(
-            Command::Cancel(_)
+            Command::Ping(_)
+            | Command::Cancel(_)
             | Command::UpdateFlow { .. }
             | Command::OwnerQueue(_)
             | Command::Retry { .. },
