@@ -96,6 +96,7 @@
 	keepalive => pos_integer() | infinity,
 	max_headers => 1..65536,
 	max_head_size => pos_integer(),
+	send_queue_limit => pos_integer() | infinity,
 	%% Mode 2's (gun2_opts).
 	closing_timeout => pos_integer() | infinity,
 	flow => pos_integer(),
@@ -330,9 +331,12 @@ check_tcp_options([{Key, B}|Opts]) when is_boolean(B), (Key =:= nodelay
 check_tcp_options([{Key, N}|Opts]) when (Key =:= recbuf orelse Key =:= sndbuf),
 		is_integer(N), N >= 0, N =< ?MAX_INT ->
 	check_tcp_options(Opts);
-%% The engine's writes have no timeout (gen_tcp's default); a finite
-%% send_timeout is refused until they have one.
+%% A write the socket takes nothing of for send_timeout ms fails the
+%% connection with {error, timeout}. 0 is refused: a write that merely
+%% waits its turn would fail at once.
 check_tcp_options([{send_timeout, infinity}|Opts]) ->
+	check_tcp_options(Opts);
+check_tcp_options([{send_timeout, T}|Opts]) when is_integer(T), T > 0, T =< ?MAX_U64 ->
 	check_tcp_options(Opts);
 %% A lingering close would block one of the engine's threads: only the
 %% abortive close ({true, 0}: RST) and the default ({false, _}) are taken.
@@ -396,6 +400,10 @@ check_http_options([{keepalive, K}|Opts]) when is_integer(K), K > 0, K =< ?MAX_U
 check_http_options([{max_headers, N}|Opts]) when is_integer(N), N > 0, N =< ?MAX_HEADERS ->
 	check_http_options(Opts);
 check_http_options([{max_head_size, S}|Opts]) when is_integer(S), S > 0, S =< ?MAX_U64 ->
+	check_http_options(Opts);
+check_http_options([{send_queue_limit, infinity}|Opts]) ->
+	check_http_options(Opts);
+check_http_options([{send_queue_limit, S}|Opts]) when is_integer(S), S > 0, S =< ?MAX_U64 ->
 	check_http_options(Opts);
 check_http_options([Opt|_]) ->
 	{error, {options, {http, Opt}}}.

@@ -109,7 +109,8 @@ is_protocol({http, HttpOpts}) when is_map(HttpOpts) ->
 is_protocol({http2, Http2Opts}) when is_map(Http2Opts) -> true;
 is_protocol(_) -> false.
 
-%% Gun 2's http_opts, plus mode 1's max_headers and max_head_size.
+%% Gun 2's http_opts, plus mode 1's max_headers, max_head_size and
+%% send_queue_limit.
 check_http_options([]) ->
 	ok;
 check_http_options([{closing_timeout, infinity}|Opts]) ->
@@ -125,7 +126,7 @@ check_http_options([{max_trailer_block_size, N}|Opts]) when is_integer(N), N > 0
 check_http_options([{transform_header_name, F}|Opts]) when is_function(F, 1) ->
 	check_http_options(Opts);
 check_http_options([Opt={Key, _}|Opts]) when Key =:= keepalive; Key =:= version;
-		Key =:= max_headers; Key =:= max_head_size ->
+		Key =:= max_headers; Key =:= max_head_size; Key =:= send_queue_limit ->
 	case gun:check_options(#{http_opts => maps:from_list([Opt])}) of
 		ok -> check_http_options(Opts);
 		Error -> Error

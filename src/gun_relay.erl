@@ -15,9 +15,9 @@
 %% A local Owner needs no relay: it is returned as is. Called by the
 %% process behind ConnPid, which the relay is linked to.
 -spec start_link(pid()) -> pid().
-start_link(Owner) when node(Owner) =:= node() ->
+start_link(Owner) when is_pid(Owner), node(Owner) =:= node() ->
 	Owner;
-start_link(Owner) ->
+start_link(Owner) when is_pid(Owner) ->
 	spawn_link(?MODULE, init, [self(), Owner]).
 
 %% The owner behind Pid: the real owner when Pid is a relay, else Pid.

@@ -21,6 +21,9 @@ init_per_suite(Config) ->
 	{ok, _} = application:ensure_all_started(gun),
 	Config.
 
+end_per_suite(_Config) ->
+	ok.
+
 all() ->
 	[
 		%% Cases 3.2, 4.1.3, 5.15 (NON-STRICT): fail at once, then a clean close.

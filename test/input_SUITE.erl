@@ -1,7 +1,9 @@
-%% Input the client must check or honour (issue 15, part A): requests
-%% whose method, target or headers would change what goes on the wire,
-%% integer options past what the engine takes, tcp_opts (looked at on
-%% the client's own socket and from the peer), and await_body's trailers.
+%% Input the client must check or honour (issue 15): requests whose
+%% method, target or headers would change what goes on the wire, integer
+%% options past what the engine takes, tcp_opts (looked at on the
+%% client's own socket and from the peer), await_body's trailers, the
+%% send queue's bounds (a ws_send list whole or not at all, request
+%% bodies before the upgrade) and http_opts keepalive's empty lines.
 %% The peers are scripted gen_tcp sockets (raw_peer) on 127.0.0.1.
 -module(input_SUITE).
 -compile([export_all, nowarn_export_all]).
@@ -9,19 +11,24 @@
 -include_lib("common_test/include/ct.hrl").
 
 -import(suite_helper, [find_script/1, start_server/2, stop_server/1, next/0,
-	monitor_conn/1, down/2, close/1]).
+	monitor_conn/1, down/2, close/1, next_from/2, no_more_from/1, rss/0]).
 
 -define(MAX_U32, 16#ffffffff).
 -define(MAX_U64, 16#ffffffffffffffff).
 %% From <sys/socket.h> and <netinet/in.h> on Linux, for {raw, ...}.
 -define(SOL_SOCKET, 1).
 -define(SO_PRIORITY, 12).
+-define(KiB, 1024).
+-define(MiB, 1048576).
+%% The time a message may take.
+-define(T, 10000).
 
 suite() ->
 	[{timetrap, {seconds, 60}}].
 
 all() ->
-	[{group, requests}, {group, options}, {group, tcp_opts}, await_body_trailers].
+	[{group, requests}, {group, options}, {group, tcp_opts}, await_body_trailers,
+		{group, send_queue}, {group, http_keepalive}].
 
 groups() ->
 	[
@@ -49,7 +56,22 @@ groups() ->
 			tcp_socket_options,
 			tcp_linger_abortive,
 			tcp_bind_to_device,
-			tcp_netns
+			tcp_netns,
+			tcp_send_timeout_ws,
+			tcp_send_timeout_http
+		]},
+		{send_queue, [], [
+			ws_send_list_whole_or_refused,
+			ws_send_list_close_still_goes,
+			http_data_bounded,
+			http_full_body_refused,
+			upgrade_early_body_bounded
+		]},
+		{http_keepalive, [], [
+			http_keepalive_off_by_default,
+			http_keepalive_idle_lines,
+			http_keepalive_not_inside_body,
+			http_keepalive_not_during_upgrade
 		]}
 	].
 
@@ -228,7 +250,10 @@ out_of_range_options(_) ->
 		{http_opts, #{keepalive => ?MAX_U64 + 1}, {http, {keepalive, ?MAX_U64 + 1}}},
 		{http_opts, #{max_headers => 65537}, {http, {max_headers, 65537}}},
 		{http_opts, #{max_headers => 1 bsl 40}, {http, {max_headers, 1 bsl 40}}},
-		{http_opts, #{max_head_size => ?MAX_U64 + 1}, {http, {max_head_size, ?MAX_U64 + 1}}}
+		{http_opts, #{max_head_size => ?MAX_U64 + 1}, {http, {max_head_size, ?MAX_U64 + 1}}},
+		{http_opts, #{send_queue_limit => ?MAX_U64 + 1}, {http, {send_queue_limit, ?MAX_U64 + 1}}},
+		{http_opts, #{send_queue_limit => 0}, {http, {send_queue_limit, 0}}},
+		{http_opts, #{keepalive => 0}, {http, {keepalive, 0}}}
 	] ++ [{ws_opts, #{Key => Value}, {ws, {Key, Value}}} || {Key, Value} <- [
 		{keepalive, ?MAX_U64 + 1},
 		{keepalive, 1 bsl 80},
@@ -274,7 +299,8 @@ largest_options_taken(_) ->
 		max_message_size => ?MAX_U64, max_fragments => ?MAX_U32, send_queue_limit => ?MAX_U64},
 	{ok, ConnPid} = gun:open("127.0.0.1", Port, #{retry => ?MAX_U32, retry_timeout => ?MAX_U64,
 		connect_timeout => ?MAX_U64, ws_opts => WsOpts,
-		http_opts => #{keepalive => ?MAX_U64, max_headers => 65536, max_head_size => ?MAX_U64}}),
+		http_opts => #{keepalive => ?MAX_U64, max_headers => 65536, max_head_size => ?MAX_U64,
+			send_queue_limit => ?MAX_U64}}),
 	Sock = raw_peer:accept(LSock),
 	{ok, http} = gun:await_up(ConnPid),
 	StreamRef = gun:ws_upgrade(ConnPid, "/", [], WsOpts#{owner_queue_limit => ?MAX_U64}),
@@ -311,7 +337,8 @@ refused_tcp_opts(_) ->
 		{inet_backend, socket}, {buffer, 4096}, {delay_send, true}, {header, 2},
 		{deliver, term}, {packet_size, 100}, {exit_on_close, false}, {high_watermark, 10},
 		{low_watermark, 1}, {high_msgq_watermark, 10}, {low_msgq_watermark, 1},
-		{show_econnreset, true}, {recvtos, true}, {send_timeout, 15000},
+		{show_econnreset, true}, {recvtos, true}, {send_timeout, 0}, {send_timeout, -1},
+		{send_timeout, 1 bsl 64}, {send_timeout, 1.5},
 		{exclusiveaddruse, true},
 		{port, 65536}, {port, -1}, {ip, {127, 0, 0, 256}}, {ip, {local, "/tmp/x"}}, {ip, "127.0.0.1"},
 		{ifaddr, {1, 2, 3}}, {ifaddr, #{family => inet, addr => {0, 0, 0, 0, 0, 0, 0, 1}}},
@@ -596,6 +623,39 @@ fd_of_inode(Inode) ->
 		Other -> error({no_fd_for_inode, Inode, Other})
 	end.
 
+%% {send_timeout, 300}: a peer that stops reading, and the client's
+%% writes wait: once the socket has taken nothing for 300 ms the
+%% connection fails with {error, timeout} (gen_tcp:send/2's term):
+%% gun_error for the stream, gun_down, and (retry => 0) the exit.
+tcp_send_timeout_ws(_) ->
+	#{conn := ConnPid, mref := MRef, ref := Ref, sock := Sock, lsock := LSock} =
+		ws_connected(#{tcp_opts => [{send_timeout, 300}, {send_timeout_close, true},
+			{sndbuf, 16384}]}),
+	Frame = binary:copy(<<"t">>, 64 * ?KiB),
+	T0 = suite_helper:now_ms(),
+	[ok = gun:ws_send(ConnPid, {binary, Frame}) || _ <- lists:seq(1, 256)],
+	Reason = {error, timeout},
+	{gun_error, ConnPid, Ref, Reason} = next_from(ConnPid, ?T),
+	{gun_down, ConnPid, ws, Reason, [Ref], []} = next_from(ConnPid, ?T),
+	{shutdown, Reason} = down(ConnPid, MRef),
+	Elapsed = suite_helper:ms_since(T0),
+	ct:log("down ~p ms after the first send", [Elapsed]),
+	true = Elapsed >= 300,
+	gen_tcp:close(Sock),
+	gen_tcp:close(LSock).
+
+%% The same before the upgrade, while a 32 MiB body is written.
+tcp_send_timeout_http(_) ->
+	{ConnPid, Sock, LSock} = connected(#{tcp_opts => [{send_timeout, 300}, {sndbuf, 16384}]}),
+	MRef = monitor(process, ConnPid),
+	Ref = gun:post(ConnPid, "/big", [], binary:copy(<<"h">>, 32 * ?MiB)),
+	Reason = {error, timeout},
+	{gun_error, ConnPid, Ref, Reason} = next_from(ConnPid, ?T),
+	{gun_down, ConnPid, http, Reason, [Ref], []} = next_from(ConnPid, ?T),
+	{shutdown, Reason} = down(ConnPid, MRef),
+	gen_tcp:close(Sock),
+	gen_tcp:close(LSock).
+
 %% await_body.
 
 await_body_trailers(_) ->
@@ -616,3 +676,327 @@ await_body_trailers(_) ->
 	after
 		stop_server(Holder)
 	end.
+
+%% The send queue's bounds.
+
+%% An upgraded connection to a fresh peer (raw_peer:open_upgrade/2).
+ws_connected(Opts) ->
+	St = #{sock := Sock, req := Req} = raw_peer:open_upgrade(Opts,
+		fun(ConnPid) -> gun:ws_upgrade(ConnPid, "/") end),
+	raw_peer:send(Sock, raw_peer:response_101(Req)),
+	#{conn := ConnPid} = St,
+	{gun_ws_upgrade, ConnPid, ok, _} = next_from(ConnPid, ?T),
+	St.
+
+-define(FILL, (64 * ?KiB)).
+
+%% The peer does not read: 64 KiB frames (sequence-numbered) until one
+%% is refused even after a pause, so that nothing more drains into the
+%% kernel. Returns {LastSeq, Refused}.
+fill_ws(ConnPid, Ref) ->
+	fill_ws(ConnPid, Ref, 1, 0, 20).
+
+fill_ws(_, _, Seq, _, 0) ->
+	error({ws_queue_never_full, Seq});
+fill_ws(ConnPid, Ref, Seq, Refused, Tries) ->
+	ok = gun:ws_send(ConnPid, {binary, fill_payload(Seq)}),
+	receive
+		{gun_error, ConnPid, Ref, {error, send_queue_full}} ->
+			receive after 300 -> ok end,
+			Refused1 = Refused + 1 + count_refused(ConnPid, Ref),
+			ok = gun:ws_send(ConnPid, {binary, fill_payload(Seq + 1)}),
+			receive
+				{gun_error, ConnPid, Ref, {error, send_queue_full}} -> {Seq + 1, Refused1 + 1}
+			after 300 ->
+				fill_ws(ConnPid, Ref, Seq + 2, Refused1, Tries - 1)
+			end
+	after 0 ->
+		fill_ws(ConnPid, Ref, Seq + 1, Refused, Tries)
+	end.
+
+fill_payload(Seq) ->
+	[<<Seq:32>>, binary:copy(<<"f">>, ?FILL - 4)].
+
+count_refused(ConnPid, Ref) ->
+	receive
+		{gun_error, ConnPid, Ref, {error, send_queue_full}} -> 1 + count_refused(ConnPid, Ref)
+	after 0 -> 0
+	end.
+
+%% Everything the peer can read until Quiet ms pass with nothing.
+read_quiet(Sock, Quiet) ->
+	read_quiet(Sock, Quiet, []).
+
+read_quiet(Sock, Quiet, Acc) ->
+	case gen_tcp:recv(Sock, 0, Quiet) of
+		{ok, Data} -> read_quiet(Sock, Quiet, [Data|Acc]);
+		{error, timeout} -> iolist_to_binary(lists:reverse(Acc))
+	end.
+
+%% The fill frames read, in order, and the frames after them.
+fill_seqs(Frames) ->
+	lists:splitwith(fun
+		(#{opcode := 2, payload := <<_:32, Rest/binary>>}) -> byte_size(Rest) =:= ?FILL - 4;
+		(_) -> false
+	end, Frames).
+
+%% With the queue full, [Big, Small] is refused whole: the peer, reading
+%% again, gets neither (before, Big was dropped and Small sent, out of
+%% the order the sender meant). One gun_error for the call. Once the
+%% peer has read, the same list goes out whole, in order.
+ws_send_list_whole_or_refused(_) ->
+	St = #{conn := ConnPid, ref := Ref, sock := Sock, lsock := LSock} =
+		ws_connected(#{ws_opts => #{send_queue_limit => ?MiB}}),
+	{Sent, Refused0} = fill_ws(ConnPid, Ref),
+	Big = binary:copy(<<"B">>, 256 * ?KiB),
+	ok = gun:ws_send(ConnPid, [{binary, Big}, {text, <<"SMALL">>}]),
+	{gun_error, ConnPid, Ref, {error, send_queue_full}} = next_from(ConnPid, ?T),
+	no_more_from(ConnPid),
+	{Frames, <<>>} = raw_peer:decode_frames(read_quiet(Sock, 700)),
+	{Fill, []} = fill_seqs(Frames),
+	Seqs = [S || #{payload := <<S:32, _/binary>>} <- Fill],
+	Seqs = lists:usort(Seqs),
+	ct:log("~p fill frames sent, ~p refused, ~p read", [Sent, Refused0, length(Seqs)]),
+	Sent = length(Seqs) + Refused0,
+	%% The peer reads again: the list goes whole.
+	ok = gun:ws_send(ConnPid, [{binary, Big}, {text, <<"SMALL">>}]),
+	Big = raw_peer:expect_frame(Sock, 2),
+	<<"SMALL">> = raw_peer:expect_frame(Sock, 1),
+	no_more_from(ConnPid),
+	_ = St,
+	close(ConnPid),
+	gen_tcp:close(LSock).
+
+%% A close frame in a refused list still goes (after what was queued),
+%% and what follows it in the list is not sent.
+ws_send_list_close_still_goes(_) ->
+	#{conn := ConnPid, mref := MRef, ref := Ref, sock := Sock, lsock := LSock} =
+		ws_connected(#{ws_opts => #{send_queue_limit => ?MiB}}),
+	_ = fill_ws(ConnPid, Ref),
+	Big = binary:copy(<<"B">>, 256 * ?KiB),
+	ok = gun:ws_send(ConnPid, [{binary, Big}, {close, 4000, <<"bye">>}, {text, <<"after">>}]),
+	{gun_error, ConnPid, Ref, {error, send_queue_full}} = next_from(ConnPid, ?T),
+	{Frames, <<>>} = raw_peer:decode_frames(read_quiet(Sock, 700)),
+	{_Fill, [#{opcode := 8, payload := <<4000:16, "bye">>}]} = fill_seqs(Frames),
+	raw_peer:send(Sock, raw_peer:frame(8, <<4000:16, "bye">>)),
+	{gun_ws, ConnPid, {close, 4000, <<"bye">>}} = next_from(ConnPid, ?T),
+	{gun_down, ConnPid, ws, normal, [Ref], []} = next_from(ConnPid, ?T),
+	normal = down(ConnPid, MRef),
+	gen_tcp:close(Sock),
+	gen_tcp:close(LSock).
+
+%% An up connection whose peer has read the head of the request the
+%% owner makes with Fun; returns {ConnPid, Sock, LSock, Ref, Head, Rest}.
+request_head_read(Opts, Fun) ->
+	{ConnPid, Sock, LSock} = connected(Opts),
+	Ref = Fun(ConnPid),
+	{Head, Rest} = read_head(Sock, <<>>),
+	{ConnPid, Sock, LSock, Ref, Head, Rest}.
+
+read_head(Sock, Acc) ->
+	case binary:split(Acc, <<"\r\n\r\n">>) of
+		[Head, Rest] -> {Head, Rest};
+		[_] ->
+			{ok, Data} = gen_tcp:recv(Sock, 0, ?T),
+			read_head(Sock, <<Acc/binary, Data/binary>>)
+	end.
+
+%% Reads a chunked body to its last chunk; returns the chunks.
+read_chunks(Sock, Buf, Acc) ->
+	case binary:split(Buf, <<"\r\n">>) of
+		[SizeLine, Rest] ->
+			Size = binary_to_integer(SizeLine, 16),
+			case Rest of
+				<<Chunk:Size/binary, "\r\n", Rest2/binary>> when Size > 0 ->
+					read_chunks(Sock, Rest2, [Chunk|Acc]);
+				<<"\r\n">> when Size =:= 0 ->
+					lists:reverse(Acc);
+				_ ->
+					read_chunks(Sock, more(Sock, Buf), Acc)
+			end;
+		[_] ->
+			read_chunks(Sock, more(Sock, Buf), Acc)
+	end.
+
+more(Sock, Buf) ->
+	{ok, Data} = gen_tcp:recv(Sock, 0, ?T),
+	<<Buf/binary, Data/binary>>.
+
+respond_ok(Sock) ->
+	raw_peer:send(Sock, <<"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok">>).
+
+%% 400 x 1 MiB gun:data/4 to a peer that stopped reading, with
+%% http_opts send_queue_limit => 4 MiB: the calls past the bound get
+%% {gun_error, C, Ref, {error, send_queue_full}}, memory stays bounded
+%% (before: +377 MB RSS), and when the peer reads again it gets whole
+%% pieces, in order, exactly those not refused; the connection is kept.
+http_data_bounded(_) ->
+	{ConnPid, Sock, LSock, Ref, Head, Rest} = request_head_read(
+		#{http_opts => #{send_queue_limit => 4 * ?MiB}},
+		fun(C) -> gun:post(C, "/upload", [{<<"content-type">>, <<"application/octet-stream">>}]) end),
+	<<"POST /upload HTTP/1.1", _/binary>> = Head,
+	Filler = binary:copy(<<"d">>, ?MiB - 4),
+	N = 400,
+	garbage_collect(),
+	Mem0 = erlang:memory(total),
+	Rss0 = rss(),
+	{MaxMem, MaxRss} = lists:foldl(fun(Seq, {M, R}) ->
+		ok = gun:data(ConnPid, Ref, nofin, [<<Seq:32>>, Filler]),
+		case Seq rem 16 of
+			0 -> {max(M, erlang:memory(total)), max(R, rss())};
+			_ -> {M, R}
+		end
+	end, {Mem0, Rss0}, lists:seq(1, N)),
+	%% An empty last piece always fits.
+	ok = gun:data(ConnPid, Ref, fin, <<>>),
+	Refused = count_refused_until_quiet(ConnPid, Ref, 0),
+	ct:log("~p pieces, ~p refused; memory ~p -> max ~p; rss ~p -> max ~p",
+		[N, Refused, Mem0, MaxMem, Rss0, MaxRss]),
+	true = MaxMem - Mem0 < 32 * ?MiB,
+	true = MaxRss - Rss0 < 64 * ?MiB,
+	true = Refused > N div 2,
+	Chunks = read_chunks(Sock, Rest, []),
+	Seqs = [begin <<S:32, Filler/binary>> = C, S end || C <- Chunks],
+	Seqs = lists:usort(Seqs),
+	N = length(Seqs) + Refused,
+	%% The connection is kept: the response comes, and a next request goes.
+	respond_ok(Sock),
+	{response, nofin, 200, _} = gun:await(ConnPid, Ref),
+	{ok, <<"ok">>} = gun:await_body(ConnPid, Ref),
+	Ref2 = gun:get(ConnPid, "/next"),
+	{<<"GET /next HTTP/1.1", _/binary>>, <<>>} = read_head(Sock, <<>>),
+	respond_ok(Sock),
+	{ok, <<"ok">>} = gun:await_body(ConnPid, Ref2),
+	no_more_from(ConnPid),
+	close(ConnPid),
+	gen_tcp:close(LSock).
+
+count_refused_until_quiet(ConnPid, Ref, N) ->
+	receive
+		{gun_error, ConnPid, Ref, {error, send_queue_full}} ->
+			count_refused_until_quiet(ConnPid, Ref, N + 1);
+		Msg when element(2, Msg) =:= ConnPid ->
+			error({unexpected, Msg})
+	after 500 ->
+		N
+	end.
+
+%% A whole body past the bound is refused whole, before anything of that
+%% request is written; the next request goes as if it had not been made.
+http_full_body_refused(_) ->
+	{ConnPid, Sock, LSock} = connected(#{http_opts => #{send_queue_limit => ?MiB}}),
+	Ref = gun:post(ConnPid, "/big", [], binary:copy(<<"b">>, 2 * ?MiB)),
+	{gun_error, ConnPid, Ref, {error, send_queue_full}} = next_from(ConnPid, ?T),
+	Ref2 = gun:post(ConnPid, "/small", [], <<"hello">>),
+	{<<"POST /small HTTP/1.1", _/binary>>, Rest} = read_head(Sock, <<>>),
+	<<"hello">> = case Rest of
+		<<>> -> {ok, B} = gen_tcp:recv(Sock, 5, ?T), B;
+		_ -> Rest
+	end,
+	respond_ok(Sock),
+	{ok, <<"ok">>} = gun:await_body(ConnPid, Ref2),
+	no_more_from(ConnPid),
+	close(ConnPid),
+	gen_tcp:close(LSock).
+
+%% Body pieces for a request waiting behind an upgrade are held until the
+%% upgrade's outcome: within the bound (4 MiB: 3 pieces of 1 MiB and the
+%% request's few bytes of head), the other 17 refused, one gun_error
+%% each. The 101 then refuses the request (badstate), as before.
+upgrade_early_body_bounded(_) ->
+	{ConnPid, Sock, LSock} = connected(#{http_opts => #{send_queue_limit => 4 * ?MiB}}),
+	UpRef = gun:ws_upgrade(ConnPid, "/ws"),
+	Req = raw_peer:read_request(Sock),
+	Ref = gun:post(ConnPid, "/late", []),
+	Piece = binary:copy(<<"e">>, ?MiB),
+	[ok = gun:data(ConnPid, Ref, nofin, Piece) || _ <- lists:seq(1, 20)],
+	17 = count_refused_until_quiet(ConnPid, Ref, 0),
+	raw_peer:send(Sock, raw_peer:response_101(Req)),
+	{gun_ws_upgrade, ConnPid, ok, _} = next_from(ConnPid, ?T),
+	{gun_error, ConnPid, Ref, {badstate, "Connection is already upgraded to Websocket."}}
+		= next_from(ConnPid, ?T),
+	_ = UpRef,
+	no_more_from(ConnPid),
+	close(ConnPid),
+	gen_tcp:close(LSock).
+
+%% http_opts keepalive.
+
+%% Only empty lines, at least one, within Ms.
+empty_lines_within(Sock, Ms) ->
+	{ok, Data} = gen_tcp:recv(Sock, 0, Ms),
+	true = byte_size(Data) > 0,
+	<<>> = binary:replace(Data, <<"\r\n">>, <<>>, [global]),
+	byte_size(Data) div 2.
+
+%% A request head after any number of empty lines.
+read_head_after_lines(Sock, <<"\r\n", Acc/binary>>) ->
+	read_head_after_lines(Sock, Acc);
+read_head_after_lines(Sock, Acc) when byte_size(Acc) < 2 ->
+	read_head_after_lines(Sock, more(Sock, Acc));
+read_head_after_lines(Sock, Acc) ->
+	read_head(Sock, Acc).
+
+%% Gun 2's default (infinity): nothing is sent on an idle connection.
+http_keepalive_off_by_default(_) ->
+	lists:foreach(fun(Opts) ->
+		{ConnPid, Sock, LSock} = connected(Opts),
+		{error, timeout} = gen_tcp:recv(Sock, 0, 600),
+		close(ConnPid),
+		gen_tcp:close(LSock)
+	end, [#{}, #{http_opts => #{keepalive => infinity}}]).
+
+%% keepalive => 100: an idle connection sends an empty line (at least
+%% one within 1 s, only empty lines); the server ignores them before the
+%% next request (RFC 9112 §2.2), which is answered as usual; the lines
+%% resume once the connection is idle again.
+http_keepalive_idle_lines(_) ->
+	{ConnPid, Sock, LSock} = connected(#{http_opts => #{keepalive => 100}}),
+	Lines = empty_lines_within(Sock, 1000),
+	Ref = gun:get(ConnPid, "/after"),
+	{Head, Rest} = read_head_after_lines(Sock, <<>>),
+	[<<"GET /after HTTP/1.1">>|_] = binary:split(Head, <<"\r\n">>),
+	<<>> = binary:replace(Rest, <<"\r\n">>, <<>>, [global]),
+	respond_ok(Sock),
+	{ok, <<"ok">>} = gun:await_body(ConnPid, Ref),
+	Lines2 = empty_lines_within(Sock, 1000),
+	ct:log("~p then ~p empty lines", [Lines, Lines2]),
+	no_more_from(ConnPid),
+	close(ConnPid),
+	gen_tcp:close(LSock).
+
+%% Never inside a request body: while gun:data/4 has not finished it, the
+%% peer gets nothing; the body arrives exactly as given. Then, while the
+%% response is awaited, the empty lines come (as Gun sends them).
+http_keepalive_not_inside_body(_) ->
+	{ConnPid, Sock, LSock, Ref, _Head, <<>>} = request_head_read(
+		#{http_opts => #{keepalive => 100}},
+		fun(C) -> gun:post(C, "/up", [{<<"content-length">>, <<"10">>}]) end),
+	{error, timeout} = gen_tcp:recv(Sock, 0, 600),
+	ok = gun:data(ConnPid, Ref, nofin, <<"01234">>),
+	{ok, <<"01234">>} = gen_tcp:recv(Sock, 5, ?T),
+	{error, timeout} = gen_tcp:recv(Sock, 0, 600),
+	ok = gun:data(ConnPid, Ref, fin, <<"56789">>),
+	{ok, <<"56789">>} = gen_tcp:recv(Sock, 5, ?T),
+	_ = empty_lines_within(Sock, 1000),
+	respond_ok(Sock),
+	{ok, <<"ok">>} = gun:await_body(ConnPid, Ref),
+	close(ConnPid),
+	gen_tcp:close(LSock).
+
+%% Never while an upgrade waits for its answer: after a 101 an empty line
+%% would reach the server as WebSocket bytes.
+http_keepalive_not_during_upgrade(_) ->
+	{ConnPid, Sock, LSock} = connected(#{http_opts => #{keepalive => 100}}),
+	_ = empty_lines_within(Sock, 1000),
+	_ = gun:ws_upgrade(ConnPid, "/ws", [], #{keepalive => infinity}),
+	{Head, <<>>} = read_head_after_lines(Sock, <<>>),
+	Req = raw_peer:parse_request(Head),
+	{error, timeout} = gen_tcp:recv(Sock, 0, 600),
+	raw_peer:send(Sock, raw_peer:response_101(Req)),
+	{gun_ws_upgrade, ConnPid, ok, _} = next_from(ConnPid, ?T),
+	{error, timeout} = gen_tcp:recv(Sock, 0, 600),
+	ok = gun:ws_send(ConnPid, {text, <<"first">>}),
+	<<"first">> = raw_peer:expect_frame(Sock, 1),
+	close(ConnPid),
+	gen_tcp:close(LSock).

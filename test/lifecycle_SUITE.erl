@@ -115,13 +115,8 @@ end_per_testcase(_, _) ->
 
 %% Helpers: resources.
 
-%% The VM's resident set, in bytes (native allocations included, which
-%% erlang:memory/1 does not see).
 rss() ->
-	{ok, Status} = file:read_file("/proc/self/status"),
-	[_, Rest] = binary:split(Status, <<"VmRSS:">>),
-	[Kb|_] = string:lexemes(Rest, " \t\n"),
-	binary_to_integer(Kb) * 1024.
+	suite_helper:rss().
 
 snapshot() ->
 	#{fds => fd_count(), procs => proc_count()}.

@@ -17,6 +17,9 @@ init_per_suite(Config) ->
 	{ok, _} = application:ensure_all_started(gun),
 	Config.
 
+end_per_suite(_Config) ->
+	ok.
+
 all() ->
 	[
 		%% Handshake.

@@ -27,6 +27,7 @@
 
 %% HTTP.
 -export([read_request/1]).
+-export([parse_request/1]).
 -export([header/2]).
 -export([header_tokens/2]).
 -export([accept_key/1]).
@@ -185,6 +186,8 @@ read_request(Sock, Acc) ->
 			end
 	end.
 
+%% A request head (without its final empty line) as read_request/1 returns it.
+-spec parse_request(binary()) -> map().
 parse_request(Head) ->
 	[ReqLine|HeaderLines] = binary:split(Head, <<"\r\n">>, [global]),
 	[Method, Path, Version] = binary:split(ReqLine, <<" ">>, [global]),

@@ -37,6 +37,7 @@
 %% Resources.
 -export([fd_count/0]).
 -export([proc_count/0]).
+-export([rss/0]).
 -export([settle/3]).
 -export([settle/4]).
 %% Time and names.
@@ -357,6 +358,15 @@ trailer_body(ConnPid, StreamRef, Acc) ->
 fd_count() ->
 	{ok, Fds} = file:list_dir("/proc/self/fd"),
 	length(Fds).
+
+%% The VM's resident set, in bytes (native allocations included, which
+%% erlang:memory/1 does not see).
+-spec rss() -> non_neg_integer().
+rss() ->
+	{ok, Status} = file:read_file("/proc/self/status"),
+	[_, Rest] = binary:split(Status, <<"VmRSS:">>),
+	[Kb|_] = string:lexemes(Rest, " \t\n"),
+	binary_to_integer(Kb) * 1024.
 
 -spec proc_count() -> non_neg_integer().
 proc_count() ->

@@ -225,6 +225,23 @@ defmodule GunTest do
     :ok = :gun.flush(conn)
   end
 
+  test "a ws_send list over send_queue_limit is refused whole" do
+    conn = connect()
+    ref = :gun.ws_upgrade(conn, "/echo", [], %{send_queue_limit: 1000})
+    assert_receive {:gun_ws_upgrade, ^conn, :ok, _}, @timeout
+    # 998 + 5 bytes: the list does not fit, although its first frame would.
+    big = :binary.copy("b", 998)
+    assert :ok = :gun.ws_send(conn, [{:binary, big}, {:text, "SMALL"}])
+    assert_receive {:gun_error, ^conn, ^ref, {:error, :send_queue_full}}, @timeout
+    assert :ok = :gun.ws_send(conn, [{:text, "after"}, {:binary, "1"}])
+    # The echo server got neither frame of the refused list.
+    assert_receive {:gun_ws, ^conn, first}, @timeout
+    assert first == {:text, "after"}
+    assert_receive {:gun_ws, ^conn, {:binary, "1"}}, @timeout
+    refute_received {:gun_error, ^conn, ^ref, _}
+    close(conn)
+  end
+
   test "ws_send before the upgrade is a badstate error" do
     conn = connect()
     assert :ok = :gun.ws_send(conn, {:text, "early"})

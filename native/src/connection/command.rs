@@ -13,6 +13,16 @@ pub enum OutFrame {
 }
 
 impl OutFrame {
+    pub fn payload(&self) -> &[u8] {
+        match self {
+            OutFrame::Text(payload)
+            | OutFrame::Binary(payload)
+            | OutFrame::Ping(payload)
+            | OutFrame::Pong(payload)
+            | OutFrame::Close(_, payload) => payload,
+        }
+    }
+
     pub fn into_payload(self) -> Vec<u8> {
         match self {
             OutFrame::Text(payload)

@@ -194,6 +194,9 @@ pub struct TcpOptions {
     pub sndbuf: Option<u32>,
     /// `Some(None)` is `{linger, {false, _}}`.
     pub linger: Option<Option<Duration>>,
+    /// How long a write may wait for the socket to take any byte before
+    /// the connection fails; `None` is `infinity`.
+    pub send_timeout: Option<Duration>,
     pub tos: Option<u32>,
     /// IPv6 sockets only.
     pub tclass: Option<u32>,
@@ -223,6 +226,7 @@ impl Default for TcpOptions {
             recbuf: None,
             sndbuf: None,
             linger: None,
+            send_timeout: None,
             tos: None,
             tclass: None,
             ttl: None,
@@ -262,6 +266,13 @@ pub struct ConnConfig {
     /// more (Gun 2's `flow`), unless its request says otherwise; `None`
     /// is no flow control.
     pub http_flow: Option<u64>,
+    /// Bytes of requests (heads and bodies) queued or waiting for the
+    /// socket before the upgrade beyond which more are refused; `None` is
+    /// `infinity`. The WebSocket's own is `WsConfig::send_queue_limit`.
+    pub http_send_queue_limit: Option<usize>,
+    /// Idle time after which an empty line is sent between requests
+    /// (`http_opts` `keepalive`); `None` is `infinity`.
+    pub http_keepalive: Option<Duration>,
     pub tcp: TcpOptions,
     pub head_limits: HeadLimits,
     pub tls: TlsConfig,
@@ -289,6 +300,12 @@ impl ConnConfig {
             http_version: HttpVersion::Http11,
             http_closing_timeout: Some(Duration::from_millis(15000)),
             http_flow: None,
+            // As the WebSocket's default: room for any real body, a bound
+            // on a server that stops reading.
+            http_send_queue_limit: Some(64 << 20),
+            // Gun 2's default (Gun 1's was 5000): some servers take the
+            // empty line badly.
+            http_keepalive: None,
             tcp: TcpOptions::default(),
             head_limits: HeadLimits::default(),
             tls: TlsConfig::default(),

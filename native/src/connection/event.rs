@@ -61,6 +61,8 @@ pub enum Reason {
     OwnerQueueFull,
     /// `send_queue_limit` would be passed.
     SendQueueFull,
+    /// The socket took none of our bytes for `tcp_opts` `send_timeout`.
+    SendTimeout,
     /// The connection's task panicked.
     InternalError,
     /// A TLS failure.

@@ -21,10 +21,10 @@ use crate::protocol::http_response::{
 use super::command::{Body, Command, Upgrade};
 use super::config::{Api, HttpVersion, WsConfig};
 use super::conn::{Conn, Outcome, Pending, QueuedRequest};
-use super::deadline::sleep_until_some;
+use super::deadline::{earliest, is_due, sleep_until_some};
 use super::event::{BadState, EventSink, Exit, Protocol, Reason};
 use super::socket::Socket;
-use super::writer::Writer;
+use super::writer::{Io, Writer};
 
 const READ_CHUNK: usize = 16 * 1024;
 
@@ -94,6 +94,8 @@ struct Session<S> {
     writer: Writer,
     api: Api,
     closing: Option<Closing>,
+    /// When the idle line is due (`http_opts` `keepalive`).
+    keepalive_at: Option<Instant>,
 }
 
 /// A successful upgrade: what the WebSocket session starts from.
@@ -138,7 +140,9 @@ pub(super) async fn serve<K: EventSink>(
         writer: Writer::default(),
         api: conn.cfg.api,
         closing: None,
+        keepalive_at: None,
     };
+    session.touch(conn);
     let (mut rd, mut wr) = tokio::io::split(socket);
     loop {
         match session.read_responses(conn) {
@@ -175,16 +179,12 @@ pub(super) async fn serve<K: EventSink>(
         session.start_writes(conn);
         conn.sink.flush();
         session.buf.reserve(READ_CHUNK);
-        let upgrade_deadline = session.upgrade_deadline;
-        let closing_deadline = session.closing.as_ref().and_then(|c| c.deadline);
+        let deadline = session.next_deadline(conn);
         tokio::select! {
-            // A server that trickles or withholds its answer would hold
-            // the connection forever.
-            _ = sleep_until_some(upgrade_deadline), if upgrade_deadline.is_some() => {
-                return Err(session.lost(conn, Reason::UpgradeTimeout));
-            }
-            _ = sleep_until_some(closing_deadline), if closing_deadline.is_some() => {
-                return Err(session.closing_timed_out(conn));
+            _ = sleep_until_some(deadline), if deadline.is_some() => {
+                if let Some(outcome) = session.deadline_passed(conn) {
+                    return Err(outcome);
+                }
             }
             command = conn.cmds.recv() => {
                 if let Some(outcome) = session.command(conn, command) {
@@ -193,12 +193,14 @@ pub(super) async fn serve<K: EventSink>(
             }
             read = rd.read_buf(&mut session.buf), if !session.stalled() => match read {
                 Ok(0) => return Err(session.eof(conn)),
-                Ok(_) => {}
+                Ok(_) => session.touch(conn),
                 Err(e) => return Err(session.lost(conn, Reason::socket(&e))),
             },
             written = session.writer.turn(&mut wr), if session.writer.has_work() => {
-                if let Err(e) = session.writer.done(written) {
-                    return Err(session.lost(conn, Reason::socket(&e)));
+                match session.writer.done(written) {
+                    Ok(Io::Wrote(_)) => session.touch(conn),
+                    Ok(Io::Flushed) => {}
+                    Err(e) => return Err(session.lost(conn, Reason::socket(&e))),
                 }
             }
         }
@@ -206,6 +208,35 @@ pub(super) async fn serve<K: EventSink>(
 }
 
 impl<S: PartialEq> Session<S> {
+    /// The earliest of the session's deadlines, which share one select arm.
+    fn next_deadline<K: EventSink<Stream = S>>(&mut self, conn: &Conn<K>) -> Option<Instant> {
+        let stalled_until = self.writer.stalled_until(conn.cfg.tcp.send_timeout);
+        let closing = self.closing.as_ref().and_then(|c| c.deadline);
+        earliest(
+            earliest(earliest(self.upgrade_deadline, stalled_until), closing),
+            self.keepalive_at,
+        )
+    }
+
+    /// A deadline passed: `Some` when it ends the session.
+    fn deadline_passed<K: EventSink<Stream = S>>(&mut self, conn: &mut Conn<K>) -> Option<Outcome> {
+        // A server that trickles or withholds its answer would hold the
+        // connection forever.
+        if is_due(self.upgrade_deadline) {
+            return Some(self.lost(conn, Reason::UpgradeTimeout));
+        }
+        if is_due(self.writer.stalled_until(conn.cfg.tcp.send_timeout)) {
+            return Some(self.lost(conn, Reason::SendTimeout));
+        }
+        if is_due(self.closing.as_ref().and_then(|c| c.deadline)) {
+            return Some(self.closing_timed_out(conn));
+        }
+        if is_due(self.keepalive_at) {
+            self.keepalive(conn);
+        }
+        None
+    }
+
     /// Writes what the pipeline allows: requests in order, none while a
     /// body is being streamed or an upgrade is pending, and an upgrade only
     /// once every earlier response is in.
@@ -315,21 +346,14 @@ impl<S: PartialEq> Session<S> {
         command: Option<Command<S>>,
     ) -> Option<Outcome> {
         match command {
-            Some(Command::Request(request)) if self.closing.is_some() => {
-                self.while_closing(
-                    conn,
-                    Pending::Request(QueuedRequest {
-                        early_body: Vec::new(),
-                        fin: request.body != Body::Streamed,
-                        request: *request,
-                    }),
-                );
-            }
-            Some(Command::WsUpgrade(upgrade)) if self.closing.is_some() => {
-                self.while_closing(conn, Pending::Upgrade(*upgrade));
-            }
-            Some(Command::Request(request)) => conn.queue_request(*request),
-            Some(Command::WsUpgrade(upgrade)) => conn.queue_upgrade(*upgrade),
+            Some(Command::Request(request)) => match self.closing_refusal(conn) {
+                Some(reason) => conn.sink.stream_error(&request.stream, &reason),
+                None => conn.queue_request(*request, self.writer.backlog()),
+            },
+            Some(Command::WsUpgrade(upgrade)) => match self.closing_refusal(conn) {
+                Some(reason) => conn.sink.stream_error(&upgrade.stream, &reason),
+                None => conn.queue_upgrade(*upgrade, self.writer.backlog()),
+            },
             Some(Command::UpdateFlow { stream, increment }) => {
                 self.update_flow(conn, &stream, increment)
             }
@@ -350,10 +374,12 @@ impl<S: PartialEq> Session<S> {
                         .in_flight
                         .back()
                         .is_some_and(|last| last.stream == stream);
-                if streaming {
+                if streaming && !conn.has_room(self.writer.backlog(), data.len()) {
+                    conn.sink.stream_error(&stream, &Reason::SendQueueFull);
+                } else if streaming {
                     self.write_body(&data, fin);
                 } else if conn.queued.iter().any(|p| p.stream() == &stream) {
-                    conn.queue_data(stream, fin, data);
+                    conn.queue_data(stream, fin, data, self.writer.backlog());
                 } else {
                     conn.sink
                         .stream_error(&stream, &Reason::BadState(BadState::NoRequestBody));
@@ -581,12 +607,7 @@ impl<S: PartialEq> Session<S> {
     ) {
         let credits = match self.in_flight.iter_mut().find(|f| &f.stream == stream) {
             Some(in_flight) => in_flight.credits.as_mut(),
-            None => conn.queued.iter_mut().find_map(|pending| match pending {
-                Pending::Request(queued) if &queued.request.stream == stream => {
-                    queued.request.flow.as_mut()
-                }
-                _ => None,
-            }),
+            None => conn.queued.credits_of(stream),
         };
         if let Some(credits) = credits {
             *credits = credits.saturating_add(increment);
@@ -653,17 +674,15 @@ impl<S: PartialEq> Session<S> {
         }
     }
 
-    /// A request while closing: refused, unless the server's close is
-    /// to be followed by a reconnect, which takes it.
-    fn while_closing<K: EventSink<Stream = S>>(&mut self, conn: &mut Conn<K>, pending: Pending<S>) {
-        let Some(closing) = &self.closing else {
-            return;
-        };
+    /// Why a request made while closing is refused; `None` when there is
+    /// no close, or the server's close is to be followed by a reconnect,
+    /// which takes it.
+    fn closing_refusal<K: EventSink<Stream = S>>(&self, conn: &Conn<K>) -> Option<Reason> {
+        let closing = self.closing.as_ref()?;
         if closing.exit.is_none() && conn.cfg.retry > 0 {
-            conn.queued.push_back(pending);
-            return;
+            return None;
         }
-        conn.sink.stream_error(pending.stream(), &closing.reason);
+        Some(closing.reason.clone())
     }
 
     /// `closing_timeout` is over: the active stream fails.
@@ -764,6 +783,27 @@ impl<S: PartialEq> Session<S> {
         conn.sink
             .down(Protocol::Http, reason, &killed, &unprocessed);
         conn.queued.clear();
+    }
+}
+
+impl<S> Session<S> {
+    /// Traffic either way: the idle line waits a whole period again.
+    fn touch<K: EventSink>(&mut self, conn: &Conn<K>) {
+        self.keepalive_at = conn
+            .cfg
+            .http_keepalive
+            .and_then(|period| Instant::now().checked_add(period));
+    }
+
+    /// The connection was idle for `keepalive`: an empty line, which
+    /// RFC 9112 §2.2 has servers ignore before a request line, as Gun
+    /// sends it. Never inside a request body, and never while an upgrade
+    /// is in flight, where it would reach the WebSocket after a 101.
+    fn keepalive<K: EventSink>(&mut self, conn: &Conn<K>) {
+        if self.body.is_none() && !self.upgrading && self.writer.backlog() == 0 {
+            self.writer.out().extend_from_slice(b"\r\n");
+        }
+        self.touch(conn);
     }
 }
 

@@ -17,7 +17,7 @@ use crate::protocol::message::{Message, MessageReader};
 use super::command::{Command, OutFrame, Upgrade};
 use super::config::{Api, WsConfig};
 use super::conn::{injected_panic, Conn, Outcome};
-use super::deadline::sleep_until_some;
+use super::deadline::{earliest, is_due, sleep_until_some};
 use super::event::{BadState, EventSink, Exit, Protocol, Reason};
 use super::owner_queue::OwnerQueue;
 use super::socket::Socket;
@@ -66,6 +66,8 @@ enum Wake<S> {
     Read(io::Result<usize>),
     Written(io::Result<Io>),
     Keepalive,
+    /// The wait for the server's close is over, or the socket took
+    /// nothing for `tcp_opts` `send_timeout`.
     Deadline,
 }
 
@@ -135,39 +137,46 @@ impl Session {
         }
     }
 
-    /// Queues the user's frames; nothing after a close is sent. `false`
-    /// when some were refused for `send_queue_limit` (a close never is).
+    /// Queues one `gun:ws_send/2` call's frames; nothing after a close is
+    /// sent. The call is taken whole or not at all: `false` when its data
+    /// frames would pass `send_queue_limit`, and then none of them is
+    /// queued (a close in it still is).
     fn send(&mut self, frames: Vec<OutFrame>) -> bool {
-        let mut all_queued = true;
+        if self.closing.is_some() {
+            return true;
+        }
+        let within = self.has_room_for(&frames);
         for frame in frames {
             if self.closing.is_some() {
                 break;
             }
-            if !self.has_room_for(&frame) {
-                all_queued = false;
-                continue;
-            }
             match &frame {
+                OutFrame::Close(code, reason) => self.start_closing(Exit::Normal, *code, reason),
+                _ if !within => {}
                 OutFrame::Text(payload) => self.queue_data(OpCode::Text, payload),
                 OutFrame::Binary(payload) => self.queue_data(OpCode::Binary, payload),
                 OutFrame::Ping(payload) => self.queue(OpCode::Ping, payload),
                 OutFrame::Pong(payload) => self.queue(OpCode::Pong, payload),
-                OutFrame::Close(code, reason) => self.start_closing(Exit::Normal, *code, reason),
             }
-            // Framed into `out`: a large payload's buffer serves the next one.
+            // Framed into `out` (or refused): a large payload's buffer
+            // serves the next one.
             buffers::give_back(frame.into_payload());
         }
-        all_queued
+        within
     }
 
-    fn has_room_for(&self, frame: &OutFrame) -> bool {
-        let payload = match frame {
-            OutFrame::Close(..) => return true,
-            OutFrame::Text(p) | OutFrame::Binary(p) | OutFrame::Ping(p) | OutFrame::Pong(p) => p,
+    /// Whether the payloads of `frames` up to their first close fit
+    /// beside the backlog (a close is never refused).
+    fn has_room_for(&self, frames: &[OutFrame]) -> bool {
+        let Some(limit) = self.cfg.send_queue_limit else {
+            return true;
         };
-        self.cfg
-            .send_queue_limit
-            .is_none_or(|limit| self.writer.backlog() + payload.len() <= limit)
+        let bytes = frames
+            .iter()
+            .take_while(|frame| !matches!(frame, OutFrame::Close(..)))
+            .map(|frame| frame.payload().len())
+            .fold(self.writer.backlog(), usize::saturating_add);
+        bytes <= limit
     }
 
     /// Out of flow credits, or the owner's queue is being looked at: the
@@ -327,7 +336,10 @@ pub(super) async fn serve<K: EventSink>(
         if let Some(end) = delivered {
             break end;
         }
-        let deadline = session.closing.as_ref().and_then(|c| c.deadline);
+        let deadline = earliest(
+            session.closing.as_ref().and_then(|c| c.deadline),
+            session.writer.stalled_until(conn.cfg.tcp.send_timeout),
+        );
         let wake = tokio::select! {
             command = conn.cmds.recv() => Wake::Commands(command),
             read = rd.read_buf(session.reader.input(read_chunk)), if !session.stalled() => {
@@ -363,7 +375,10 @@ pub(super) async fn serve<K: EventSink>(
                     break End::Failed(Reason::KeepaliveTimeout);
                 }
             }
-            Wake::Deadline => break End::OurCloseDone,
+            Wake::Deadline if is_due(session.closing.as_ref().and_then(|c| c.deadline)) => {
+                break End::OurCloseDone
+            }
+            Wake::Deadline => break End::Lost(Reason::SendTimeout),
         }
     };
 
@@ -380,7 +395,11 @@ pub(super) async fn serve<K: EventSink>(
     };
     // The socket is closed before the owner hears of it, as the contract orders.
     let mut stop = None;
-    if !matches!(outcome, Outcome::Lost(Reason::Closed | Reason::Socket(_))) {
+    // Nor is there any point writing to a socket that takes nothing.
+    if !matches!(
+        outcome,
+        Outcome::Lost(Reason::Closed | Reason::Socket(_) | Reason::SendTimeout)
+    ) {
         let limit = match outcome {
             // The server is presumed dead: no point waiting for it.
             Outcome::Lost(Reason::KeepaliveTimeout) => Duration::ZERO,

@@ -4,8 +4,10 @@
 
 use std::future::Future;
 use std::io;
+use std::time::Duration;
 
 use tokio::io::{AsyncWrite, AsyncWriteExt};
+use tokio::time::Instant;
 
 /// Bytes queued for the socket and how far they are written. Once all
 /// are written the buffer starts over, keeping its capacity.
@@ -17,6 +19,10 @@ pub(super) struct Writer {
     /// then). One word, not two: every connection's task holds a writer
     /// for its whole life, and a flag of its own would cost a padded word.
     progress: usize,
+    /// Since when the writer has had work and the socket took nothing:
+    /// set by [`Writer::stalled_until`] only, so a writer without a
+    /// `send_timeout` never reads the clock.
+    waiting_since: Option<Instant>,
 }
 
 /// The top bit of `progress`: free, as a `Vec` never holds more than
@@ -70,10 +76,24 @@ impl Writer {
         write_or_flush(wr, &self.out[self.written()..])
     }
 
+    /// When the work waiting now times out (`tcp_opts` `send_timeout`):
+    /// `timeout` after the socket last took something, or after the work
+    /// came. `None` without work or without a timeout.
+    pub(super) fn stalled_until(&mut self, timeout: Option<Duration>) -> Option<Instant> {
+        let timeout = timeout?;
+        if !self.has_work() {
+            self.waiting_since = None;
+            return None;
+        }
+        let since = *self.waiting_since.get_or_insert_with(Instant::now);
+        since.checked_add(timeout)
+    }
+
     /// Accounts for a completed turn. A write of no bytes is a
     /// `BrokenPipe` error.
     pub(super) fn done(&mut self, turn: io::Result<Io>) -> io::Result<Io> {
         let io = turn?;
+        self.waiting_since = None;
         match io {
             Io::Wrote(0) => return Err(io::ErrorKind::BrokenPipe.into()),
             Io::Wrote(n) => {
@@ -176,6 +196,28 @@ mod tests {
         let error = writer.done(turn).err().expect("an error");
         assert_eq!(error.kind(), io::ErrorKind::BrokenPipe);
         assert_eq!(writer.backlog(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_stall_is_timed_from_the_last_progress() {
+        let mut writer = Writer::default();
+        let timeout = Some(Duration::from_millis(300));
+        assert_eq!(writer.stalled_until(timeout), None);
+        writer.out().extend_from_slice(b"abc");
+        assert_eq!(writer.stalled_until(None), None);
+        let first = writer.stalled_until(timeout).expect("a deadline");
+        // Waiting on: the same deadline.
+        assert_eq!(writer.stalled_until(timeout), Some(first));
+        let turn = writer.turn(&mut trickle(1)).await;
+        writer.done(turn).expect("turn");
+        // Progress: timed again from now.
+        let second = writer.stalled_until(timeout).expect("a deadline");
+        assert!(second >= first);
+        while writer.has_work() {
+            let turn = writer.turn(&mut trickle(8)).await;
+            writer.done(turn).expect("turn");
+        }
+        assert_eq!(writer.stalled_until(timeout), None);
     }
 
     #[tokio::test]

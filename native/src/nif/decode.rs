@@ -161,6 +161,12 @@ pub fn conn_config(host: String, port: u16, opts: Term) -> NifResult<ConnConfig>
         if let Some(n) = get(http, atoms::flow()) {
             cfg.http_flow = or_infinity(n)?;
         }
+        if let Some(t) = get(http, atoms::keepalive()) {
+            cfg.http_keepalive = millis_or_infinity(t)?;
+        }
+        if let Some(n) = get(http, atoms::send_queue_limit()) {
+            cfg.http_send_queue_limit = or_infinity(n)?;
+        }
     }
     if let Some(tcp_opts) = get(opts, atoms::tcp_opts()) {
         cfg.tcp = tcp_options(tcp_opts)?;
@@ -215,8 +221,8 @@ mod tcp_atoms {
 /// `tcp_opts` in order, a later option overriding an earlier one as in
 /// gen_tcp. gun:open/3 took only what is decoded here; the options Gun
 /// itself overrides (`binary`, `list`, `mode`, `active`, `packet`) and
-/// `send_timeout_close` (meaningless with the only `send_timeout` taken,
-/// `infinity`) have no effect.
+/// `send_timeout_close` (a connection whose write timed out is closed
+/// either way, as Gun closes it on a failed send) have no effect.
 fn tcp_options(list: Term) -> NifResult<TcpOptions> {
     let mut tcp = TcpOptions::default();
     for opt in list_cells(list)? {
@@ -311,10 +317,7 @@ fn tcp_option(tcp: &mut TcpOptions, key: Atom, value: Term) -> NifResult<()> {
     } else if key == tcp_atoms::netns() {
         tcp.netns = Some(path(value)?);
     } else if key == tcp_atoms::send_timeout() {
-        // Only infinity, the engine's writes having no timeout.
-        if value.decode::<Atom>()? != atoms::infinity() {
-            return Err(Error::BadArg);
-        }
+        tcp.send_timeout = millis_or_infinity(value)?;
     } else if key != tcp_atoms::send_timeout_close()
         && key != tcp_atoms::mode()
         && key != tcp_atoms::active()

@@ -299,6 +299,8 @@ mod terms {
             Reason::KeepaliveTimeout => error(atoms::keepalive_timeout().encode(env)),
             Reason::UpgradeTimeout => error(atoms::upgrade_timeout().encode(env)),
             Reason::SendQueueFull => error(atoms::send_queue_full().encode(env)),
+            // gen_tcp:send/2's term for its send_timeout.
+            Reason::SendTimeout => error(atoms::timeout().encode(env)),
             Reason::OwnerQueueFull => error(atoms::owner_queue_full().encode(env)),
             Reason::InternalError => error(atoms::internal_error().encode(env)),
             Reason::Tls(failure) => {
