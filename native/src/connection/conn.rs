@@ -15,6 +15,8 @@ use super::queue::Receiver;
 /// What `gun:info/1` reports that changes while the connection lives.
 #[derive(Debug, Clone, Copy)]
 pub struct LiveInfo {
+    /// A socket is connected (a Unix socket has no `sock`).
+    pub connected: bool,
     pub sock: Option<SocketAddr>,
     pub protocol: Protocol,
 }

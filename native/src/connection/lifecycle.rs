@@ -26,6 +26,7 @@ async fn lifecycle<K: EventSink>(conn: &mut Conn<K>) -> Exit {
                 retries_left = conn.cfg.retry;
                 let sock = socket.local_addr().ok();
                 conn.set_live(|live| {
+                    live.connected = true;
                     live.sock = sock;
                     live.protocol = Protocol::Http;
                 });
@@ -39,6 +40,7 @@ async fn lifecycle<K: EventSink>(conn: &mut Conn<K>) -> Exit {
             Err(Outcome::Stop(exit)) => return exit,
         };
         conn.set_live(|live| {
+            live.connected = false;
             live.sock = None;
             live.protocol = Protocol::Http;
         });

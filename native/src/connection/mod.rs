@@ -97,6 +97,7 @@ fn task<K: EventSink>(
 ) -> (Handle<K::Stream>, impl Future<Output = ()> + Send + 'static) {
     let (commands, queue) = queue::queue();
     let live = Arc::new(Mutex::new(LiveInfo {
+        connected: false,
         sock: None,
         protocol: Protocol::Http,
     }));

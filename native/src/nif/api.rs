@@ -495,7 +495,7 @@ fn info(env: Env, conn_pid: LocalPid) -> NifResult<Term> {
         Transport::Tcp => atoms::tcp(),
         Transport::Tls => atoms::tls(),
     };
-    let connected = live.sock.is_some();
+    let connected = live.connected;
     let mut pairs = vec![
         (atoms::sock_ip().encode(env), sock_ip),
         (atoms::sock_port().encode(env), sock_port),
