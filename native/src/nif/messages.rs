@@ -192,12 +192,11 @@ impl ErlangSink {
         }
     }
 
-    fn reason<'a>(&self, env: Env<'a>, reason: &Reason) -> Term<'a> {
-        match (reason, &self.unsupported_ping) {
-            (Reason::PingUnsupported, Some(ping)) if self.api == Api::Gun2 => {
-                ping_unsupported_term(env, ping.load(env))
-            }
-            _ => reason_term(env, self.api, reason),
+    /// What builds this connection's reason terms, apart from the sink.
+    fn reasons(&self) -> Reasons {
+        Reasons {
+            api: self.api,
+            ping: self.unsupported_ping.clone(),
         }
     }
 
@@ -243,6 +242,24 @@ fn send_exit(conn_pid: LocalPid, api: Api, exit: &Exit) {
     registry::remove(&conn_pid);
 }
 
+/// A connection's reason terms: its API's, and the ping a
+/// `Reason::PingUnsupported` is about.
+struct Reasons {
+    api: Api,
+    ping: Option<StreamRef>,
+}
+
+impl Reasons {
+    fn term<'a>(&self, env: Env<'a>, reason: &Reason) -> Term<'a> {
+        match (reason, &self.ping) {
+            (Reason::PingUnsupported, Some(ping)) if self.api == Api::Gun2 => {
+                ping_unsupported_term(env, ping.load(env))
+            }
+            _ => reason_term(env, self.api, reason),
+        }
+    }
+}
+
 impl EventSink for ErlangSink {
     type Stream = StreamRef;
 
@@ -268,18 +285,18 @@ impl EventSink for ErlangSink {
             streams.clear();
         }
         let to = self.owner();
-        let sink = &*self;
-        send_message(to, sink.conn_pid, 0, |env, conn| {
+        let reasons = self.reasons();
+        send_message(to, self.conn_pid, 0, |env, conn| {
             let killed: Vec<Term> = killed.iter().map(|s| s.load(env)).collect();
             let mut down = vec![
                 atoms::gun_down().encode(env),
                 conn,
                 protocol_term(env, protocol),
-                sink.reason(env, reason),
+                reasons.term(env, reason),
                 killed.encode(env),
             ];
             // Gun 2's gun_down has no unprocessed streams.
-            if sink.api == Api::Guide {
+            if reasons.api == Api::Guide {
                 let unprocessed: Vec<Term> = unprocessed.iter().map(|s| s.load(env)).collect();
                 down.push(unprocessed.encode(env));
             }
@@ -398,15 +415,15 @@ impl EventSink for ErlangSink {
         }
         self.stream_ended(stream);
         let to = self.recipient(stream);
-        let sink = &*self;
-        send_message(to, sink.conn_pid, 0, |env, conn| {
+        let reasons = self.reasons();
+        send_message(to, self.conn_pid, 0, |env, conn| {
             make_tuple(
                 env,
                 &[
                     atoms::gun_error().encode(env),
                     conn,
                     stream.load(env),
-                    sink.reason(env, reason),
+                    reasons.term(env, reason),
                 ],
             )
         });
@@ -414,14 +431,14 @@ impl EventSink for ErlangSink {
 
     fn conn_error(&mut self, reason: &Reason) {
         let to = self.owner();
-        let sink = &*self;
-        send_message(to, sink.conn_pid, 0, |env, conn| {
+        let reasons = self.reasons();
+        send_message(to, self.conn_pid, 0, |env, conn| {
             make_tuple(
                 env,
                 &[
                     atoms::gun_error().encode(env),
                     conn,
-                    sink.reason(env, reason),
+                    reasons.term(env, reason),
                 ],
             )
         });
