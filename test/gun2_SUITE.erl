@@ -31,7 +31,7 @@ groups() ->
 			await_body_trailers, await_body_errors, await_up_forms, flush_both_shapes]},
 		{relay, [parallel], [relay_fun_forms, relay_ends_with_stream, relay_ends_with_conn]},
 		{http, [], [get_4_reply_to_pid, get_4_reply_to_fun_forms, headers_5_data,
-			request_6_body, post_4_req_opts, info_keys, stream_info_unknown, stream_info_running,
+			request_6_body, post_4_req_opts, info_keys, open_unix_request, stream_info_unknown, stream_info_running,
 			http_ping_fails]},
 		{ws, [], [ws_upgrade_await, ws_protocols_offered, ws_reply_to]},
 		{lifecycle, [], [owner_down_reason, owner_down_normal, set_owner_moves_messages,
@@ -550,6 +550,29 @@ info_keys(Config) ->
 		#{state_name := not_connected} -> false = maps:is_key(sock_ip, Info);
 		{'EXIT', {noproc, _}} -> ok
 	end.
+
+open_unix_request(_) ->
+	doc("open_unix/2: HTTP over a Unix domain socket, host localhost; info/1 "
+		"has no sock_ip there."),
+	%% sun_path is short: not under priv_dir.
+	Path = "/tmp/gun2_SUITE." ++ integer_to_list(erlang:unique_integer([positive])) ++ ".sock",
+	_ = file:delete(Path),
+	{ok, LSock} = gen_tcp:listen(0, [binary, {active, false}, {ifaddr, {local, Path}}]),
+	{ok, ConnPid} = gun:open_unix(Path, #{retry => 0}),
+	{ok, Sock} = gen_tcp:accept(LSock, ?T),
+	{ok, http} = gun:await_up(ConnPid, ?T),
+	Info = #{state_name := connected, origin_host := _} = gun:info(ConnPid),
+	false = maps:is_key(sock_ip, Info),
+	Ref = gun:get(ConnPid, "/unix"),
+	Lines = head_lines(recv_head(Sock)),
+	true = lists:member(<<"host: localhost">>, Lines),
+	ok = gen_tcp:send(Sock, <<"HTTP/1.1 200 OK\r\ncontent-length: 4\r\n\r\nunix">>),
+	{response, nofin, 200, _} = gun:await(ConnPid, Ref, ?T),
+	{ok, <<"unix">>} = gun:await_body(ConnPid, Ref, ?T),
+	gun:close(ConnPid),
+	gen_tcp:close(LSock),
+	_ = file:delete(Path),
+	ok.
 
 stream_info_unknown(Config) ->
 	doc("stream_info/2 of a stream the connection does not know."),
