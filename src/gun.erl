@@ -588,7 +588,10 @@ data(ConnPid, StreamRef, IsFin, Data) ->
 %% No further message for the stream is sent.
 -spec cancel(pid(), reference()) -> ok.
 cancel(ConnPid, StreamRef) ->
-	engine_call(ConnPid, {cancel, StreamRef}).
+	case gun_mode:of_conn(ConnPid) of
+		1 -> engine_call(ConnPid, {cancel, StreamRef});
+		2 -> gun2:cancel(ConnPid, StreamRef)
+	end.
 
 -spec stream_info(pid(), reference()) -> {ok, map() | undefined} | {error, not_connected}.
 stream_info(ConnPid, StreamRef) ->

@@ -14,6 +14,7 @@
 %% Requests.
 -export([request/6]).
 -export([headers/5]).
+-export([cancel/2]).
 -export([stream_info/2]).
 -export([update_flow/3]).
 
@@ -284,6 +285,17 @@ normalize_headers([Header|_]) ->
 	error({invalid_request_header, Header, "A request header must be a {Name, Value} tuple."});
 normalize_headers(Headers) ->
 	error({invalid_request_header, Headers, "Request headers must be a list or a map."}).
+
+%% A stream's relay (fun reply_to) ends with it: no message comes after
+%% a cancel.
+-spec cancel(pid(), reference()) -> ok.
+cancel(ConnPid, StreamRef) ->
+	Relay = case gun_nif:stream_info(ConnPid, StreamRef) of
+		{ok, #{reply_to := Pid}} -> Pid;
+		_ -> undefined
+	end,
+	ok = gun_nif:cancel(ConnPid, StreamRef),
+	gun_reply_to:stop(Relay).
 
 %% {ok, undefined} for a stream the connection does not know (any more).
 -spec stream_info(pid(), reference()) -> {ok, map() | undefined} | {error, not_connected}.

@@ -11,6 +11,7 @@
 -export([start/2]).
 -export([init/3]).
 -export([reply_to/1]).
+-export([stop/1]).
 
 %% A plain spawn: the initial call names this module, which is how
 %% reply_to/1 tells a relay from any other pid. The relay has recorded
@@ -54,6 +55,17 @@ reply_to(Pid) when node(Pid) =:= node() ->
 	end;
 reply_to(Pid) ->
 	Pid.
+
+%% Ends Pid when it is a relay (its stream was cancelled); any other
+%% pid, or undefined, is left alone.
+-spec stop(pid() | undefined) -> ok.
+stop(Pid) when is_pid(Pid), node(Pid) =:= node() ->
+	case erlang:process_info(Pid, initial_call) of
+		{initial_call, {?MODULE, init, 3}} -> exit(Pid, kill), ok;
+		_ -> ok
+	end;
+stop(_) ->
+	ok.
 
 call(F, Msg) when is_function(F, 1) ->
 	F(Msg);

@@ -16,7 +16,7 @@ suite() ->
 
 all() ->
 	[{group, switch}, {group, options}, {group, headers}, {group, await},
-		{group, relay}, {group, http}, {group, ws}, {group, lifecycle}].
+		{group, relay}, {group, relay_cancel}, {group, http}, {group, ws}, {group, lifecycle}].
 
 groups() ->
 	[
@@ -30,6 +30,7 @@ groups() ->
 		{await, [parallel], [await_shapes, await_with_monitor, await_down,
 			await_body_trailers, await_body_errors, await_up_forms, flush_both_shapes]},
 		{relay, [parallel], [relay_fun_forms, relay_ends_with_stream, relay_ends_with_conn]},
+		{relay_cancel, [], [relay_ends_with_cancel]},
 		{http, [], [get_4_reply_to_pid, get_4_reply_to_fun_forms, headers_5_data,
 			request_6_body, post_4_req_opts, info_keys, open_unix_request, stream_info_unknown, stream_info_running,
 			http_ping_fails]},
@@ -452,6 +453,21 @@ relay_ends_with_stream(_) ->
 	true = is_process_alive(Relay),
 	exit(Relay, kill),
 	C ! stop.
+
+relay_ends_with_cancel(Config) ->
+	doc("gun:cancel/2 ends the stream's relay: the fun sees nothing more."),
+	ConnPid = open_up(http(Config)),
+	Self = self(),
+	Ref = gun:get(ConnPid, "/slow?ms=300", [], #{reply_to => fun(M) -> Self ! {relayed, M} end}),
+	{ok, #{reply_to := _}} = gun:stream_info(ConnPid, Ref),
+	Relays = [P || P <- processes(),
+		erlang:process_info(P, initial_call) =:= {initial_call, {gun_reply_to, init, 3}}],
+	[_|_] = Relays,
+	MRefs = [monitor(process, P) || P <- Relays],
+	ok = gun:cancel(ConnPid, Ref),
+	[receive {'DOWN', M, process, _, _} -> ok after ?T -> error(relay_alive) end || M <- MRefs],
+	receive {relayed, Msg} -> error({relayed_after_cancel, Msg}) after 500 -> ok end,
+	gun:close(ConnPid).
 
 relay_ends_with_conn(_) ->
 	doc("The relay exits with the connection."),
