@@ -165,7 +165,7 @@ scenario(echo_rtt_tls, Cfg) ->
 	echo_rtt(tls(Cfg), "native rustls", "wss; ");
 scenario(floor, #{floor_n := N, floor_batches := Batches, floor_rounds := Rounds}) ->
 	Variants = [{built, B} || B <- Batches] ++ [{handover, B} || B <- Batches]
-		++ [{copy, B} || B <- Batches, B > 0],
+		++ [{copy, B} || B <- Batches, B > 0] ++ [{sent, B} || B <- Batches, B > 0],
 	%% Every measure once per round, in turn: the machine's phases then
 	%% touch them all alike; each row gives the median of the rounds.
 	Runs = lists:append([[{M, floor_measure(M, N)} || M <- [ceiling, thread, ceiling_2, thread_2 | Variants]]
@@ -342,7 +342,8 @@ floor_notes({Kind, _}, [#{calls := Calls} | _] = Runs, Thread, N) ->
 	How = case Kind of
 		built -> "payloads held natively, tuples built on the scheduler";
 		handover -> ["one env per tuple, handed to enif_send; a native thread built them at ", Build, "msgs/s"];
-		copy -> ["one env per batch, each tuple copied into the caller's env then sent; a native thread built them at ", Build, "msgs/s"]
+		copy -> ["one env per batch, each tuple copied into the caller's env then sent; a native thread built them at ", Build, "msgs/s"];
+		sent -> ["one env per batch, each tuple sent from it (one copy, by enif_send: the engine's outbox); a native thread built them at ", Build, "msgs/s"]
 	end,
 	LS = lists:sum([L || #{long_schedule := L} <- Runs]),
 	LSMax = lists:max([M || #{ls_max := M} <- Runs]),
@@ -388,7 +389,10 @@ floor_queue(handover, To, K, Batch) ->
 	{fun() -> gun_bench_floor:deliver_handover(To, Q, Batch) end, Us};
 floor_queue(copy, To, K, Batch) ->
 	{Q, Us} = gun_bench_floor:prepare_copy(self(), K, 64, Batch),
-	{fun() -> gun_bench_floor:deliver_copy(To, Q) end, Us}.
+	{fun() -> gun_bench_floor:deliver_copy(To, Q) end, Us};
+floor_queue(sent, To, K, Batch) ->
+	{Q, Us} = gun_bench_floor:prepare_copy(self(), K, 64, Batch),
+	{fun() -> gun_bench_floor:deliver_sent(To, Q) end, Us}.
 
 deliver_loop(Deliver, Calls) ->
 	case Deliver() of

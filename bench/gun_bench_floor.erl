@@ -7,7 +7,7 @@
 -export([send_from_thread/4]).
 -export([prepare_built/3, deliver_built/3]).
 -export([prepare_handover/3, deliver_handover/3]).
--export([prepare_copy/4, deliver_copy/2]).
+-export([prepare_copy/4, deliver_copy/2, deliver_sent/2]).
 
 -type queue() :: reference().
 %% What a deliver_* call did: sent Sent; done when nothing is left.
@@ -51,4 +51,9 @@ prepare_copy(_Conn, _N, _Size, _Batch) ->
 %% Copies the next env's tuples to the caller and sends them to To.
 -spec deliver_copy(pid(), queue()) -> status().
 deliver_copy(_To, _Queue) ->
+	erlang:nif_error(not_loaded).
+
+%% Sends the next env's tuples to To, each copied once by enif_send.
+-spec deliver_sent(pid(), queue()) -> status().
+deliver_sent(_To, _Queue) ->
 	erlang:nif_error(not_loaded).

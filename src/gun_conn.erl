@@ -191,10 +191,24 @@ handle(Msg={'DOWN', _, process, _, _}, State=#conn{conn=Conn}) ->
 handle({'$gun_retry', RetriesLeft}, State) ->
 	ok = gun2_retry:answer(self(), RetriesLeft),
 	State;
+handle('$gun_drain', State) ->
+	ok = drain(State),
+	State;
 handle({system, From, Request}, State) ->
 	sys:handle_system_msg(Request, From, parent(), ?MODULE, debug(), State);
 handle(_, State) ->
 	State.
+
+%% A burst read for the owner waits in the engine: it is sent from here,
+%% from a scheduler, where sending costs a third of what it costs the
+%% engine's threads. A call that returns more has used up this process's
+%% timeslice: the next call comes after it is rescheduled.
+-spec drain(#conn{}) -> ok.
+drain(State=#conn{conn=Conn}) ->
+	case gun_nif:drain(Conn) of
+		more -> drain(State);
+		done -> ok
+	end.
 
 name_origin() ->
 	case gun_nif:info(self()) of

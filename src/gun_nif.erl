@@ -25,6 +25,7 @@
 -export([stream_info/2]).
 -export([retry/3]).
 -export([owner_queue/2]).
+-export([drain/1]).
 -export([resources/0]).
 -export([inject_panic/1]).
 
@@ -167,6 +168,13 @@ retry(_ConnPid, _Retries, _Timeout) ->
 %% estimated to wait in the owner's mailbox.
 -spec owner_queue(pid(), non_neg_integer()) -> ok.
 owner_queue(_ConnPid, _QueuedBytes) ->
+	erlang:nif_error(not_loaded).
+
+%% The answer to the engine's '$gun_drain', by the process behind ConnPid
+%% only: sends the burst queued for the owner from this scheduler, a
+%% timeslice's worth per call; more when some is left.
+-spec drain(conn()) -> more | done.
+drain(_Conn) ->
 	erlang:nif_error(not_loaded).
 
 %% Connections registered and connection tasks alive, for leak checks.

@@ -433,27 +433,10 @@ tcp_inet6(_) ->
 	close(ConnPid2),
 	gen_tcp:close(LSock).
 
-%% How a connection that fails before it is up ends, through gun:open/3
-%% and through a link. A failure found without touching the network can
-%% end ConnPid before gun:await_up/1 monitors it (then {error, noproc},
-%% doc/behaviour.md); the link sees the exit reason whatever the timing.
-failed_start(Host, Port, Opts) ->
-	{ok, ConnPid} = gun:open(Host, Port, Opts#{retry => 0}),
-	{error, Reason} = gun:await_up(ConnPid),
-	Trap = process_flag(trap_exit, true),
-	{ok, Linked} = gun_conn:start_link(self(), Host, Port, Opts#{retry => 0}),
-	Exit = receive {'EXIT', Linked, E} -> E after 10000 -> error({no_exit, Linked}) end,
-	process_flag(trap_exit, Trap),
-	case Reason of
-		noproc -> ok;
-		Exit -> ok
-	end,
-	Exit.
-
 tcp_family_mismatch(_) ->
 	{LSock, Port} = raw_peer:listen(),
 	Fail = fun(Opts) ->
-		{shutdown, eafnosupport} = failed_start({127, 0, 0, 1}, Port, #{tcp_opts => Opts})
+		{shutdown, eafnosupport} = suite_helper:failed_start({127, 0, 0, 1}, Port, #{tcp_opts => Opts})
 	end,
 	Fail([inet6]),
 	Fail([{ip, {0, 0, 0, 0, 0, 0, 0, 1}}]),
@@ -470,7 +453,7 @@ tcp_ipv6_v6only(_) ->
 	{ok, http} = gun:await_up(ConnPid),
 	{ok, false} = client_sockopt(ConnPid, Sock, {ipv6, v6only}),
 	close(ConnPid),
-	{shutdown, Why} = failed_start(Mapped, Port, #{tcp_opts => [{ipv6_v6only, true}]}),
+	{shutdown, Why} = suite_helper:failed_start(Mapped, Port, #{tcp_opts => [{ipv6_v6only, true}]}),
 	true = lists:member(Why, [enetunreach, eaddrnotavail, ehostunreach]),
 	{error, timeout} = gen_tcp:accept(LSock, 100),
 	gen_tcp:close(LSock).
@@ -542,7 +525,7 @@ connected_to(LSock, Opts) ->
 
 tcp_bind_to_device(_) ->
 	{LSock, Port} = raw_peer:listen(),
-	{shutdown, enodev} = failed_start("127.0.0.1", Port,
+	{shutdown, enodev} = suite_helper:failed_start("127.0.0.1", Port,
 		#{tcp_opts => [{bind_to_device, <<"nosuchdev0">>}]}),
 	{error, timeout} = gen_tcp:accept(LSock, 100),
 	gen_tcp:close(LSock).
@@ -556,7 +539,7 @@ tcp_netns(_) ->
 	_ = raw_peer:accept(LSock),
 	{ok, http} = gun:await_up(ConnPid),
 	close(ConnPid),
-	{shutdown, enoent} = failed_start("127.0.0.1", Port,
+	{shutdown, enoent} = suite_helper:failed_start("127.0.0.1", Port,
 		#{tcp_opts => [{netns, <<"/no/such/netns">>}]}),
 	case os:find_executable("unshare") of
 		false ->
@@ -567,7 +550,7 @@ tcp_netns(_) ->
 			Pid = receive {Holder, {data, {eol, P}}} -> binary_to_list(P) after 5000 -> error(no_pid) end,
 			NsPath = "/proc/" ++ Pid ++ "/ns/net",
 			ok = wait_netns_differs(NsPath, 250),
-			Res = failed_start("127.0.0.1", Port, #{tcp_opts => [{netns, NsPath}]}),
+			Res = suite_helper:failed_start("127.0.0.1", Port, #{tcp_opts => [{netns, NsPath}]}),
 			_ = os:cmd("kill " ++ Pid),
 			catch port_close(Holder),
 			{shutdown, enetunreach} = Res,

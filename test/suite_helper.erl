@@ -44,6 +44,7 @@
 -export([now_ms/0]).
 -export([ms_since/1]).
 -export([id/0]).
+-export([failed_start/3]).
 
 -include("suite_helper.hrl").
 
@@ -408,3 +409,21 @@ ms_since(T0) ->
 -spec id() -> string().
 id() ->
 	integer_to_list(erlang:unique_integer([positive])).
+
+%% How a connection that fails before it is up ends, through gun:open/3
+%% and through a link. A failure found without touching the network can
+%% end ConnPid before gun:await_up/1 monitors it (then {error, noproc},
+%% doc/behaviour.md); the link sees the exit reason whatever the timing.
+-spec failed_start(gun:host(), inet:port_number(), gun:opts()) -> any().
+failed_start(Host, Port, Opts) ->
+	{ok, ConnPid} = gun:open(Host, Port, Opts#{retry => 0}),
+	{error, Reason} = gun:await_up(ConnPid),
+	Trap = process_flag(trap_exit, true),
+	{ok, Linked} = gun_conn:start_link(self(), Host, Port, Opts#{retry => 0}),
+	Exit = receive {'EXIT', Linked, E} -> E after 10000 -> error({no_exit, Linked}) end,
+	process_flag(trap_exit, Trap),
+	case Reason of
+		noproc -> ok;
+		Exit -> ok
+	end,
+	Exit.

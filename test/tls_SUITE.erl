@@ -591,11 +591,13 @@ tls_opts_errors(Config) ->
 tls_opts_unreadable(Config) ->
 	Missing = filename:join(?config(priv_dir, Config), "no-such-file.pem"),
 	Port = port(Config, ws_good),
-	{error, {shutdown, {tls_opts, {cacertfile, unreadable}}}}
-		= open_fail("127.0.0.1", Port, #{tls_opts => #{cacertfile => Missing}}),
-	{error, {shutdown, {tls_opts, {certfile, unreadable}}}}
-		= open_fail("127.0.0.1", Port, #{tls_opts => #{cacertfile => cert(Config, "ca.pem"),
-			certfile => Missing, keyfile => cert(Config, "client.key")}}),
-	{error, {shutdown, {tls_opts, {keyfile, unreadable}}}}
-		= open_fail("127.0.0.1", Port, #{tls_opts => #{cacertfile => cert(Config, "ca.pem"),
-			certfile => cert(Config, "client.pem"), keyfile => Missing}}).
+	%% Found before the handshake: through a link as well as await_up
+	%% (suite_helper:failed_start/3, doc/behaviour.md).
+	Fail = fun(TlsOpts) ->
+		suite_helper:failed_start("127.0.0.1", Port, #{transport => tls, tls_opts => TlsOpts})
+	end,
+	{shutdown, {tls_opts, {cacertfile, unreadable}}} = Fail(#{cacertfile => Missing}),
+	{shutdown, {tls_opts, {certfile, unreadable}}} = Fail(#{cacertfile => cert(Config, "ca.pem"),
+		certfile => Missing, keyfile => cert(Config, "client.key")}),
+	{shutdown, {tls_opts, {keyfile, unreadable}}} = Fail(#{cacertfile => cert(Config, "ca.pem"),
+		certfile => cert(Config, "client.pem"), keyfile => Missing}).

@@ -18,7 +18,10 @@
 //!     the scheduler hands that env to `enif_send` (no copy);
 //!   - `copy`: a native thread built a batch of tuples in one env; the
 //!     scheduler copies each into the caller's env (`enif_make_copy`) and
-//!     sends it (a second copy).
+//!     sends it (a second copy);
+//!   - `sent`: the same batches, each tuple sent straight from the batch's
+//!     env (`enif_send` with no message env copies it once): what the
+//!     engine's outbox does.
 
 use std::sync::Mutex;
 use std::time::Instant;
@@ -251,6 +254,29 @@ fn deliver_copy<'a>(env: Env<'a>, to: LocalPid, res: ResourceArc<Copied>) -> Ter
             // this call; enif_make_copy copies it into the caller's env.
             let copy = unsafe { Term::new(env, enif_make_copy(env.as_c_arg(), term)) };
             let _ = env.send(&to, copy);
+            true
+        }
+        None => false,
+    });
+    drop(batch_env);
+    let done = res.queue.lock().map(|q| q.len() == 0).unwrap_or(true);
+    status(env, sent, done)
+}
+
+/// Sends the next batch that a native thread built, each tuple copied
+/// once, by `enif_send`, from the batch's env: one call per batch.
+#[rustler::nif]
+fn deliver_sent<'a>(env: Env<'a>, to: LocalPid, res: ResourceArc<Copied>) -> Term<'a> {
+    let next = res.queue.lock().ok().and_then(|mut queue| queue.next());
+    let Some((batch_env, terms)) = next else {
+        return status(env, 0, true);
+    };
+    let mut terms = terms.into_iter();
+    let (sent, _) = deliver(env, usize::MAX, || match terms.next() {
+        Some(term) => {
+            // SAFETY: `term` lives in `batch_env`, alive until the end of
+            // this call; a NULL message env makes enif_send copy it.
+            unsafe { enif_send(env.as_c_arg(), to.as_c_arg(), std::ptr::null_mut(), term) };
             true
         }
         None => false,

@@ -13,6 +13,7 @@ use super::atoms;
 use super::decode;
 use super::kept_term::KeptTerm;
 use super::messages::{protocol_term, ErlangSink, OwnerSlot};
+use super::outbox::{Drained, Outbox};
 use super::registry::{self, Conn};
 use super::resource::ConnResource;
 use super::stream_ref::StreamRef;
@@ -45,7 +46,14 @@ fn open<'a>(
     let http_flow = cfg.http_flow;
     let owner_slot = Arc::new(OwnerSlot::new(owner));
     let streams = (api == Api::Gun2).then(|| Arc::new(StreamTable::default()));
-    let sink = ErlangSink::new(owner_slot.clone(), conn_pid, api, streams.clone());
+    let outbox = Arc::new(Outbox::default());
+    let sink = ErlangSink::new(
+        owner_slot.clone(),
+        conn_pid,
+        api,
+        streams.clone(),
+        outbox.clone(),
+    );
     let handle = connection::spawn(cfg, sink);
     let conn = Arc::new(Conn {
         handle,
@@ -64,6 +72,7 @@ fn open<'a>(
         conn_pid,
         conn,
         owner_monitor: std::sync::Mutex::new(None),
+        outbox,
     });
     watch_owner(env, &resource, owner);
     Ok(resource)
@@ -411,6 +420,20 @@ fn retry(conn_pid: LocalPid, retries: u32, timeout: u64) -> rustler::Atom {
 fn owner_queue(conn_pid: LocalPid, queued_bytes: u64) -> rustler::Atom {
     registry::send(&conn_pid, Command::OwnerQueue(queued_bytes));
     atoms::ok()
+}
+
+/// The process behind ConnPid's answer to `'$gun_drain'`: sends what its
+/// outbox holds to the owner, a timeslice's worth per call; `more` when
+/// there is more. Only that process may drain its outbox.
+#[rustler::nif]
+fn drain(env: Env, conn: ResourceArc<ConnResource>) -> NifResult<rustler::Atom> {
+    if env.pid() != conn.conn_pid {
+        return Err(rustler::Error::BadArg);
+    }
+    Ok(match conn.outbox.drain(env) {
+        Drained::Done => atoms::done(),
+        Drained::More => atoms::more(),
+    })
 }
 
 /// A test hook: the connection's task panics.

@@ -4,7 +4,7 @@
 
 use std::cell::RefCell;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use rustler::types::tuple::make_tuple;
 use rustler::{Atom, Encoder, Env, LocalPid, NewBinary, OwnedEnv, ResourceArc, Term};
@@ -14,6 +14,7 @@ use crate::connection::{Api, EventSink, Exit, Protocol, Reason};
 use crate::protocol::message::Message;
 
 use super::atoms;
+use super::outbox::{Batch, Outbox};
 use super::reasons::{connection_error_term, ping_unsupported_term, reason_term};
 use super::registry;
 use super::stream_ref::StreamRef;
@@ -104,6 +105,17 @@ fn flush_thread_env() {
     });
 }
 
+/// Messages of one read sent straight from the engine's thread; the
+/// rest of the read goes through the outbox, sent from ConnPid's
+/// scheduler. A lone message (an echo's answer) is not delayed; a burst
+/// pays the thread's cost per message only this many times.
+const DIRECT_PER_READ: usize = 4;
+/// Messages (or payload bytes) queued before the batch is handed over
+/// without waiting for the end of the read: ConnPid sends the first
+/// while the engine's thread builds the next.
+const HAND_OVER_MESSAGES: usize = 256;
+const HAND_OVER_BYTES: usize = CLEAR_AFTER_BYTES;
+
 /// The connection's owner, which `gun:set_owner/2` changes from a
 /// scheduler thread while the connection's task sends to it.
 pub struct OwnerSlot {
@@ -149,6 +161,12 @@ pub struct ErlangSink {
     unsupported_ping: Option<StreamRef>,
     /// Mode 2's streams for `gun:stream_info/2`, ended here.
     streams: Option<std::sync::Arc<StreamTable>>,
+    /// Shared with the process behind ConnPid, which drains it.
+    outbox: Arc<Outbox>,
+    /// Messages since the end of the last read.
+    this_read: usize,
+    /// What this read queued, not yet handed to the outbox.
+    pending: Option<Box<Batch>>,
 }
 
 impl ErlangSink {
@@ -157,6 +175,7 @@ impl ErlangSink {
         conn_pid: LocalPid,
         api: Api,
         streams: Option<std::sync::Arc<StreamTable>>,
+        outbox: Arc<Outbox>,
     ) -> Self {
         ErlangSink {
             owner: owner_slot.get(),
@@ -167,6 +186,9 @@ impl ErlangSink {
             protocol: Protocol::Http,
             unsupported_ping: None,
             streams,
+            outbox,
+            this_read: 0,
+            pending: None,
         }
     }
 
@@ -203,7 +225,7 @@ impl ErlangSink {
     /// Gun 2's `{gun_upgrade, ConnPid, StreamRef, [Protocol], Headers}`.
     fn upgraded(&mut self, stream: &StreamRef, protocol: &[u8], headers: &[(Vec<u8>, Vec<u8>)]) {
         let to = self.recipient(stream);
-        send_message(to, self.conn_pid, 0, |env, conn| {
+        self.send(to, 0, |env, conn| {
             make_tuple(
                 env,
                 &[
@@ -216,6 +238,66 @@ impl ErlangSink {
             )
         });
     }
+
+    /// For messages outside a read's frames: nothing is left waiting for
+    /// an end of read that may not come.
+    fn send<F>(&mut self, to: LocalPid, bytes: usize, build: F)
+    where
+        F: for<'a> FnOnce(Env<'a>, Term<'a>) -> Term<'a>,
+    {
+        self.deliver(to, bytes, build);
+        self.hand_over();
+    }
+
+    /// For a read's frames and body data, followed by `flush` at the end
+    /// of the read.
+    fn send_read<F>(&mut self, to: LocalPid, bytes: usize, build: F)
+    where
+        F: for<'a> FnOnce(Env<'a>, Term<'a>) -> Term<'a>,
+    {
+        self.deliver(to, bytes, build);
+    }
+
+    /// Sends what `build` makes to `to` straight from this thread, or
+    /// queues it behind what is queued (see [`Outbox`] for the order).
+    fn deliver<F>(&mut self, to: LocalPid, bytes: usize, build: F)
+    where
+        F: for<'a> FnOnce(Env<'a>, Term<'a>) -> Term<'a>,
+    {
+        self.this_read += 1;
+        if self.pending.is_none() && self.this_read <= DIRECT_PER_READ && self.outbox.idle() {
+            return send_message(to, self.conn_pid, bytes, build);
+        }
+        let batch = self.pending.get_or_insert_with(Box::default);
+        batch.push(to, self.conn_pid, bytes, build);
+        if batch.len() >= HAND_OVER_MESSAGES || batch.bytes() >= HAND_OVER_BYTES {
+            self.hand_over();
+        }
+    }
+
+    /// Hands what is queued to the outbox; the first batch of a burst
+    /// wakes the process behind ConnPid.
+    fn hand_over(&mut self) {
+        let Some(batch) = self.pending.take() else {
+            return;
+        };
+        if self.outbox.push(*batch) {
+            send_message(self.conn_pid, self.conn_pid, 0, |env, _| {
+                atoms::gun_drain().encode(env)
+            });
+        }
+    }
+
+    fn send_exit(&mut self, exit: &Exit) {
+        let conn_pid = self.conn_pid;
+        let api = self.api;
+        self.deliver(conn_pid, 0, |env, _| {
+            (atoms::gun_exit(), exit_term(env, api, exit)).encode(env)
+        });
+        self.hand_over();
+        flush_thread_env();
+        registry::remove(&conn_pid);
+    }
 }
 
 impl Drop for ErlangSink {
@@ -225,21 +307,9 @@ impl Drop for ErlangSink {
     fn drop(&mut self) {
         if !self.exited {
             self.down(self.protocol, &Reason::InternalError, &[], &[]);
-            send_exit(
-                self.conn_pid,
-                self.api,
-                &Exit::Shutdown(Reason::InternalError),
-            );
+            self.send_exit(&Exit::Shutdown(Reason::InternalError));
         }
     }
-}
-
-fn send_exit(conn_pid: LocalPid, api: Api, exit: &Exit) {
-    send_message(conn_pid, conn_pid, 0, |env, _| {
-        (atoms::gun_exit(), exit_term(env, api, exit)).encode(env)
-    });
-    flush_thread_env();
-    registry::remove(&conn_pid);
 }
 
 /// A connection's reason terms: its API's, and the ping a
@@ -265,7 +335,7 @@ impl EventSink for ErlangSink {
 
     fn up(&mut self) {
         let to = self.owner();
-        send_message(to, self.conn_pid, 0, |env, conn| {
+        self.send(to, 0, |env, conn| {
             make_tuple(
                 env,
                 &[atoms::gun_up().encode(env), conn, atoms::http().encode(env)],
@@ -286,7 +356,7 @@ impl EventSink for ErlangSink {
         }
         let to = self.owner();
         let reasons = self.reasons();
-        send_message(to, self.conn_pid, 0, |env, conn| {
+        self.send(to, 0, |env, conn| {
             let killed: Vec<Term> = killed.iter().map(|s| s.load(env)).collect();
             let mut down = vec![
                 atoms::gun_down().encode(env),
@@ -310,7 +380,7 @@ impl EventSink for ErlangSink {
             return self.upgraded(stream, b"websocket", headers);
         }
         let to = self.owner();
-        send_message(to, self.conn_pid, 0, |env, conn| {
+        self.send(to, 0, |env, conn| {
             make_tuple(
                 env,
                 &[
@@ -330,7 +400,7 @@ impl EventSink for ErlangSink {
 
     fn inform(&mut self, stream: &StreamRef, status: u16, headers: &[(Vec<u8>, Vec<u8>)]) {
         let to = self.recipient(stream);
-        send_message(to, self.conn_pid, 0, |env, conn| {
+        self.send(to, 0, |env, conn| {
             make_tuple(
                 env,
                 &[
@@ -355,7 +425,7 @@ impl EventSink for ErlangSink {
             self.stream_ended(stream);
         }
         let to = self.recipient(stream);
-        send_message(to, self.conn_pid, 0, |env, conn| {
+        self.send(to, 0, |env, conn| {
             make_tuple(
                 env,
                 &[
@@ -375,7 +445,7 @@ impl EventSink for ErlangSink {
             self.stream_ended(stream);
         }
         let to = self.recipient(stream);
-        send_message(to, self.conn_pid, data.len(), |env, conn| {
+        self.send_read(to, data.len(), |env, conn| {
             make_tuple(
                 env,
                 &[
@@ -392,7 +462,7 @@ impl EventSink for ErlangSink {
     fn trailers(&mut self, stream: &StreamRef, headers: &[(Vec<u8>, Vec<u8>)]) {
         self.stream_ended(stream);
         let to = self.recipient(stream);
-        send_message(to, self.conn_pid, 0, |env, conn| {
+        self.send(to, 0, |env, conn| {
             make_tuple(
                 env,
                 &[
@@ -416,7 +486,7 @@ impl EventSink for ErlangSink {
         self.stream_ended(stream);
         let to = self.recipient(stream);
         let reasons = self.reasons();
-        send_message(to, self.conn_pid, 0, |env, conn| {
+        self.send(to, 0, |env, conn| {
             make_tuple(
                 env,
                 &[
@@ -432,7 +502,7 @@ impl EventSink for ErlangSink {
     fn conn_error(&mut self, reason: &Reason) {
         let to = self.owner();
         let reasons = self.reasons();
-        send_message(to, self.conn_pid, 0, |env, conn| {
+        self.send(to, 0, |env, conn| {
             make_tuple(
                 env,
                 &[
@@ -447,7 +517,7 @@ impl EventSink for ErlangSink {
     fn stream_conn_error(&mut self, stream: &StreamRef, reason: &Reason) {
         let to = self.recipient(stream);
         let api = self.api;
-        send_message(to, self.conn_pid, 0, |env, conn| {
+        self.send(to, 0, |env, conn| {
             make_tuple(
                 env,
                 &[
@@ -470,7 +540,7 @@ impl EventSink for ErlangSink {
         };
         if self.api == Api::Gun2 {
             let to = self.recipient(stream);
-            return send_message(to, self.conn_pid, bytes, |env, conn| {
+            return self.send_read(to, bytes, |env, conn| {
                 make_tuple(
                     env,
                     &[
@@ -483,7 +553,7 @@ impl EventSink for ErlangSink {
             });
         }
         let to = self.owner();
-        send_message(to, self.conn_pid, bytes, |env, conn| {
+        self.send_read(to, bytes, |env, conn| {
             make_tuple(
                 env,
                 &[atoms::gun_ws().encode(env), conn, frame_term(env, frame)],
@@ -498,18 +568,23 @@ impl EventSink for ErlangSink {
     }
 
     fn check_owner_queue(&mut self, mean_message_bytes: u64) {
-        send_message(self.conn_pid, self.conn_pid, 0, |env, _| {
+        // Behind what was delivered before it, so the owner's queue it
+        // looks at holds those.
+        let conn_pid = self.conn_pid;
+        self.deliver(conn_pid, 0, |env, _| {
             (atoms::gun_owner_check(), mean_message_bytes).encode(env)
         });
     }
 
     fn flush(&mut self) {
+        self.hand_over();
+        self.this_read = 0;
         flush_thread_env();
     }
 
     fn exit(&mut self, exit: &Exit) {
         self.exited = true;
-        send_exit(self.conn_pid, self.api, exit);
+        self.send_exit(exit);
     }
 }
 

@@ -6,6 +6,7 @@ mod atoms;
 mod decode;
 mod kept_term;
 mod messages;
+mod outbox;
 mod reasons;
 mod registry;
 mod resource;

@@ -7,6 +7,7 @@ use rustler::{Env, LocalPid, Monitor, Resource};
 
 use crate::connection::Command;
 
+use super::outbox::Outbox;
 use super::registry::{self, Conn};
 
 pub struct ConnResource {
@@ -14,6 +15,8 @@ pub struct ConnResource {
     pub conn: Arc<Conn>,
     /// The monitor on the owner, replaced by `gun:set_owner/2`.
     pub owner_monitor: Mutex<Option<Monitor>>,
+    /// The connection's bursts, sent by ConnPid's `gun_nif:drain/1`.
+    pub outbox: Arc<Outbox>,
 }
 
 #[rustler::resource_impl]
@@ -30,6 +33,7 @@ impl Resource for ConnResource {
 
 impl Drop for ConnResource {
     fn drop(&mut self) {
+        self.outbox.close();
         self.conn.handle.send(Command::Close);
         registry::remove(&self.conn_pid);
     }
