@@ -5,6 +5,11 @@
 #   (b) a Mix project with {:gun, path: "$REPO"}
 # Each one opens a connection to test/support/ws_server.py, upgrades to
 # /echo, sends a text, receives the echo and prints OK.
+#   (c) and (d): the same with a library in between that declares Gun 2
+# (ninenines/gun 2.4.1) as its own dependency and calls it with Gun 2's API;
+# the consumer puts this project in Gun's place (rebar3: the top-level
+# dependency wins; Mix: override: true) and runs it in mode 2
+# ({gun, [{api, 2}]}). Nothing is fetched for the library's gun.
 #
 # Usage: scripts/consumer_test.sh
 #   REPO=/path/to/gun    the repository to test (default: this one)
@@ -86,6 +91,30 @@ case "$port" in
 	''|*[!0-9]*) fail "the WebSocket server printed '$port', not a port" ;;
 esac
 say "WebSocket server on 127.0.0.1:$port (pid $server_pid)"
+
+# The library of (c) and (d): Gun 2's API, as a Gun 2 user writes it.
+write_gun2lib() {
+	mkdir -p "$1/src"
+	cat >"$1/src/gun2lib.erl" <<'EOF'
+-module(gun2lib).
+-export([echo/2]).
+
+%% Gun 2.4.1's API: gun_upgrade, ws_send/3, gun_ws with the StreamRef.
+echo(Port, Text) ->
+	{ok, ConnPid} = gun:open("127.0.0.1", Port, #{retry => 0, http2_opts => #{}}),
+	{ok, http} = gun:await_up(ConnPid),
+	StreamRef = gun:ws_upgrade(ConnPid, "/echo", #{<<"x-from">> => <<"gun2lib">>}),
+	{upgrade, [<<"websocket">>], _} = gun:await(ConnPid, StreamRef),
+	ok = gun:ws_send(ConnPid, StreamRef, {text, Text}),
+	receive
+		{gun_ws, ConnPid, StreamRef, {text, Echo}} ->
+			ok = gun:close(ConnPid),
+			Echo
+	after 10000 ->
+		exit({echo_timeout, erlang:process_info(self(), messages)})
+	end.
+EOF
+}
 
 # (a) rebar3, gun as a git dependency.
 if [ "${SKIP_REBAR3:-0}" != 1 ]; then
@@ -248,3 +277,98 @@ out=$(cd "$app" && MIX_ENV=dev mix run -e "MixConsumer.run($port)") || fail "(b)
 echo "$out"
 [ "$(printf '%s\n' "$out" | tail -n 1)" = OK ] || fail "(b) expected OK, got: $out"
 say "(b) Mix consumer: OK"
+
+# (c) rebar3: the library depends on Gun 2; the top-level gun wins.
+if [ "${SKIP_REBAR3:-0}" != 1 ]; then
+	say "(c) rebar3 project, a library that depends on Gun 2, gun from file://$REPO, mode 2"
+	lib="$tmp/gun2lib_rebar"
+	write_gun2lib "$lib"
+	cat >"$lib/rebar.config" <<'EOF'
+{erl_opts, [debug_info]}.
+{deps, [{gun, {git, "https://github.com/ninenines/gun", {tag, "2.4.1"}}}]}.
+EOF
+	cat >"$lib/src/gun2lib.app.src" <<'EOF'
+{application, gun2lib, [{description, "Calls Gun 2."}, {vsn, "0.1.0"},
+	{registered, []}, {applications, [kernel, stdlib, gun]}, {env, []}, {modules, []}]}.
+EOF
+	(cd "$lib" && git init -q -b master && git add -A \
+		&& git -c user.name=consumer_test -c user.email=consumer_test@localhost commit -qm lib) \
+		|| fail "(c) could not make the library's repository"
+	app="$tmp/rebar_gun2_consumer"
+	mkdir -p "$app/src" "$app/config"
+	cat >"$app/rebar.config" <<EOF
+{erl_opts, [debug_info]}.
+{deps, [
+	{gun, {git, "file://$REPO", {ref, "$rev"}}},
+	{gun2lib, {git, "file://$lib", {branch, "master"}}}
+]}.
+EOF
+	cat >"$app/config/sys.config" <<'EOF'
+[{gun, [{api, 2}]}].
+EOF
+	cat >"$app/src/rebar_gun2_consumer.app.src" <<'EOF'
+{application, rebar_gun2_consumer, [{description, "Uses a library that uses Gun 2."},
+	{vsn, "0.1.0"}, {registered, []}, {applications, [kernel, stdlib, gun2lib]},
+	{env, []}, {modules, []}]}.
+EOF
+	(cd "$app" && rebar3 compile) || fail "(c) rebar3 compile failed"
+	[ -f "$app/_build/default/lib/gun/priv/gun_nif.so" ] \
+		|| fail "(c) gun is not this project (no priv/gun_nif.so): the library's Gun 2 won"
+	out=$(cd "$app" && erl -noshell -config config/sys.config -pa _build/default/lib/*/ebin -eval "
+		try
+			{ok, _} = application:ensure_all_started(rebar_gun2_consumer),
+			<<\"Hello from Gun 2 code!\">> = gun2lib:echo($port, <<\"Hello from Gun 2 code!\">>)
+		of
+			_ -> io:format(\"OK~n\"), halt(0)
+		catch C:R:S ->
+			io:format(\"~p:~p~n~p~n\", [C, R, S]),
+			halt(1)
+		end.") || fail "(c) the rebar3 consumer failed: $out"
+	echo "$out"
+	[ "$out" = OK ] || fail "(c) expected OK, got: $out"
+	say "(c) rebar3 consumer of a Gun 2 library, mode 2: OK"
+fi
+
+# (d) Mix: the library (a path dependency) depends on Gun 2 (from git:
+# hex.pm is not reachable here, and Mix needs Hex to read a hex
+# requirement at all); override: true puts this project in its place.
+say "(d) Mix project, a path dependency that depends on Gun 2, gun from path $REPO (override: true), mode 2"
+lib="$tmp/gun2lib_mix"
+write_gun2lib "$lib"
+cat >"$lib/mix.exs" <<'EOF'
+defmodule Gun2Lib.MixProject do
+  use Mix.Project
+
+  def project do
+    [app: :gun2lib, version: "0.1.0", language: :erlang,
+     deps: [{:gun, git: "https://github.com/ninenines/gun", tag: "2.4.1"}]]
+  end
+
+  def application, do: [extra_applications: []]
+end
+EOF
+app="$tmp/mix_gun2_consumer"
+mkdir -p "$app/lib" "$app/config"
+cat >"$app/mix.exs" <<EOF
+defmodule MixGun2Consumer.MixProject do
+  use Mix.Project
+
+  def project do
+    [app: :mix_gun2_consumer, version: "0.1.0", elixir: "~> 1.14",
+     deps: [{:gun, path: "$REPO", override: true}, {:gun2lib, path: "$lib"}]]
+  end
+
+  def application, do: [extra_applications: []]
+end
+EOF
+cat >"$app/config/config.exs" <<'EOF'
+import Config
+config :gun, api: 2
+EOF
+(cd "$app" && MIX_ENV=dev mix compile) || fail "(d) mix compile failed"
+out=$(cd "$app" && MIX_ENV=dev mix run -e '
+  "Hello from Gun 2 code!" = :gun2lib.echo('"$port"', "Hello from Gun 2 code!")
+  IO.puts("OK")') || fail "(d) the Mix consumer failed: $out"
+echo "$out"
+[ "$(printf '%s\n' "$out" | tail -n 1)" = OK ] || fail "(d) expected OK, got: $out"
+say "(d) Mix consumer of a Gun 2 library, mode 2: OK"

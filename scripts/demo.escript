@@ -6,8 +6,13 @@
 %% With an argument ws://host:port/path or wss://host:port/path it talks to
 %% that server instead (wss verifies the server against the system's trust
 %% store, or against the CA file given as a second argument).
+%% `--api 2` first runs it in mode 2, Gun 2's API ({gun, [{api, 2}]}).
 -mode(compile).
 
+main(["--api", Api|Args]) ->
+	ok = application:load(gun),
+	ok = application:set_env(gun, api, list_to_integer(Api)),
+	main(Args);
 main([]) ->
 	Server = open_port({spawn_executable, "/usr/bin/python3"},
 		[{args, ["test/support/ws_server.py"]}, {line, 1024}, binary, use_stdio]),
@@ -36,7 +41,7 @@ main([Url, CaCertFile]) ->
 			run(Host, maps:get(port, Uri, DefaultPort), Path,
 				#{transport => Transport, tls_opts => TlsOpts});
 		_ ->
-			halt_with("usage: demo.escript [ws[s]://host:port/path [CaCertFile]]")
+			halt_with("usage: demo.escript [--api 1|2] [ws[s]://host:port/path [CaCertFile]]")
 	end.
 
 run(Host, Port, Path) ->
@@ -44,6 +49,8 @@ run(Host, Port, Path) ->
 
 run(Host, Port, Path, Opts) ->
 	{ok, _} = application:ensure_all_started(gun),
+	Api = application:get_env(gun, api, 1),
+	io:format("API mode ~p~n", [Api]),
 	{ok, ConnPid} = gun:open(Host, Port, Opts#{retry => 0, ws_opts => #{silence_pings => false}}),
 	call("gun:open/3 returned {ok, ~p}", [ConnPid]),
 	print(),
@@ -52,12 +59,10 @@ run(Host, Port, Path, Opts) ->
 	io:format("    -> ~p~n", [StreamRef]),
 	print(),
 	Frames = [{text, "Hello!"}, {binary, <<1, 2, 3>>}, {text, [<<"iodata ">>, "works"]}, {ping, <<"are you there?">>}],
-	call("gun:ws_send(ConnPid, ~p)", [Frames]),
-	ok = gun:ws_send(ConnPid, Frames),
+	send(Api, ConnPid, StreamRef, Frames),
 	[print() || _ <- Frames],
 	MRef = monitor(process, ConnPid),
-	call("gun:ws_send(ConnPid, {close, 1000, <<\"bye\">>})", []),
-	ok = gun:ws_send(ConnPid, {close, 1000, <<"bye">>}),
+	send(Api, ConnPid, StreamRef, {close, 1000, <<"bye">>}),
 	print(),
 	print(),
 	receive {'DOWN', MRef, process, ConnPid, Reason} ->
@@ -65,6 +70,14 @@ run(Host, Port, Path, Opts) ->
 	after 20000 ->
 		halt_with("ConnPid did not exit")
 	end.
+
+%% Mode 1's ws_send/2; mode 2's ws_send/3 names the stream.
+send(1, ConnPid, _, Frames) ->
+	call("gun:ws_send(ConnPid, ~p)", [Frames]),
+	ok = gun:ws_send(ConnPid, Frames);
+send(2, ConnPid, StreamRef, Frames) ->
+	call("gun:ws_send(ConnPid, StreamRef, ~p)", [Frames]),
+	ok = gun:ws_send(ConnPid, StreamRef, Frames).
 
 call(Format, Args) ->
 	io:format("~n> " ++ Format ++ "~n", Args).

@@ -6,37 +6,55 @@
 %% Connection.
 -export([open/2]).
 -export([open/3]).
+-export([open_unix/2]).
 -export([info/1]).
+-export([set_owner/2]).
+-export([ping/1]).
+-export([ping/2]).
 -export([shutdown/1]).
 -export([close/1]).
 
 %% Requests.
 -export([get/2]).
 -export([get/3]).
+-export([get/4]).
 -export([head/2]).
 -export([head/3]).
+-export([head/4]).
 -export([options/2]).
 -export([options/3]).
+-export([options/4]).
 -export([delete/2]).
 -export([delete/3]).
+-export([delete/4]).
 -export([post/3]).
 -export([post/4]).
+-export([post/5]).
 -export([put/3]).
 -export([put/4]).
+-export([put/5]).
 -export([patch/3]).
 -export([patch/4]).
+-export([patch/5]).
+-export([headers/4]).
+-export([headers/5]).
 -export([request/4]).
 -export([request/5]).
+-export([request/6]).
 -export([data/4]).
 -export([cancel/2]).
+-export([stream_info/2]).
 
 %% Awaiting and flushing.
 -export([await/2]).
 -export([await/3]).
+-export([await/4]).
 -export([await_body/2]).
 -export([await_body/3]).
+-export([await_body/4]).
 -export([await_up/1]).
 -export([await_up/2]).
+-export([await_up/3]).
 -export([flush/1]).
 
 %% Websocket.
@@ -44,7 +62,11 @@
 -export([ws_upgrade/3]).
 -export([ws_upgrade/4]).
 -export([ws_send/2]).
+-export([ws_send/3]).
 -export([update_flow/3]).
+
+%% Mode 1's option checks, shared with mode 2's (gun2_opts).
+-export([check_options/1]).
 
 -type host() :: inet:hostname() | inet:ip_address() | binary().
 -type req_headers() :: [{iodata(), iodata()}].
@@ -65,14 +87,21 @@
 	max_frame_size => non_neg_integer() | infinity,
 	max_message_size => non_neg_integer() | infinity,
 	max_fragments => pos_integer() | infinity,
-	upgrade_timeout => non_neg_integer() | infinity
+	upgrade_timeout => non_neg_integer() | infinity,
+	%% Mode 2's, as the engine gets them (gun2_opts).
+	reply_to => pid()
 }.
 -type http_opts() :: #{
 	version => 'HTTP/1.1' | 'HTTP/1.0',
 	keepalive => pos_integer() | infinity,
 	max_headers => 1..65536,
 	max_head_size => pos_integer(),
-	send_queue_limit => pos_integer() | infinity
+	send_queue_limit => pos_integer() | infinity,
+	%% Mode 2's (gun2_opts).
+	closing_timeout => pos_integer() | infinity,
+	flow => pos_integer(),
+	max_header_block_size => pos_integer(),
+	max_trailer_block_size => pos_integer()
 }.
 -type opts() :: #{
 	connect_timeout => non_neg_integer() | infinity,
@@ -84,7 +113,13 @@
 	transport => tcp | tls | ssl,
 	tcp_opts => [gen_tcp:connect_option()],
 	tls_opts => [tls_opt()] | #{atom() => any()},
-	ws_opts => ws_opts()
+	ws_opts => ws_opts(),
+	%% Mode 2's, as the engine gets them (gun2_opts:engine_opts/1).
+	api => 2,
+	erlang_opts => map(),
+	domain_lookup_timeout => non_neg_integer() | infinity,
+	tls_handshake_timeout => non_neg_integer() | infinity,
+	retry_fun => fun((non_neg_integer(), map()) -> map())
 }.
 -type tls_opt() :: {verify, verify_peer | verify_none}
 	| {cacertfile, file:filename_all()}
@@ -125,7 +160,14 @@ open(Host, Port) ->
 	open(Host, Port, #{}).
 
 -spec open(host(), inet:port_number(), opts()) -> {ok, pid()} | {error, any()}.
-open(Host, Port, Opts) when is_integer(Port), Port > 0, Port =< 65535 ->
+open(Host, Port, Opts) ->
+	case gun_mode:api() of
+		{ok, 1} -> open1(Host, Port, Opts);
+		{ok, 2} -> gun2:open(Host, Port, Opts);
+		Error -> Error
+	end.
+
+open1(Host, Port, Opts) when is_integer(Port), Port > 0, Port =< 65535 ->
 	case check_host(Host) of
 		ok ->
 			case check_options(Opts) of
@@ -135,8 +177,17 @@ open(Host, Port, Opts) when is_integer(Port), Port > 0, Port =< 65535 ->
 		Error ->
 			Error
 	end;
-open(_Host, Port, _Opts) ->
+open1(_Host, Port, _Opts) ->
 	{error, {port, Port}}.
+
+%% Gun 2's: a Unix domain socket, in mode 2.
+-spec open_unix(file:filename_all(), opts()) -> {ok, pid()} | {error, any()}.
+open_unix(SocketPath, Opts) ->
+	case gun_mode:api() of
+		{ok, 2} -> gun2:open_unix(SocketPath, Opts);
+		{ok, 1} -> {error, {api, 1}};
+		Error -> Error
+	end.
 
 check_host(Host) when is_list(Host); is_atom(Host); is_binary(Host) ->
 	ok;
@@ -148,6 +199,7 @@ check_host(Host) when tuple_size(Host) =:= 4; tuple_size(Host) =:= 8 ->
 check_host(Host) ->
 	{error, {host, Host}}.
 
+-spec check_options(opts()) -> ok | {error, {options, any()}}.
 check_options(Opts) when is_map(Opts) ->
 	do_check_options(maps:to_list(Opts));
 check_options(Opts) ->
@@ -358,10 +410,28 @@ check_http_options([Opt|_]) ->
 
 -spec info(pid()) -> map().
 info(ConnPid) ->
+	case gun_mode:of_conn(ConnPid) of
+		2 -> gun2:info(ConnPid);
+		1 -> info1(ConnPid)
+	end.
+
+info1(ConnPid) ->
 	case engine_info(ConnPid) of
 		undefined -> exit({noproc, {?MODULE, info, [ConnPid]}});
 		Info -> Info
 	end.
+
+-spec set_owner(pid(), pid()) -> ok.
+set_owner(ConnPid, NewOwner) ->
+	gun2:set_owner(ConnPid, NewOwner).
+
+-spec ping(pid()) -> reference().
+ping(ConnPid) ->
+	gun2:ping(ConnPid, #{}).
+
+-spec ping(pid(), gun2:req_opts()) -> reference().
+ping(ConnPid, ReqOpts) ->
+	gun2:ping(ConnPid, ReqOpts).
 
 %% Graceful: an upgraded connection sends close 1001 and waits up to
 %% closing_timeout for the server's close.
@@ -392,6 +462,10 @@ get(ConnPid, Path) ->
 get(ConnPid, Path, Headers) ->
 	do_request(ConnPid, <<"GET">>, Path, Headers, none).
 
+-spec get(pid(), iodata(), gun2:req_headers(), gun2:req_opts()) -> reference().
+get(ConnPid, Path, Headers, ReqOpts) ->
+	gun2:request(ConnPid, <<"GET">>, Path, Headers, none, ReqOpts).
+
 -spec head(pid(), iodata()) -> reference().
 head(ConnPid, Path) ->
 	head(ConnPid, Path, []).
@@ -399,6 +473,10 @@ head(ConnPid, Path) ->
 -spec head(pid(), iodata(), req_headers()) -> reference().
 head(ConnPid, Path, Headers) ->
 	do_request(ConnPid, <<"HEAD">>, Path, Headers, none).
+
+-spec head(pid(), iodata(), gun2:req_headers(), gun2:req_opts()) -> reference().
+head(ConnPid, Path, Headers, ReqOpts) ->
+	gun2:request(ConnPid, <<"HEAD">>, Path, Headers, none, ReqOpts).
 
 -spec options(pid(), iodata()) -> reference().
 options(ConnPid, Path) ->
@@ -408,6 +486,10 @@ options(ConnPid, Path) ->
 options(ConnPid, Path, Headers) ->
 	do_request(ConnPid, <<"OPTIONS">>, Path, Headers, none).
 
+-spec options(pid(), iodata(), gun2:req_headers(), gun2:req_opts()) -> reference().
+options(ConnPid, Path, Headers, ReqOpts) ->
+	gun2:request(ConnPid, <<"OPTIONS">>, Path, Headers, none, ReqOpts).
+
 -spec delete(pid(), iodata()) -> reference().
 delete(ConnPid, Path) ->
 	delete(ConnPid, Path, []).
@@ -416,30 +498,52 @@ delete(ConnPid, Path) ->
 delete(ConnPid, Path, Headers) ->
 	do_request(ConnPid, <<"DELETE">>, Path, Headers, none).
 
+-spec delete(pid(), iodata(), gun2:req_headers(), gun2:req_opts()) -> reference().
+delete(ConnPid, Path, Headers, ReqOpts) ->
+	gun2:request(ConnPid, <<"DELETE">>, Path, Headers, none, ReqOpts).
+
 %% Without a body: the body follows with gun:data/4.
 -spec post(pid(), iodata(), req_headers()) -> reference().
 post(ConnPid, Path, Headers) ->
 	do_request(ConnPid, <<"POST">>, Path, Headers, streamed).
 
--spec post(pid(), iodata(), req_headers(), iodata()) -> reference().
+-spec post(pid(), iodata(), req_headers(), iodata() | gun2:req_opts()) -> reference().
+post(ConnPid, Path, Headers, ReqOpts) when is_map(ReqOpts) ->
+	gun2:headers(ConnPid, <<"POST">>, Path, Headers, ReqOpts);
 post(ConnPid, Path, Headers, Body) ->
 	do_request(ConnPid, <<"POST">>, Path, Headers, Body).
+
+-spec post(pid(), iodata(), gun2:req_headers(), iodata(), gun2:req_opts()) -> reference().
+post(ConnPid, Path, Headers, Body, ReqOpts) ->
+	gun2:request(ConnPid, <<"POST">>, Path, Headers, Body, ReqOpts).
 
 -spec put(pid(), iodata(), req_headers()) -> reference().
 put(ConnPid, Path, Headers) ->
 	do_request(ConnPid, <<"PUT">>, Path, Headers, streamed).
 
--spec put(pid(), iodata(), req_headers(), iodata()) -> reference().
+-spec put(pid(), iodata(), req_headers(), iodata() | gun2:req_opts()) -> reference().
+put(ConnPid, Path, Headers, ReqOpts) when is_map(ReqOpts) ->
+	gun2:headers(ConnPid, <<"PUT">>, Path, Headers, ReqOpts);
 put(ConnPid, Path, Headers, Body) ->
 	do_request(ConnPid, <<"PUT">>, Path, Headers, Body).
+
+-spec put(pid(), iodata(), gun2:req_headers(), iodata(), gun2:req_opts()) -> reference().
+put(ConnPid, Path, Headers, Body, ReqOpts) ->
+	gun2:request(ConnPid, <<"PUT">>, Path, Headers, Body, ReqOpts).
 
 -spec patch(pid(), iodata(), req_headers()) -> reference().
 patch(ConnPid, Path, Headers) ->
 	do_request(ConnPid, <<"PATCH">>, Path, Headers, streamed).
 
--spec patch(pid(), iodata(), req_headers(), iodata()) -> reference().
+-spec patch(pid(), iodata(), req_headers(), iodata() | gun2:req_opts()) -> reference().
+patch(ConnPid, Path, Headers, ReqOpts) when is_map(ReqOpts) ->
+	gun2:headers(ConnPid, <<"PATCH">>, Path, Headers, ReqOpts);
 patch(ConnPid, Path, Headers, Body) ->
 	do_request(ConnPid, <<"PATCH">>, Path, Headers, Body).
+
+-spec patch(pid(), iodata(), gun2:req_headers(), iodata(), gun2:req_opts()) -> reference().
+patch(ConnPid, Path, Headers, Body, ReqOpts) ->
+	gun2:request(ConnPid, <<"PATCH">>, Path, Headers, Body, ReqOpts).
 
 -spec request(pid(), iodata(), iodata(), req_headers()) -> reference().
 request(ConnPid, Method, Path, Headers) ->
@@ -449,9 +553,29 @@ request(ConnPid, Method, Path, Headers) ->
 request(ConnPid, Method, Path, Headers, Body) ->
 	do_request(ConnPid, Method, Path, Headers, Body).
 
+-spec request(pid(), iodata(), iodata(), gun2:req_headers(), iodata(), gun2:req_opts())
+	-> reference().
+request(ConnPid, Method, Path, Headers, Body, ReqOpts) ->
+	gun2:request(ConnPid, Method, Path, Headers, Body, ReqOpts).
+
+%% Gun 2's: the body follows with gun:data/4.
+-spec headers(pid(), iodata(), iodata(), gun2:req_headers()) -> reference().
+headers(ConnPid, Method, Path, Headers) ->
+	gun2:headers(ConnPid, Method, Path, Headers, #{}).
+
+-spec headers(pid(), iodata(), iodata(), gun2:req_headers(), gun2:req_opts()) -> reference().
+headers(ConnPid, Method, Path, Headers, ReqOpts) ->
+	gun2:headers(ConnPid, Method, Path, Headers, ReqOpts).
+
 %% The request is checked in the caller, before anything is queued:
 %% gun_request:check/4 raises on a bad method, target or header.
 do_request(ConnPid, Method, Path, Headers, Body) ->
+	case gun_mode:of_conn(ConnPid) of
+		1 -> do_request1(ConnPid, Method, Path, Headers, Body);
+		2 -> gun2:request(ConnPid, Method, Path, Headers, Body, #{})
+	end.
+
+do_request1(ConnPid, Method, Path, Headers, Body) ->
 	ok = gun_request:check(Method, Path, Headers, #{}),
 	StreamRef = make_ref(),
 	ok = engine_call(ConnPid, {request, StreamRef, Method, Path, Headers, Body}),
@@ -464,7 +588,14 @@ data(ConnPid, StreamRef, IsFin, Data) ->
 %% No further message for the stream is sent.
 -spec cancel(pid(), reference()) -> ok.
 cancel(ConnPid, StreamRef) ->
-	engine_call(ConnPid, {cancel, StreamRef}).
+	case gun_mode:of_conn(ConnPid) of
+		1 -> engine_call(ConnPid, {cancel, StreamRef});
+		2 -> gun2:cancel(ConnPid, StreamRef)
+	end.
+
+-spec stream_info(pid(), reference()) -> {ok, map() | undefined} | {error, not_connected}.
+stream_info(ConnPid, StreamRef) ->
+	gun2:stream_info(ConnPid, StreamRef).
 
 %% Awaiting and flushing.
 
@@ -472,8 +603,28 @@ cancel(ConnPid, StreamRef) ->
 await(ConnPid, StreamRef) ->
 	await(ConnPid, StreamRef, ?DEFAULT_AWAIT_TIMEOUT).
 
--spec await(pid(), reference(), timeout()) -> await_result().
+%% Mode 2 also takes a monitor reference instead of the timeout.
+-spec await(pid(), reference(), timeout() | reference())
+	-> await_result() | gun2:await_result().
+await(ConnPid, StreamRef, MRef) when is_reference(MRef) ->
+	gun2:await(ConnPid, StreamRef, ?DEFAULT_AWAIT_TIMEOUT, MRef);
 await(ConnPid, StreamRef, Timeout) ->
+	case gun_mode:of_conn(ConnPid) of
+		1 -> await1(ConnPid, StreamRef, Timeout);
+		2 -> with_monitor(ConnPid, fun(MRef) -> gun2:await(ConnPid, StreamRef, Timeout, MRef) end)
+	end.
+
+-spec await(pid(), reference(), timeout(), reference()) -> gun2:await_result().
+await(ConnPid, StreamRef, Timeout, MRef) ->
+	gun2:await(ConnPid, StreamRef, Timeout, MRef).
+
+with_monitor(ConnPid, Fun) ->
+	MRef = monitor(process, ConnPid),
+	Res = Fun(MRef),
+	demonitor(MRef, [flush]),
+	Res.
+
+await1(ConnPid, StreamRef, Timeout) ->
 	MRef = monitor(process, ConnPid),
 	Res = receive
 		{gun_inform, ConnPid, StreamRef, Status, Headers} ->
@@ -502,8 +653,22 @@ await_body(ConnPid, StreamRef) ->
 
 %% Timeout applies to each message, as in Gun. A response that ends with
 %% trailers gives {ok, Body, Trailers}, as Gun 1.3+ does.
--spec await_body(pid(), reference(), timeout()) -> await_body_result().
+-spec await_body(pid(), reference(), timeout() | reference())
+	-> await_body_result() | gun2:await_body_result().
+await_body(ConnPid, StreamRef, MRef) when is_reference(MRef) ->
+	gun2:await_body(ConnPid, StreamRef, ?DEFAULT_AWAIT_TIMEOUT, MRef);
 await_body(ConnPid, StreamRef, Timeout) ->
+	case gun_mode:of_conn(ConnPid) of
+		1 -> await_body1(ConnPid, StreamRef, Timeout);
+		2 -> with_monitor(ConnPid,
+			fun(MRef) -> gun2:await_body(ConnPid, StreamRef, Timeout, MRef) end)
+	end.
+
+-spec await_body(pid(), reference(), timeout(), reference()) -> gun2:await_body_result().
+await_body(ConnPid, StreamRef, Timeout, MRef) ->
+	gun2:await_body(ConnPid, StreamRef, Timeout, MRef).
+
+await_body1(ConnPid, StreamRef, Timeout) ->
 	MRef = monitor(process, ConnPid),
 	Res = await_body(ConnPid, StreamRef, Timeout, MRef, []),
 	demonitor(MRef, [flush]),
@@ -537,8 +702,20 @@ await_body(ConnPid, StreamRef, Timeout, MRef, Acc) ->
 await_up(ConnPid) ->
 	await_up(ConnPid, ?DEFAULT_AWAIT_TIMEOUT).
 
--spec await_up(pid(), timeout()) -> {ok, http} | {error, any()}.
+-spec await_up(pid(), timeout() | reference()) -> {ok, http} | {error, any()}.
+await_up(ConnPid, MRef) when is_reference(MRef) ->
+	gun2:await_up(ConnPid, ?DEFAULT_AWAIT_TIMEOUT, MRef);
 await_up(ConnPid, Timeout) ->
+	case gun_mode:of_conn(ConnPid) of
+		1 -> await_up1(ConnPid, Timeout);
+		2 -> with_monitor(ConnPid, fun(MRef) -> gun2:await_up(ConnPid, Timeout, MRef) end)
+	end.
+
+-spec await_up(pid(), timeout(), reference()) -> {ok, http} | {error, any()}.
+await_up(ConnPid, Timeout, MRef) ->
+	gun2:await_up(ConnPid, Timeout, MRef).
+
+await_up1(ConnPid, Timeout) ->
 	MRef = monitor(process, ConnPid),
 	Res = receive
 		{gun_up, ConnPid, Protocol} ->
@@ -563,6 +740,10 @@ flush_pid(ConnPid) ->
 		{gun_down, ConnPid, _, _, _, _} -> flush_pid(ConnPid);
 		{gun_ws_upgrade, ConnPid, _, _} -> flush_pid(ConnPid);
 		{gun_ws, ConnPid, _} -> flush_pid(ConnPid);
+		%% Mode 2's shapes (a connection sends only its mode's).
+		{gun_down, ConnPid, _, _, _} -> flush_pid(ConnPid);
+		{gun_upgrade, ConnPid, _, _, _} -> flush_pid(ConnPid);
+		{gun_ws, ConnPid, _, _} -> flush_pid(ConnPid);
 		{gun_inform, ConnPid, _, _, _} -> flush_pid(ConnPid);
 		{gun_response, ConnPid, _, _, _, _} -> flush_pid(ConnPid);
 		{gun_data, ConnPid, _, _, _} -> flush_pid(ConnPid);
@@ -580,7 +761,9 @@ flush_ref(StreamRef) ->
 		{gun_response, _, StreamRef, _, _, _} -> flush_ref(StreamRef);
 		{gun_data, _, StreamRef, _, _} -> flush_ref(StreamRef);
 		{gun_trailers, _, StreamRef, _} -> flush_ref(StreamRef);
-		{gun_error, _, StreamRef, _} -> flush_ref(StreamRef)
+		{gun_error, _, StreamRef, _} -> flush_ref(StreamRef);
+		{gun_upgrade, _, StreamRef, _, _} -> flush_ref(StreamRef);
+		{gun_ws, _, StreamRef, _} -> flush_ref(StreamRef)
 	after 0 ->
 		ok
 	end.
@@ -593,13 +776,21 @@ ws_upgrade(ConnPid, Path) ->
 
 -spec ws_upgrade(pid(), iodata(), req_headers()) -> reference().
 ws_upgrade(ConnPid, Path, Headers) ->
-	do_ws_upgrade(ConnPid, Path, Headers, #{}).
+	case gun_mode:of_conn(ConnPid) of
+		1 -> do_ws_upgrade(ConnPid, Path, Headers, #{});
+		2 -> gun2:ws_upgrade(ConnPid, Path, Headers, undefined)
+	end.
 
 %% Unlike gun:open/3, bad options crash the caller here.
 -spec ws_upgrade(pid(), iodata(), req_headers(), ws_opts()) -> reference().
 ws_upgrade(ConnPid, Path, Headers, WsOpts) ->
-	ok = gun_ws:check_options(WsOpts),
-	do_ws_upgrade(ConnPid, Path, Headers, WsOpts).
+	case gun_mode:of_conn(ConnPid) of
+		1 ->
+			ok = gun_ws:check_options(WsOpts),
+			do_ws_upgrade(ConnPid, Path, Headers, WsOpts);
+		2 ->
+			gun2:ws_upgrade(ConnPid, Path, Headers, WsOpts)
+	end.
 
 do_ws_upgrade(ConnPid, Path, Headers, WsOpts) ->
 	ok = gun_request:check(<<"GET">>, Path, Headers, #{}),
@@ -618,6 +809,11 @@ ws_send(ConnPid, Frames) when node(ConnPid) =:= node() ->
 	end;
 ws_send(ConnPid, Frames) ->
 	engine_call(ConnPid, {ws_send, Frames}).
+
+%% Gun 2's: frames for one Websocket stream.
+-spec ws_send(pid(), reference(), ws_frame() | [ws_frame()]) -> ok.
+ws_send(ConnPid, StreamRef, Frames) ->
+	gun2:ws_send(ConnPid, StreamRef, Frames).
 
 %% Gives the WebSocket stream (opened with ws_opts flow => N) more messages
 %% to deliver; at zero credits the connection stops reading the socket.

@@ -66,6 +66,9 @@ init(Parent, Owner, Host, Port, Opts) ->
 		Conn ->
 			erase(gun_origin),
 			proc_lib:init_ack(Parent, {ok, self()}),
+			%% Mode 2 keeps its own in the process dictionary.
+			ok = gun2_owner:init(Opts, Via),
+			ok = gun2_retry:init(Opts),
 			erlang:hibernate(?MODULE, wake, [#conn{conn=Conn, owner=Via}])
 	catch error:badarg ->
 		proc_lib:init_ack(Parent, {error, {options, Opts}}),
@@ -132,12 +135,14 @@ wake(State) ->
 -spec idle(#conn{}) -> no_return().
 idle(State) ->
 	receive
+		{'$gun_exit', owner_down} -> exit(gun2_owner:exit_reason());
 		{'$gun_exit', Reason} -> exit(Reason);
 		Msg -> awake(handle_named(Msg, State))
 	end.
 
 awake(State) ->
 	receive
+		{'$gun_exit', owner_down} -> exit(gun2_owner:exit_reason());
 		{'$gun_exit', Reason} -> exit(Reason);
 		Msg -> awake(handle_named(Msg, State))
 	after 0 ->
@@ -172,6 +177,19 @@ handle({'$gun_owner_check', MeanBytes}, State=#conn{owner=Via}) ->
 		%% The owner is gone: its monitor ends the connection.
 		undefined -> ok
 	end,
+	State;
+%% Mode 2: gun:set_owner/2, the owner's death (gun2_owner), retry_fun
+%% (gun2_retry).
+handle({'$gun_set_owner', NewOwner}, State=#conn{conn=Conn}) ->
+	Via = gun_relay:start_link(NewOwner),
+	ok = gun_nif:set_owner(Conn, Via),
+	ok = gun2_owner:set_owner(Via),
+	State#conn{owner=Via};
+handle(Msg={'DOWN', _, process, _, _}, State=#conn{conn=Conn}) ->
+	ok = gun2_owner:down(Msg, Conn),
+	State;
+handle({'$gun_retry', RetriesLeft}, State) ->
+	ok = gun2_retry:answer(self(), RetriesLeft),
 	State;
 handle('$gun_drain', State) ->
 	ok = drain(State),

@@ -5,7 +5,9 @@
 
 -export([open/4]).
 -export([request/6]).
+-export([request/7]).
 -export([request_dirty/6]).
+-export([request_dirty/7]).
 -export([data/4]).
 -export([data_dirty/4]).
 -export([cancel/2]).
@@ -16,6 +18,12 @@
 -export([shutdown/1]).
 -export([close/1]).
 -export([info/1]).
+-export([api/1]).
+-export([set_owner/2]).
+-export([owner_down/1]).
+-export([ping/2]).
+-export([stream_info/2]).
+-export([retry/3]).
 -export([owner_queue/2]).
 -export([drain/1]).
 -export([resources/0]).
@@ -25,6 +33,12 @@
 
 -opaque conn() :: reference().
 -export_type([conn/0]).
+
+%% Mode 2: the stream's own options. Its messages go to reply_to (the
+%% owner without it); flow is its gun_data credits (infinity: none; absent:
+%% http_opts' flow).
+-type req_opts() :: #{reply_to => pid(), flow => pos_integer() | infinity}.
+-export_type([req_opts/0]).
 
 -spec load() -> ok | {error, {atom(), string()}}.
 load() ->
@@ -56,6 +70,16 @@ request(_ConnPid, _StreamRef, _Method, _Path, _Headers, _Body) ->
 
 -spec request_dirty(pid(), reference(), iodata(), iodata(), gun:req_headers(), iodata()) -> ok.
 request_dirty(_ConnPid, _StreamRef, _Method, _Path, _Headers, _Body) ->
+	erlang:nif_error(not_loaded).
+
+-spec request(pid(), reference(), req_opts(), iodata(), iodata(), gun:req_headers(),
+	none | streamed | iodata()) -> ok | dirty.
+request(_ConnPid, _StreamRef, _ReqOpts, _Method, _Path, _Headers, _Body) ->
+	erlang:nif_error(not_loaded).
+
+-spec request_dirty(pid(), reference(), req_opts(), iodata(), iodata(), gun:req_headers(),
+	iodata()) -> ok.
+request_dirty(_ConnPid, _StreamRef, _ReqOpts, _Method, _Path, _Headers, _Body) ->
 	erlang:nif_error(not_loaded).
 
 -spec data(pid(), reference(), fin | nofin, iodata()) -> ok | dirty.
@@ -98,6 +122,46 @@ close(_ConnPid) ->
 
 -spec info(pid()) -> map() | undefined.
 info(_ConnPid) ->
+	erlang:nif_error(not_loaded).
+
+%% The API mode the connection was opened in, with the open map's
+%% erlang_opts if it had them; undefined once the connection is over.
+-spec api(pid()) -> 1 | 2 | {1 | 2, term()} | undefined.
+api(_ConnPid) ->
+	erlang:nif_error(not_loaded).
+
+%% Called by the process behind ConnPid with its resource: the engine
+%% monitors NewOwner instead and sends it the connection's messages.
+-spec set_owner(conn(), pid()) -> ok.
+set_owner(_Conn, _NewOwner) ->
+	erlang:nif_error(not_loaded).
+
+%% Mode 2: the owner died, as the process behind ConnPid saw with its own
+%% monitor (the engine sets none in mode 2): the connection closes (close
+%% 1001 when upgraded), then the exit order {'$gun_exit', owner_down}.
+-spec owner_down(conn()) -> ok.
+owner_down(_Conn) ->
+	erlang:nif_error(not_loaded).
+
+%% Mode 2's gun:ping/1,2: HTTP/1.1 has no ping, so the connection goes
+%% down with {error, {ping_unsupported_by_protocol, PingRef}}.
+-spec ping(pid(), reference()) -> ok.
+ping(_ConnPid, _PingRef) ->
+	erlang:nif_error(not_loaded).
+
+%% Mode 2's gun:stream_info/2 for HTTP/1.1 and WebSocket streams: a
+%% stream is running from its request until the message that ends it (a
+%% cancelled one is forgotten at once); {ok, undefined} for any other.
+-spec stream_info(pid(), reference())
+	-> {ok, undefined | #{ref := reference(), reply_to := pid(), state := running}}.
+stream_info(_ConnPid, _StreamRef) ->
+	erlang:nif_error(not_loaded).
+
+%% The answer to the engine's {'$gun_retry', Retries}, sent to the process
+%% behind ConnPid before each retry when the open map has retry_fun: what
+%% Gun 2's retry_fun(Retries, Opts) returned.
+-spec retry(pid(), non_neg_integer(), non_neg_integer()) -> ok.
+retry(_ConnPid, _Retries, _Timeout) ->
 	erlang:nif_error(not_loaded).
 
 %% The answer to the engine's {'$gun_owner_check', MeanBytes}: the bytes

@@ -34,6 +34,30 @@ suite() ->
 	[{timetrap, {seconds, 60}}].
 
 all() ->
+	cases() ++ [{group, mode2}].
+
+%% The cases that run in mode 2 as well (through mode.erl): all but those
+%% that look at terms only mode 1 has.
+groups() ->
+	mode:groups(cases(), mode1_only()).
+
+%% Mode 1's terms: the reasons of upgrade timeouts, head limits and
+%% close codes (mode 2 has Gun 2's {closed, _} and
+%% {connection_error, Kind, Text}), and owners and floods matched with
+%% mode 1's raw message patterns.
+mode1_only() ->
+	[slowloris_upgrade_timeout, slowloris_open_ws_opts, silent_server, endless_headers,
+		endless_header_line, max_headers_option, max_head_size_option, tiny_frames_flood,
+		tiny_frames_flow, owner_queue_full, close_invalid_codes].
+
+init_per_group(mode2, Config) ->
+	ok = mode:set(2),
+	Config.
+
+end_per_group(mode2, _) ->
+	mode:unset().
+
+cases() ->
 	[
 		%% The upgrade.
 		slowloris_upgrade_timeout,

@@ -25,6 +25,34 @@ suite() ->
 	[{timetrap, {minutes, 5}}].
 
 all() ->
+	cases() ++ [{group, mode2}].
+
+%% The cases that run in mode 2 as well (through mode.erl): all but those
+%% that look at terms only mode 1 has.
+groups() ->
+	mode:groups(cases(), mode1_only()).
+
+%% Mode 1's terms: await results (mode 2 wraps errors), down and stream
+%% reasons (mode 2's are Gun 2's: normal after connection: close,
+%% closing, {closed, _}, {connection_error, Kind, Text}), and the
+%% badstate of requests on an upgraded connection. gun2_SUITE and Gun 2's
+%% own suites check mode 2's.
+mode1_only() ->
+	[await_conn_killed, await_conn_closed, await_dead_conn, await_lost_connection,
+		eof_delimited_body, http10, connection_close_response, connection_close_reconnect,
+		connection_close_pipelined_unprocessed, lost_with_unwritten_requests,
+		request_while_down, upgrade_queued_behind_requests, requests_after_upgrade_badstate,
+		upgrade_queued_ws_server, bad_malformed, bad_head_too_large, bad_too_many_headers,
+		bad_content_length, bad_chunk].
+
+init_per_group(mode2, Config) ->
+	ok = mode:set(2),
+	Config.
+
+end_per_group(mode2, _) ->
+	mode:unset().
+
+cases() ->
 	[
 		%% Requests and responses.
 		get_fixed,

@@ -33,6 +33,30 @@ suite() ->
 	[{timetrap, {minutes, 10}}].
 
 all() ->
+	cases() ++ [{group, mode2}].
+
+%% The cases that run in mode 2 as well (through mode.erl): all but those
+%% that look at terms only mode 1 has.
+groups() ->
+	mode:groups(cases(), mode1_only()).
+
+%% Mode 1's terms: exit and await reasons (mode 2's are Gun 2's), raw
+%% mode-1 patterns in owner processes and recipes, and mode 1's
+%% shutdown of a pending upgrade (mode 2 waits closing_timeout for the
+%% active stream, as Gun 2 does).
+mode1_only() ->
+	[first_connect_refused_await_up, readme_recipe, shutdown_close_reply,
+		shutdown_closing_timeout, shutdown_python, owner_death,
+		never_answers_upgrade_shutdown, owner_killed_mid_send, cycles_2000].
+
+init_per_group(mode2, Config) ->
+	ok = mode:set(2),
+	Config.
+
+end_per_group(mode2, _) ->
+	mode:unset().
+
+cases() ->
 	[
 		%% Reconnect.
 		reconnect_reupgrade,

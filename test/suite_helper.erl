@@ -188,7 +188,8 @@ cycles(Port, N) ->
 
 %% Messages.
 
-%% The next message that is not a monitor's 'DOWN' (those are taken with down/2).
+%% The next message that is not a monitor's 'DOWN' (those are taken with
+%% down/2), in mode 1's form (mode:canonical/1) whatever the mode.
 -spec next() -> term().
 next() ->
 	next(?T).
@@ -197,7 +198,7 @@ next() ->
 next(Timeout) ->
 	receive
 		Msg when not (is_tuple(Msg) andalso element(1, Msg) =:= 'DOWN') ->
-			Msg
+			mode:canonical(Msg)
 	after Timeout ->
 		error({timeout, {mailbox, mailbox()}})
 	end.
@@ -213,7 +214,7 @@ next_from(ConnPid) ->
 next_from(ConnPid, Timeout) ->
 	receive
 		Msg when is_tuple(Msg), tuple_size(Msg) >= 2, element(2, Msg) =:= ConnPid ->
-			Msg
+			mode:canonical(Msg)
 	after Timeout ->
 		error({timeout, {no_message_from, ConnPid, Timeout}, {mailbox, mailbox()}})
 	end.

@@ -56,6 +56,8 @@ all() ->
 		{group, wss_cacertfile_list},
 		{group, wss_cacerts_map},
 		{group, wss_localhost_cacertfile_map},
+		%% The battery in mode 2 (mode.erl; Gun 2's tls_opts are a list).
+		{group, mode2},
 		%% HTTP requests over TLS, ALPN and SNI.
 		https_requests,
 		alpn_sni_from_host,
@@ -91,8 +93,14 @@ groups() ->
 	[
 		{wss_cacertfile_list, [], echo_tests()},
 		{wss_cacerts_map, [], echo_tests()},
-		{wss_localhost_cacertfile_map, [], echo_tests()}
+		{wss_localhost_cacertfile_map, [], echo_tests()},
+		{mode2, [], echo_tests() -- mode1_only()}
 	].
+
+%% Mode 1's terms: exit and down reasons (mode 2's are Gun 2's: normal,
+%% shutdown, no gun_down on shutdown), which gun2_SUITE checks.
+mode1_only() ->
+	[upgrade_refused_404, user_close, send_list_with_close, server_close, shutdown_upgraded].
 
 %% Setup.
 
@@ -134,8 +142,13 @@ init_per_group(wss_cacertfile_list, Config) ->
 init_per_group(wss_cacerts_map, Config) ->
 	[{host, "127.0.0.1"}, {tls_opts, #{cacerts => [der(cert(Config, "ca.pem"))]}}|Config];
 init_per_group(wss_localhost_cacertfile_map, Config) ->
-	[{host, "localhost"}, {tls_opts, #{cacertfile => cert(Config, "ca.pem")}}|Config].
+	[{host, "localhost"}, {tls_opts, #{cacertfile => cert(Config, "ca.pem")}}|Config];
+init_per_group(mode2, Config) ->
+	ok = mode:set(2),
+	init_per_group(wss_cacertfile_list, Config).
 
+end_per_group(mode2, _) ->
+	mode:unset();
 end_per_group(_, _) ->
 	ok.
 

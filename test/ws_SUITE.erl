@@ -23,6 +23,34 @@ suite() ->
 	[{timetrap, {minutes, 10}}].
 
 all() ->
+	cases() ++ [{group, mode2}].
+
+%% The cases that run in mode 2 as well (through mode.erl): all but those
+%% that look at terms only mode 1 has.
+groups() ->
+	mode:groups(cases(), mode1_only()).
+
+%% Mode 1's terms: exit and down reasons (mode 2's are Gun 2's: normal,
+%% shutdown, {shutdown, {owner_down, _}}), option error forms, the
+%% upgrade's failure reasons, and the raw mode-1 patterns of flush and
+%% the leak cycles. gun2_SUITE and Gun 2's own suites check mode 2's.
+mode1_only() ->
+	[await_up_refused, ws_upgrade_4_bad_option, upgrade_ok_headers,
+		upgrade_caller_headers_iodata, upgrade_refused_404, upgrade_invalid_accept,
+		upgrade_missing_upgrade_header, upgrade_missing_connection_header,
+		upgrade_unexpected_protocol, upgrade_unexpected_extension, send_list_with_close,
+		server_close, server_bad_utf8, max_frame_size, shutdown_upgraded, shutdown_http,
+		close_upgraded, user_close_code, owner_death_upgraded, owner_death_http, conn_killed,
+		flush_pid, flush_ref, no_leaks].
+
+init_per_group(mode2, Config) ->
+	ok = mode:set(2),
+	Config.
+
+end_per_group(mode2, _) ->
+	mode:unset().
+
+cases() ->
 	[
 		%% Connection.
 		open_2_up,

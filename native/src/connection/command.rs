@@ -58,6 +58,9 @@ pub struct Request<S> {
     pub path: Vec<u8>,
     pub headers: Vec<(Vec<u8>, Vec<u8>)>,
     pub body: Body,
+    /// `gun_data` messages the stream delivers before `gun:update_flow/3`
+    /// gives more; `None` is no flow control.
+    pub flow: Option<u64>,
 }
 
 /// Boxed variants keep the queue's slots small: a connection's queue
@@ -73,13 +76,15 @@ pub enum Command<S> {
     },
     /// No more messages for this stream.
     Cancel(S),
-    /// More flow credits for the WebSocket stream.
+    /// More flow credits for the WebSocket stream, or an HTTP stream.
     UpdateFlow {
         stream: S,
         increment: u64,
     },
     WsUpgrade(Box<Upgrade<S>>),
     WsSend(Vec<OutFrame>),
+    /// `gun:ping/1,2`, named by the caller's handle on the ping.
+    Ping(S),
     /// Bytes estimated to wait in the owner's mailbox, as asked by
     /// `EventSink::check_owner_queue`.
     OwnerQueue(u64),
@@ -87,6 +92,12 @@ pub enum Command<S> {
     Shutdown,
     /// Immediate, and silent.
     Close,
+    /// `retry_fun`'s answer to `EventSink::ask_retry`: the retries left
+    /// and the delay before the next.
+    Retry {
+        retries: u32,
+        timeout: std::time::Duration,
+    },
     /// Like `Shutdown`, but nobody is left to tell.
     OwnerDown,
     /// A test hook (`gun_nif:inject_panic/1`): the task panics, to prove

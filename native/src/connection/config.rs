@@ -14,6 +14,19 @@ pub enum Transport {
     Tls,
 }
 
+/// The API a connection serves. Where Gun 2 behaves differently from the
+/// guide's Gun (HTTP shutdown, `connection: close`, raw upgrades, header
+/// block limits), the connection follows its API; the terms each API
+/// gives the owner are the NIF layer's business.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Api {
+    /// The guide's API (Gun's 1.0 pre-releases).
+    #[default]
+    Guide,
+    /// Gun 2.x.
+    Gun2,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum HttpVersion {
     Http10,
@@ -99,10 +112,19 @@ pub enum ServerNameIndication {
     Disabled,
 }
 
+/// A TLS protocol version `tls_opts` `versions` may name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TlsVersion {
+    Tls12,
+    Tls13,
+}
+
 /// `tls_opts`, with `ssl`'s names.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TlsConfig {
     pub verify: bool,
+    /// The versions offered; empty is every version supported (1.2, 1.3).
+    pub versions: Vec<TlsVersion>,
     pub cacertfile: Option<PathBuf>,
     /// DER certificates.
     pub cacerts: Vec<Vec<u8>>,
@@ -115,6 +137,7 @@ impl Default for TlsConfig {
     fn default() -> Self {
         TlsConfig {
             verify: true,
+            versions: Vec::new(),
             cacertfile: None,
             cacerts: Vec::new(),
             certfile: None,
@@ -228,12 +251,29 @@ pub struct ConnConfig {
     /// Host name or IP literal, as used for the lookup and the `host` header.
     pub host: String,
     pub port: u16,
+    /// A Unix domain socket to connect to instead of `host` and `port`.
+    pub unix_path: Option<PathBuf>,
     pub transport: Transport,
     pub retry: u32,
     pub retry_timeout: Duration,
+    /// Each retry's count and delay come from Gun 2's `retry_fun`, asked
+    /// through [`EventSink::ask_retry`](super::EventSink::ask_retry).
+    pub retry_fun: bool,
     /// `None` is `infinity`.
     pub connect_timeout: Option<Duration>,
+    /// For the host name's lookup alone; `None` is `infinity`.
+    pub domain_lookup_timeout: Option<Duration>,
+    /// For the TLS handshake alone; `None` is `infinity`.
+    pub tls_handshake_timeout: Option<Duration>,
+    pub api: Api,
     pub http_version: HttpVersion,
+    /// How long a graceful HTTP shutdown waits for the active response
+    /// (Gun 2's `closing_timeout`); `None` is `infinity`.
+    pub http_closing_timeout: Option<Duration>,
+    /// Messages an HTTP stream delivers before `gun:update_flow/3` gives
+    /// more (Gun 2's `flow`), unless its request says otherwise; `None`
+    /// is no flow control.
+    pub http_flow: Option<u64>,
     /// Bytes of requests (heads and bodies) queued or waiting for the
     /// socket before the upgrade beyond which more are refused; `None` is
     /// `infinity`. The WebSocket's own is `WsConfig::send_queue_limit`.
@@ -255,6 +295,7 @@ impl ConnConfig {
         ConnConfig {
             host,
             port,
+            unix_path: None,
             transport: if port == 443 {
                 Transport::Tls
             } else {
@@ -262,8 +303,14 @@ impl ConnConfig {
             },
             retry: 5,
             retry_timeout: Duration::from_millis(5000),
+            retry_fun: false,
             connect_timeout: None,
+            domain_lookup_timeout: None,
+            tls_handshake_timeout: None,
+            api: Api::Guide,
             http_version: HttpVersion::Http11,
+            http_closing_timeout: Some(Duration::from_millis(15000)),
+            http_flow: None,
             // As the WebSocket's default: room for any real body, a bound
             // on a server that stops reading.
             http_send_queue_limit: Some(64 << 20),
@@ -285,11 +332,13 @@ impl ConnConfig {
         self.tcp = (tcp != TcpOptions::DEFAULT).then(|| Box::new(tcp));
     }
 
+    /// Whether the `host` header leaves the port out: a Unix socket has none.
     pub fn default_port(&self) -> bool {
-        matches!(
-            (self.transport, self.port),
-            (Transport::Tcp, 80) | (Transport::Tls, 443)
-        )
+        self.unix_path.is_some()
+            || matches!(
+                (self.transport, self.port),
+                (Transport::Tcp, 80) | (Transport::Tls, 443)
+            )
     }
 }
 

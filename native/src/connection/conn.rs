@@ -15,6 +15,8 @@ use super::queue::Receiver;
 /// What `gun:info/1` reports that changes while the connection lives.
 #[derive(Debug, Clone, Copy)]
 pub struct LiveInfo {
+    /// A socket is connected (a Unix socket has no `sock`).
+    pub connected: bool,
     pub sock: Option<SocketAddr>,
     pub protocol: Protocol,
 }
@@ -125,6 +127,23 @@ impl<S> PendingQueue<S> {
         Some((request, &mut queued.bytes))
     }
 
+    /// The flow credits of the request `stream`, if it waits here with some.
+    pub(super) fn credits_of(&mut self, stream: &S) -> Option<&mut u64>
+    where
+        S: PartialEq,
+    {
+        self.0
+            .as_mut()?
+            .items
+            .iter_mut()
+            .find_map(|pending| match pending {
+                Pending::Request(queued) if &queued.request.stream == stream => {
+                    queued.request.flow.as_mut()
+                }
+                _ => None,
+            })
+    }
+
     fn retain(&mut self, keep: impl FnMut(&Pending<S>) -> bool) {
         if let Some(queued) = &mut self.0 {
             queued.items.retain(keep);
@@ -210,7 +229,8 @@ impl<K: EventSink> Conn<K> {
     /// A command while there is no connection to act on; `Some` ends it.
     pub(super) fn offline_command(&mut self, command: Option<Command<K::Stream>>) -> Option<Exit> {
         match command {
-            None | Some(Command::Close) | Some(Command::Shutdown) => Some(Exit::Normal),
+            None | Some(Command::Close) => Some(Exit::Normal),
+            Some(Command::Shutdown) => Some(Exit::ShutdownAsked),
             Some(Command::InjectPanic) => injected_panic(),
             Some(Command::OwnerDown) => Some(Exit::Shutdown(Reason::OwnerGone)),
             Some(Command::WsSend(_)) => {
@@ -238,6 +258,9 @@ impl<K: EventSink> Conn<K> {
             // Credits and the owner's queue are an upgraded stream's
             // business; there is none now.
             Some(Command::UpdateFlow { .. } | Command::OwnerQueue(_)) => None,
+            // Only a connection can be pinged; a retry's answer comes
+            // while the lifecycle waits for it, never here.
+            Some(Command::Ping(_) | Command::Retry { .. }) => None,
         }
     }
 
@@ -334,6 +357,7 @@ mod tests {
                 path: b"/p".to_vec(),
                 headers: vec![(b"x-a".to_vec(), b"1".to_vec())],
                 body,
+                flow: None,
             },
             early_body: Vec::new(),
             fin: false,

@@ -14,6 +14,8 @@ use super::tls::{self, TlsFailure, TlsOpt, TlsOptProblem, TlsSetupError};
 pub enum Protocol {
     Http,
     Ws,
+    /// Bytes as they come, after a generic HTTP/1.1 upgrade.
+    Raw,
 }
 
 /// Why a stream failed, a connection went down, or a connection ended.
@@ -23,6 +25,22 @@ pub enum Reason {
     Normal,
     /// The peer closed the socket without a close frame.
     Closed,
+    /// The server closed the connection after a response that said it
+    /// would (`connection: close`, HTTP/1.0).
+    ClosedAfterResponse,
+    /// `gun:shutdown/1` ended it.
+    Shutdown,
+    /// A stream that was in progress when the connection ended, and why
+    /// the connection ended.
+    StreamClosed(Box<Reason>),
+    /// A stream dropped because the connection is closing: after a
+    /// `connection: close` (`None`), or for the reason given.
+    Closing(Option<Box<Reason>>),
+    /// A 101 answering no upgrade request, or without the `connection:
+    /// upgrade` and `upgrade` headers naming the protocol asked for.
+    UnexpectedUpgrade,
+    /// A ping asked for on a protocol that has none (HTTP/1.1).
+    PingUnsupported,
     /// `connect_timeout` elapsed.
     Timeout,
     OwnerGone,
@@ -91,12 +109,16 @@ pub enum BadState {
     AlreadyUpgraded,
     /// `gun:data` on a stream whose request has no body to come.
     NoRequestBody,
+    /// A request, an upgrade or frames on a connection that carries raw bytes.
+    DataOnly,
 }
 
 /// How the process behind the connection must end.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Exit {
     Normal,
+    /// `gun:shutdown/1` ended it.
+    ShutdownAsked,
     Shutdown(Reason),
 }
 
@@ -128,10 +150,27 @@ pub trait EventSink: Send + 'static {
     fn trailers(&mut self, stream: &Self::Stream, headers: &[(Vec<u8>, Vec<u8>)]);
     fn stream_error(&mut self, stream: &Self::Stream, reason: &Reason);
     fn conn_error(&mut self, reason: &Reason);
-    fn ws_frame(&mut self, frame: Message);
+    fn ws_frame(&mut self, stream: &Self::Stream, frame: Message);
+    /// A generic HTTP/1.1 upgrade succeeded: `stream` now carries raw
+    /// bytes, `protocol` is the one the server switched to.
+    fn raw_upgrade(
+        &mut self,
+        stream: &Self::Stream,
+        protocol: &[u8],
+        headers: &[(Vec<u8>, Vec<u8>)],
+    );
+    /// A connection error reported to a stream's recipient, before the
+    /// connection goes down for it.
+    fn stream_conn_error(&mut self, stream: &Self::Stream, reason: &Reason);
+    /// A ping on a protocol that has none: the connection goes down with
+    /// `Reason::PingUnsupported` for `ping`, the caller's handle on it.
+    fn ping_unsupported(&mut self, ping: &Self::Stream);
     /// Asks for the bytes waiting in the owner's mailbox, answered with
     /// `Command::OwnerQueue`: its queue length times `mean_message_bytes`.
     fn check_owner_queue(&mut self, mean_message_bytes: u64);
+    /// Asks for the next retry (Gun 2's `retry_fun`, given the retries
+    /// left), answered with `Command::Retry`.
+    fn ask_retry(&mut self, retries: u32);
     /// The end of a batch of events from one read: a good time to release memory.
     fn flush(&mut self);
     /// The last call: the connection is over.

@@ -19,7 +19,7 @@ use crate::protocol::http_response::{
 };
 
 use super::command::{Body, Command, Upgrade};
-use super::config::{HttpVersion, WsConfig};
+use super::config::{Api, HttpVersion, WsConfig};
 use super::conn::{Conn, Outcome, Pending, QueuedRequest};
 use super::deadline::{earliest, is_due, sleep_until_some};
 use super::event::{BadState, EventSink, Exit, Protocol, Reason};
@@ -35,6 +35,20 @@ struct InFlight<S> {
     head_request: bool,
     cancelled: bool,
     upgrade: Option<UpgradeInFlight>,
+    /// The protocols a generic upgrade request asked for (Gun 2), lower-cased.
+    raw_upgrade: Vec<Vec<u8>>,
+    /// `gun_data` messages it may still deliver; `None` is no flow control.
+    credits: Option<u64>,
+}
+
+/// A Gun 2 connection that closes once its active response is in: after
+/// `gun:shutdown/1` or the owner's death (`exit`), or because the server
+/// said so (`exit` is `None`: the server closes, the lifecycle goes on).
+struct Closing {
+    deadline: Option<Instant>,
+    exit: Option<Exit>,
+    /// Why, for what is refused meanwhile.
+    reason: Reason,
 }
 
 struct UpgradeInFlight {
@@ -58,6 +72,10 @@ enum Step<S> {
     /// The server said it closes after this response.
     Closing,
     Lost(Reason),
+    /// A generic upgrade succeeded (Gun 2): the stream carries raw bytes now.
+    Raw(S),
+    /// A graceful close is over.
+    Stop(Exit),
 }
 
 struct Session<S> {
@@ -74,6 +92,8 @@ struct Session<S> {
     /// Bytes read and not yet parsed.
     buf: Vec<u8>,
     writer: Writer,
+    api: Api,
+    closing: Option<Closing>,
     /// When the idle line is due (`http_opts` `keepalive`).
     keepalive_at: Option<Instant>,
 }
@@ -87,13 +107,27 @@ pub(super) struct Upgraded<S> {
     pub(super) deflate: Option<DeflateParams>,
 }
 
+/// A successful generic upgrade (Gun 2): the stream's raw session starts
+/// from the bytes read past the 101.
+pub(super) struct RawUpgraded<S> {
+    pub(super) socket: Socket,
+    pub(super) leftover: Vec<u8>,
+    pub(super) stream: S,
+}
+
+/// What an HTTP/1.1 session switched to.
+pub(super) enum Switched<S> {
+    Ws(Upgraded<S>),
+    Raw(RawUpgraded<S>),
+}
+
 /// HTTP/1.1 until the connection ends (`Err`, gun_down sent) or an
 /// upgrade succeeds (`Ok`, gun_upgrade sent): then the socket and what
-/// was read past the 101 are the WebSocket session's.
+/// was read past the 101 are the WebSocket (or raw) session's.
 pub(super) async fn serve<K: EventSink>(
     conn: &mut Conn<K>,
     socket: Socket,
-) -> Result<Upgraded<K::Stream>, Outcome> {
+) -> Result<Switched<K::Stream>, Outcome> {
     let mut session: Session<K::Stream> = Session {
         in_flight: VecDeque::new(),
         response: None,
@@ -104,6 +138,8 @@ pub(super) async fn serve<K: EventSink>(
         http10: conn.cfg.http_version == HttpVersion::Http10,
         buf: Vec::with_capacity(READ_CHUNK),
         writer: Writer::default(),
+        api: conn.cfg.api,
+        closing: None,
         keepalive_at: None,
     };
     session.touch(conn);
@@ -117,15 +153,27 @@ pub(super) async fn serve<K: EventSink>(
                     let reason = Reason::BadState(BadState::AlreadyUpgraded);
                     conn.sink.stream_error(pending.stream(), &reason);
                 }
-                return Ok(Upgraded {
+                return Ok(Switched::Ws(Upgraded {
                     socket: rd.unsplit(wr),
                     leftover: session.buf,
                     upgrade: Box::new(upgrade),
                     deflate,
-                });
+                }));
+            }
+            Step::Raw(stream) => {
+                for pending in std::mem::take(&mut conn.queued) {
+                    let reason = Reason::BadState(BadState::AlreadyUpgraded);
+                    conn.sink.stream_error(pending.stream(), &reason);
+                }
+                return Ok(Switched::Raw(RawUpgraded {
+                    socket: rd.unsplit(wr),
+                    leftover: session.buf,
+                    stream,
+                }));
             }
             Step::Closing => return Err(session.closed_by_server(conn)),
             Step::Lost(reason) => return Err(session.lost(conn, reason)),
+            Step::Stop(exit) => return Err(Outcome::Stop(exit)),
         }
         // After the responses: one just completed may free the next write.
         session.start_writes(conn);
@@ -143,7 +191,7 @@ pub(super) async fn serve<K: EventSink>(
                     return Err(outcome);
                 }
             }
-            read = rd.read_buf(&mut session.buf) => match read {
+            read = rd.read_buf(&mut session.buf), if !session.stalled() => match read {
                 Ok(0) => return Err(session.eof(conn)),
                 Ok(_) => session.touch(conn),
                 Err(e) => return Err(session.lost(conn, Reason::socket(&e))),
@@ -163,8 +211,9 @@ impl<S: PartialEq> Session<S> {
     /// The earliest of the session's deadlines, which share one select arm.
     fn next_deadline<K: EventSink<Stream = S>>(&mut self, conn: &Conn<K>) -> Option<Instant> {
         let stalled_until = self.writer.stalled_until(conn.cfg.tcp().send_timeout);
+        let closing = self.closing.as_ref().and_then(|c| c.deadline);
         earliest(
-            earliest(self.upgrade_deadline, stalled_until),
+            earliest(earliest(self.upgrade_deadline, stalled_until), closing),
             self.keepalive_at,
         )
     }
@@ -179,6 +228,9 @@ impl<S: PartialEq> Session<S> {
         if is_due(self.writer.stalled_until(conn.cfg.tcp().send_timeout)) {
             return Some(self.lost(conn, Reason::SendTimeout));
         }
+        if is_due(self.closing.as_ref().and_then(|c| c.deadline)) {
+            return Some(self.closing_timed_out(conn));
+        }
         if is_due(self.keepalive_at) {
             self.keepalive(conn);
         }
@@ -189,7 +241,8 @@ impl<S: PartialEq> Session<S> {
     /// body is being streamed or an upgrade is pending, and an upgrade only
     /// once every earlier response is in.
     fn start_writes<K: EventSink<Stream = S>>(&mut self, conn: &mut Conn<K>) {
-        while !self.upgrading && self.body.is_none() {
+        // A closing connection takes nothing more; what waits is for the next one.
+        while !self.upgrading && self.body.is_none() && self.closing.is_none() {
             match conn.queued.front() {
                 None => return,
                 Some(Pending::Upgrade(_)) if !self.in_flight.is_empty() => return,
@@ -227,6 +280,8 @@ impl<S: PartialEq> Session<S> {
                 offered,
                 ws: upgrade.ws,
             }),
+            raw_upgrade: Vec::new(),
+            credits: None,
         });
     }
 
@@ -253,11 +308,17 @@ impl<S: PartialEq> Session<S> {
             self.body = Some(framing);
             self.write_body(&queued.early_body, queued.fin);
         }
+        let raw_upgrade = match self.api {
+            Api::Gun2 => requested_upgrade(&request.headers),
+            Api::Guide => Vec::new(),
+        };
         self.in_flight.push_back(InFlight {
             stream: request.stream,
             head_request: request.method.eq_ignore_ascii_case(b"HEAD"),
             cancelled: false,
             upgrade: None,
+            raw_upgrade,
+            credits: request.flow,
         });
     }
 
@@ -285,9 +346,27 @@ impl<S: PartialEq> Session<S> {
         command: Option<Command<S>>,
     ) -> Option<Outcome> {
         match command {
-            Some(Command::Request(request)) => conn.queue_request(*request, self.writer.backlog()),
-            Some(Command::WsUpgrade(upgrade)) => {
-                conn.queue_upgrade(*upgrade, self.writer.backlog())
+            Some(Command::Request(request)) => match self.closing_refusal(conn) {
+                Some(reason) => conn.sink.stream_error(&request.stream, &reason),
+                None => conn.queue_request(*request, self.writer.backlog()),
+            },
+            Some(Command::WsUpgrade(upgrade)) => match self.closing_refusal(conn) {
+                Some(reason) => conn.sink.stream_error(&upgrade.stream, &reason),
+                None => conn.queue_upgrade(*upgrade, self.writer.backlog()),
+            },
+            Some(Command::UpdateFlow { stream, increment }) => {
+                self.update_flow(conn, &stream, increment)
+            }
+            Some(Command::Ping(ping)) if self.api == Api::Gun2 => {
+                conn.sink.ping_unsupported(&ping);
+                return Some(self.lost(conn, Reason::PingUnsupported));
+            }
+            Some(Command::Shutdown) if self.api == Api::Gun2 => {
+                return self.close_gracefully(conn, Exit::ShutdownAsked, Reason::Shutdown);
+            }
+            Some(Command::OwnerDown) if self.api == Api::Gun2 => {
+                let exit = Exit::Shutdown(Reason::OwnerGone);
+                return self.close_gracefully(conn, exit, Reason::OwnerGone);
             }
             Some(Command::Data { stream, fin, data }) => {
                 let streaming = self.body.is_some()
@@ -314,7 +393,7 @@ impl<S: PartialEq> Session<S> {
             }
             Some(Command::Shutdown) => {
                 self.report_down(conn, &Reason::Normal);
-                return Some(Outcome::Stop(Exit::Normal));
+                return Some(Outcome::Stop(Exit::ShutdownAsked));
             }
             other => return conn.offline_command(other).map(Outcome::Stop),
         }
@@ -352,12 +431,19 @@ impl<S: PartialEq> Session<S> {
             let mut data = Vec::new();
             let (used, finished) = match response.decoder.decode(&self.buf, &mut data) {
                 Ok(decoded) => decoded,
-                Err(e) => return Step::Lost(Reason::BadResponse(e)),
+                Err(e) => {
+                    // Gun 2 delivers the body decoded before the error.
+                    if self.api == Api::Gun2 && !data.is_empty() && !front.cancelled {
+                        conn.sink.data(&front.stream, false, &data);
+                    }
+                    return Step::Lost(Reason::BadResponse(e));
+                }
             };
             self.buf.drain(..used);
             if !finished {
                 if !data.is_empty() && !front.cancelled {
                     conn.sink.data(&front.stream, false, &data);
+                    self.used_credit();
                 }
                 return Step::Continue;
             }
@@ -373,8 +459,9 @@ impl<S: PartialEq> Session<S> {
                     conn.sink.trailers(&front.stream, &trailers);
                 }
             }
-            if !self.finish_response(keep_alive) {
-                return Step::Closing;
+            match self.end_response(keep_alive) {
+                Step::Continue => {}
+                step => return step,
             }
         }
     }
@@ -391,6 +478,9 @@ impl<S: PartialEq> Session<S> {
         if front.upgrade.is_some() {
             // The answer's head is in: a refusal's body takes what it takes.
             self.upgrade_deadline = None;
+        }
+        if head.status == 101 && self.api == Api::Gun2 && front.upgrade.is_none() {
+            return self.raw_upgrade(conn, &head);
         }
         if head.status == 101 {
             let Some(upgrade) = &front.upgrade else {
@@ -431,23 +521,186 @@ impl<S: PartialEq> Session<S> {
             Ok(framing) => framing,
             Err(e) => return Step::Lost(Reason::BadResponse(e)),
         };
-        let keep_alive = keeps_alive(&head) && framing != BodyFraming::UntilClose;
+        let mut keep_alive = keeps_alive(&head) && framing != BodyFraming::UntilClose;
+        if self.api == Api::Gun2 {
+            // Gun 2 closes after any response to an HTTP/1.0 request.
+            keep_alive &= !self.http10;
+        }
         let fin = framing == BodyFraming::Empty;
         if !front.cancelled {
             conn.sink
                 .response(&front.stream, fin, head.status, &head.headers);
         }
+        if !keep_alive && self.api == Api::Gun2 {
+            self.closing_announced(conn);
+        }
         if fin {
-            if self.finish_response(keep_alive) {
-                return Step::Continue;
-            }
-            return Step::Closing;
+            return self.end_response(keep_alive);
         }
         self.response = Some(ResponseBody {
-            decoder: BodyDecoder::new(framing),
+            decoder: BodyDecoder::new(framing)
+                .with_trailer_limit(conn.cfg.head_limits.max_trailer_size),
             keep_alive,
         });
         Step::Continue
+    }
+
+    /// The oldest request is fully answered: what comes next.
+    fn end_response(&mut self, keep_alive: bool) -> Step<S> {
+        if !self.finish_response(keep_alive) {
+            return Step::Closing;
+        }
+        match &self.closing {
+            Some(Closing {
+                exit: Some(exit), ..
+            }) if self.in_flight.is_empty() => Step::Stop(exit.clone()),
+            _ => Step::Continue,
+        }
+    }
+
+    /// A 101 for a request that asked for no WebSocket (Gun 2): the raw
+    /// protocol if it names the one protocol the request asked for, with
+    /// `connection: upgrade`; else a protocol error.
+    fn raw_upgrade<K: EventSink<Stream = S>>(
+        &mut self,
+        conn: &mut Conn<K>,
+        head: &ResponseHead,
+    ) -> Step<S> {
+        let Some(front) = self.in_flight.front() else {
+            return Step::Continue;
+        };
+        let Some(protocol) = switched_protocol(&head.headers, &front.raw_upgrade) else {
+            conn.sink
+                .stream_conn_error(&front.stream, &Reason::UnexpectedUpgrade);
+            return Step::Lost(Reason::Normal);
+        };
+        let Some(done) = self.in_flight.pop_front() else {
+            return Step::Continue;
+        };
+        conn.set_live(|live| live.protocol = Protocol::Raw);
+        conn.sink
+            .raw_upgrade(&done.stream, &protocol, &head.headers);
+        Step::Raw(done.stream)
+    }
+
+    /// The front stream delivered a message under flow control.
+    fn used_credit(&mut self) {
+        if let Some(credits) = self.in_flight.front_mut().and_then(|f| f.credits.as_mut()) {
+            *credits = credits.saturating_sub(1);
+        }
+    }
+
+    /// The response being read waits for the owner's `gun:update_flow/3`.
+    fn stalled(&self) -> bool {
+        self.response.is_some()
+            && self
+                .in_flight
+                .front()
+                .is_some_and(|front| front.credits == Some(0))
+    }
+
+    fn update_flow<K: EventSink<Stream = S>>(
+        &mut self,
+        conn: &mut Conn<K>,
+        stream: &S,
+        increment: u64,
+    ) {
+        let credits = match self.in_flight.iter_mut().find(|f| &f.stream == stream) {
+            Some(in_flight) => in_flight.credits.as_mut(),
+            None => conn.queued.credits_of(stream),
+        };
+        if let Some(credits) = credits {
+            *credits = credits.saturating_add(increment);
+        }
+    }
+
+    /// Gun 2's `connection: close` (or an HTTP/1.0 answer): what was
+    /// pipelined behind the active stream fails with `closing` now, and
+    /// the connection takes nothing more.
+    fn closing_announced<K: EventSink<Stream = S>>(&mut self, conn: &mut Conn<K>) {
+        self.drop_pipelined(conn, &Reason::Closing(None));
+        if self.closing.is_none() {
+            self.closing = Some(Closing {
+                deadline: conn.cfg.http_closing_timeout.map(|t| Instant::now() + t),
+                exit: None,
+                reason: Reason::Closing(None),
+            });
+        }
+    }
+
+    /// Gun 2's graceful close: the active stream finishes (within
+    /// `closing_timeout`), the others fail with `{closing, Reason}`.
+    fn close_gracefully<K: EventSink<Stream = S>>(
+        &mut self,
+        conn: &mut Conn<K>,
+        exit: Exit,
+        reason: Reason,
+    ) -> Option<Outcome> {
+        let closing = Reason::Closing(Some(Box::new(reason.clone())));
+        self.drop_pipelined(conn, &closing);
+        if self.in_flight.is_empty() {
+            return Some(Outcome::Stop(exit));
+        }
+        if self.upgrading {
+            // An upgrade would outlive the close: it fails now.
+            let closed = Reason::StreamClosed(Box::new(reason));
+            for in_flight in self.in_flight.iter().filter(|f| !f.cancelled) {
+                conn.sink.stream_error(&in_flight.stream, &closed);
+            }
+            return Some(Outcome::Stop(exit));
+        }
+        let deadline = match &self.closing {
+            Some(earlier) => earlier.deadline,
+            None => conn.cfg.http_closing_timeout.map(|t| Instant::now() + t),
+        };
+        self.closing = Some(Closing {
+            deadline,
+            exit: Some(exit),
+            reason: closing,
+        });
+        None
+    }
+
+    /// Every stream but the active one fails with `reason`.
+    fn drop_pipelined<K: EventSink<Stream = S>>(&mut self, conn: &mut Conn<K>, reason: &Reason) {
+        let active = self.in_flight.len().min(1);
+        for dropped in self.in_flight.drain(active..) {
+            if !dropped.cancelled {
+                conn.sink.stream_error(&dropped.stream, reason);
+            }
+        }
+        for pending in std::mem::take(&mut conn.queued) {
+            conn.sink.stream_error(pending.stream(), reason);
+        }
+    }
+
+    /// Why a request made while closing is refused; `None` when there is
+    /// no close, or the server's close is to be followed by a reconnect,
+    /// which takes it.
+    fn closing_refusal<K: EventSink<Stream = S>>(&self, conn: &Conn<K>) -> Option<Reason> {
+        let closing = self.closing.as_ref()?;
+        if closing.exit.is_none() && conn.cfg.retry > 0 {
+            return None;
+        }
+        Some(closing.reason.clone())
+    }
+
+    /// `closing_timeout` is over: the active stream fails.
+    fn closing_timed_out<K: EventSink<Stream = S>>(&mut self, conn: &mut Conn<K>) -> Outcome {
+        match self.closing.as_ref().and_then(|c| c.exit.clone()) {
+            Some(exit) => {
+                let why = match &exit {
+                    Exit::Shutdown(reason) => reason.clone(),
+                    _ => Reason::Shutdown,
+                };
+                let reason = Reason::StreamClosed(Box::new(why));
+                for in_flight in self.in_flight.iter().filter(|f| !f.cancelled) {
+                    conn.sink.stream_error(&in_flight.stream, &reason);
+                }
+                Outcome::Stop(exit)
+            }
+            None => self.lost(conn, Reason::Normal),
+        }
     }
 
     /// The oldest request is fully answered; `false` when the server closes now.
@@ -482,6 +735,15 @@ impl<S: PartialEq> Session<S> {
     /// After a response that ends the connection: what was pipelined
     /// behind it was not processed.
     fn closed_by_server<K: EventSink<Stream = S>>(&mut self, conn: &mut Conn<K>) -> Outcome {
+        if self.api == Api::Gun2 {
+            if let Some(exit) = self.closing.take().and_then(|c| c.exit) {
+                return Outcome::Stop(exit);
+            }
+            // What was pipelined failed with `closing` already.
+            conn.sink
+                .down(Protocol::Http, &Reason::ClosedAfterResponse, &[], &[]);
+            return Outcome::Lost(Reason::ClosedAfterResponse);
+        }
         let mut unprocessed: Vec<&S> = self.in_flight.iter().map(|f| &f.stream).collect();
         unprocessed.extend(conn.queued.iter().map(|p| p.stream()));
         conn.sink
@@ -492,8 +754,22 @@ impl<S: PartialEq> Session<S> {
 
     /// Every request in flight fails; those not written are dropped.
     fn lost<K: EventSink<Stream = S>>(&mut self, conn: &mut Conn<K>, reason: Reason) -> Outcome {
+        let stream_reason = match self.api {
+            Api::Guide => reason.clone(),
+            Api::Gun2 => {
+                // Gun 2 tells the active stream's recipient first.
+                if let (Reason::BadResponse(_), Some(front)) = (&reason, self.in_flight.front()) {
+                    conn.sink.stream_conn_error(&front.stream, &reason);
+                }
+                Reason::StreamClosed(Box::new(reason.clone()))
+            }
+        };
         for in_flight in self.in_flight.iter().filter(|f| !f.cancelled) {
-            conn.sink.stream_error(&in_flight.stream, &reason);
+            conn.sink.stream_error(&in_flight.stream, &stream_reason);
+        }
+        if let Some(exit) = self.closing.take().and_then(|c| c.exit) {
+            // Gun 2 ends a graceful close with no gun_down.
+            return Outcome::Stop(exit);
         }
         self.report_down(conn, &reason);
         Outcome::Lost(reason)
@@ -528,6 +804,50 @@ impl<S> Session<S> {
             self.writer.out().extend_from_slice(b"\r\n");
         }
         self.touch(conn);
+    }
+}
+
+/// The protocols a request's `connection: upgrade` and `upgrade` headers
+/// ask for, lower-cased; none without both.
+fn requested_upgrade(headers: &[(Vec<u8>, Vec<u8>)]) -> Vec<Vec<u8>> {
+    let value = |name: &[u8]| {
+        headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_slice())
+    };
+    match (value(b"connection"), value(b"upgrade")) {
+        (Some(connection), Some(upgrade)) if header_has_token(connection, "upgrade") => {
+            protocol_list(upgrade)
+        }
+        _ => Vec::new(),
+    }
+}
+
+fn protocol_list(value: &[u8]) -> Vec<Vec<u8>> {
+    value
+        .split(|&b| b == b',')
+        .map(|p| p.trim_ascii().to_ascii_lowercase())
+        .filter(|p| !p.is_empty())
+        .collect()
+}
+
+/// The one protocol a 101 switches to, if its `connection` and `upgrade`
+/// headers say so and it is one of `requested`.
+fn switched_protocol(headers: &[(Vec<u8>, Vec<u8>)], requested: &[Vec<u8>]) -> Option<Vec<u8>> {
+    let value = |name: &[u8]| {
+        headers
+            .iter()
+            .find(|(n, _)| n.as_slice() == name)
+            .map(|(_, v)| v.as_slice())
+    };
+    if !header_has_token(value(b"connection")?, "upgrade") {
+        return None;
+    }
+    let upgrade = value(b"upgrade")?;
+    match protocol_list(upgrade).as_slice() {
+        [protocol] if requested.contains(protocol) => Some(upgrade.trim_ascii().to_vec()),
+        _ => None,
     }
 }
 

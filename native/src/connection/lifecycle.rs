@@ -3,11 +3,12 @@
 
 use std::time::Duration;
 
+use super::command::Command;
 use super::conn::{Conn, Outcome};
 use super::event::{EventSink, Exit, Protocol};
-use super::http::{self, Upgraded};
+use super::http::{self, RawUpgraded, Switched, Upgraded};
 use super::socket::Socket;
-use super::{transport, websocket};
+use super::{raw, transport, websocket};
 
 /// Runs the connection to its end, then reports that end to the sink.
 pub(super) async fn run<K: EventSink>(mut conn: Conn<K>) {
@@ -25,6 +26,7 @@ async fn lifecycle<K: EventSink>(conn: &mut Conn<K>) -> Exit {
                 retries_left = conn.cfg.retry;
                 let sock = socket.local_addr().ok();
                 conn.set_live(|live| {
+                    live.connected = true;
                     live.sock = sock;
                     live.protocol = Protocol::Http;
                 });
@@ -38,15 +40,15 @@ async fn lifecycle<K: EventSink>(conn: &mut Conn<K>) -> Exit {
             Err(Outcome::Stop(exit)) => return exit,
         };
         conn.set_live(|live| {
+            live.connected = false;
             live.sock = None;
             live.protocol = Protocol::Http;
         });
         if retries_left == 0 {
             return Exit::Shutdown(reason);
         }
-        retries_left -= 1;
-        let delay = conn.cfg.retry_timeout;
-        if let Some(exit) = wait(conn, delay).await {
+        // Boxed: only a connection between sockets holds it.
+        if let Some(exit) = Box::pin(before_retry(conn, &mut retries_left)).await {
             return exit;
         }
     }
@@ -57,12 +59,17 @@ async fn lifecycle<K: EventSink>(conn: &mut Conn<K>) -> Exit {
 /// large as the larger of them rather than both.
 async fn serve<K: EventSink>(conn: &mut Conn<K>, socket: Socket) -> Outcome {
     match http::serve(conn, socket).await {
-        Ok(Upgraded {
+        Ok(Switched::Ws(Upgraded {
             socket,
             leftover,
             upgrade,
             deflate,
-        }) => websocket::serve(conn, socket, leftover, upgrade, deflate).await,
+        })) => websocket::serve(conn, socket, leftover, upgrade, deflate).await,
+        Ok(Switched::Raw(RawUpgraded {
+            socket,
+            leftover,
+            stream,
+        })) => Box::pin(raw::serve(conn, socket, leftover, stream)).await,
         Err(outcome) => outcome,
     }
 }
@@ -76,6 +83,38 @@ async fn connect<K: EventSink>(conn: &mut Conn<K>) -> Result<Socket, Outcome> {
     {
         Ok(result) => result.map_err(Outcome::Lost),
         Err(exit) => Err(Outcome::Stop(exit)),
+    }
+}
+
+/// Waits until the next retry, counting it: `retry_timeout`, or what
+/// `retry_fun` answers; `Some` when a command ended the connection.
+async fn before_retry<K: EventSink>(conn: &mut Conn<K>, retries_left: &mut u32) -> Option<Exit> {
+    let delay = if conn.cfg.retry_fun {
+        conn.sink.ask_retry(*retries_left);
+        let (retries, timeout) = match retry_policy(conn).await {
+            Ok(policy) => policy,
+            Err(exit) => return Some(exit),
+        };
+        *retries_left = retries;
+        timeout
+    } else {
+        *retries_left -= 1;
+        conn.cfg.retry_timeout
+    };
+    wait(conn, delay).await
+}
+
+/// Waits for `retry_fun`'s answer while still answering the API.
+async fn retry_policy<K: EventSink>(conn: &mut Conn<K>) -> Result<(u32, Duration), Exit> {
+    loop {
+        match conn.cmds.recv().await {
+            Some(Command::Retry { retries, timeout }) => return Ok((retries, timeout)),
+            other => {
+                if let Some(exit) = conn.offline_command(other) {
+                    return Err(exit);
+                }
+            }
+        }
     }
 }
 

@@ -10,6 +10,7 @@ mod http;
 mod lifecycle;
 mod owner_queue;
 mod queue;
+mod raw;
 pub mod runtime;
 mod socket;
 mod socket_error;
@@ -27,8 +28,8 @@ use std::sync::{Arc, Mutex};
 
 pub use command::{Body, Command, OutFrame, Request, Upgrade};
 pub use config::{
-    ConnConfig, Family, HttpVersion, LocalAddr, RawSockOpt, ServerNameIndication, TcpOptions,
-    TlsConfig, Transport, WsConfig,
+    Api, ConnConfig, Family, HttpVersion, LocalAddr, RawSockOpt, ServerNameIndication, TcpOptions,
+    TlsConfig, TlsVersion, Transport, WsConfig,
 };
 pub use conn::LiveInfo;
 pub use event::{BadState, EventSink, Exit, Protocol, Reason};
@@ -96,6 +97,7 @@ fn task<K: EventSink>(
 ) -> (Handle<K::Stream>, impl Future<Output = ()> + Send + 'static) {
     let (commands, queue) = queue::queue();
     let live = Arc::new(Mutex::new(LiveInfo {
+        connected: false,
         sock: None,
         protocol: Protocol::Http,
     }));

@@ -16,6 +16,10 @@ use crate::protocol::mask::apply_mask;
 use crate::protocol::message::Message;
 use crate::protocol::ProtocolError;
 
+/// Gun 2's HTTP behaviours, on the same recorder and peers.
+#[path = "tests_gun2.rs"]
+mod gun2;
+
 #[derive(Debug, PartialEq)]
 enum Event {
     Up,
@@ -26,6 +30,10 @@ enum Event {
     StreamError(u32, Reason),
     ConnError(Reason),
     Frame(Message),
+    RawUpgrade(u32, Vec<u8>),
+    StreamConnError(u32, Reason),
+    PingUnsupported(u32),
+    RetryAsked(u32),
     OwnerCheck(u64),
     Exit(Exit),
 }
@@ -64,11 +72,23 @@ impl EventSink for Recorder {
     fn conn_error(&mut self, reason: &Reason) {
         self.record(Event::ConnError(reason.clone()));
     }
-    fn ws_frame(&mut self, frame: Message) {
+    fn ws_frame(&mut self, _stream: &u32, frame: Message) {
         self.record(Event::Frame(frame));
+    }
+    fn raw_upgrade(&mut self, stream: &u32, protocol: &[u8], _: &[(Vec<u8>, Vec<u8>)]) {
+        self.record(Event::RawUpgrade(*stream, protocol.to_vec()));
+    }
+    fn stream_conn_error(&mut self, stream: &u32, reason: &Reason) {
+        self.record(Event::StreamConnError(*stream, reason.clone()));
+    }
+    fn ping_unsupported(&mut self, ping: &u32) {
+        self.record(Event::PingUnsupported(*ping));
     }
     fn check_owner_queue(&mut self, mean_message_bytes: u64) {
         self.record(Event::OwnerCheck(mean_message_bytes));
+    }
+    fn ask_retry(&mut self, retries: u32) {
+        self.record(Event::RetryAsked(retries));
     }
     fn flush(&mut self) {}
     fn exit(&mut self, exit: &Exit) {
@@ -91,6 +111,11 @@ impl Client {
             handle: spawn(cfg, Recorder(tx)),
             events,
         }
+    }
+
+    /// The next event, however long it takes.
+    async fn next_raw(&mut self) -> Option<Event> {
+        self.events.recv().await
     }
 
     async fn next(&mut self) -> Event {
@@ -338,7 +363,7 @@ async fn refused_upgrade_delivers_the_response_and_keeps_the_connection() {
         client.next().await,
         Event::Down(Protocol::Http, Reason::Normal, vec![])
     );
-    assert_eq!(client.next().await, Event::Exit(Exit::Normal));
+    assert_eq!(client.next().await, Event::Exit(Exit::ShutdownAsked));
 }
 
 #[tokio::test]

@@ -12,7 +12,7 @@ use rustls::{
     SignatureScheme,
 };
 
-use super::config::{ConnConfig, ServerNameIndication, TlsConfig};
+use super::config::{ConnConfig, ServerNameIndication, TlsConfig, TlsVersion};
 
 /// Why a TLS handshake or record failed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -170,9 +170,21 @@ fn roots(tls: &TlsConfig) -> Result<Arc<RootCertStore>, TlsSetupError> {
 }
 
 pub fn client_config(tls: &TlsConfig) -> Result<Arc<ClientConfig>, TlsSetupError> {
-    let builder = ClientConfig::builder_with_provider(provider())
-        .with_safe_default_protocol_versions()
-        .map_err(|_| TlsSetupError::Failure(TlsFailure::HandshakeFailure))?;
+    let versions: Vec<&'static rustls::SupportedProtocolVersion> = tls
+        .versions
+        .iter()
+        .map(|version| match version {
+            TlsVersion::Tls12 => &rustls::version::TLS12,
+            TlsVersion::Tls13 => &rustls::version::TLS13,
+        })
+        .collect();
+    let builder = ClientConfig::builder_with_provider(provider());
+    let builder = if versions.is_empty() {
+        builder.with_safe_default_protocol_versions()
+    } else {
+        builder.with_protocol_versions(&versions)
+    }
+    .map_err(|_| TlsSetupError::Failure(TlsFailure::HandshakeFailure))?;
     let builder = if tls.verify {
         builder.with_root_certificates(roots(tls)?)
     } else {

@@ -15,7 +15,7 @@ use crate::protocol::frame::{close_payload, encode_masked, encode_masked_with_rs
 use crate::protocol::message::{Message, MessageReader};
 
 use super::command::{Command, OutFrame, Upgrade};
-use super::config::WsConfig;
+use super::config::{Api, WsConfig};
 use super::conn::{injected_panic, Conn, Outcome};
 use super::deadline::{earliest, is_due, sleep_until_some};
 use super::event::{BadState, EventSink, Exit, Protocol, Reason};
@@ -233,7 +233,7 @@ impl Session {
     }
 
     /// Delivers every complete message buffered; answers pings and closes.
-    fn deliver<K: EventSink>(&mut self, sink: &mut K) -> Option<End> {
+    fn deliver<K: EventSink>(&mut self, sink: &mut K, stream: &K::Stream) -> Option<End> {
         loop {
             if self.stalled() {
                 return None;
@@ -242,18 +242,18 @@ impl Session {
                 Ok(None) => return None,
                 Ok(Some(Message::Ping(payload))) => {
                     if !self.cfg.silence_pings {
-                        sink.ws_frame(Message::Ping(payload.clone()));
+                        sink.ws_frame(stream, Message::Ping(payload.clone()));
                     }
                     self.answer_ping(payload);
                 }
                 Ok(Some(Message::Pong(payload))) => {
                     if !self.cfg.silence_pings {
-                        sink.ws_frame(Message::Pong(payload));
+                        sink.ws_frame(stream, Message::Pong(payload));
                     }
                 }
                 Ok(Some(Message::Close(close))) => {
                     let code = close.as_ref().map(|(code, _)| *code);
-                    sink.ws_frame(Message::Close(close));
+                    sink.ws_frame(stream, Message::Close(close));
                     if self.closing.is_some() {
                         return Some(End::OurCloseDone);
                     }
@@ -270,7 +270,7 @@ impl Session {
                         }
                         _ => None,
                     };
-                    sink.ws_frame(message);
+                    sink.ws_frame(stream, message);
                     if let Some(mean) = ask {
                         sink.check_owner_queue(mean);
                     }
@@ -331,7 +331,7 @@ pub(super) async fn serve<K: EventSink>(
     let mut read_chunk = MIN_READ_CHUNK;
 
     let end = loop {
-        let delivered = session.deliver(&mut conn.sink);
+        let delivered = session.deliver(&mut conn.sink, &stream);
         conn.sink.flush();
         if let Some(end) = delivered {
             break end;
@@ -423,7 +423,21 @@ pub(super) async fn serve<K: EventSink>(
     if stream_error {
         conn.sink.stream_error(&stream, &down);
     }
-    conn.sink.down(Protocol::Ws, &down, &[&stream], &[]);
+    // Gun 2 tells no one of the end it was asked for (shutdown/1, the
+    // owner's death); the close the user sent is a gun_down as any end.
+    let asked = matches!(
+        (&outcome, &stop),
+        (
+            Outcome::Stop(Exit::ShutdownAsked | Exit::Shutdown(Reason::OwnerGone)),
+            _
+        ) | (
+            _,
+            Some(Exit::ShutdownAsked | Exit::Shutdown(Reason::OwnerGone))
+        )
+    );
+    if !(asked && conn.cfg.api == Api::Gun2) {
+        conn.sink.down(Protocol::Ws, &down, &[&stream], &[]);
+    }
     conn.sink.flush();
     match stop {
         Some(exit) => Outcome::Stop(exit),
@@ -442,20 +456,11 @@ fn take_commands<K: EventSink>(
     let mut next = first;
     for taken in 1.. {
         match next {
-            Some(Command::WsUpgrade(upgrade)) => {
-                let reason = Reason::BadState(BadState::AlreadyUpgraded);
-                conn.sink.stream_error(&upgrade.stream, &reason);
-            }
-            Some(Command::Request(request)) => {
-                let reason = Reason::BadState(BadState::AlreadyUpgraded);
-                conn.sink.stream_error(&request.stream, &reason);
-            }
-            Some(Command::Data { stream, .. }) => {
-                conn.sink
-                    .stream_error(&stream, &Reason::BadState(BadState::AlreadyUpgraded));
-            }
+            Some(Command::WsUpgrade(upgrade)) => refuse_upgraded(conn, &upgrade.stream),
+            Some(Command::Request(request)) => refuse_upgraded(conn, &request.stream),
+            Some(Command::Data { stream, .. }) => refuse_upgraded(conn, &stream),
             // The stream was done with at the upgrade.
-            Some(Command::Cancel(_)) => {}
+            Some(Command::Cancel(_) | Command::Retry { .. }) => {}
             Some(Command::UpdateFlow {
                 stream: named,
                 increment,
@@ -476,13 +481,16 @@ fn take_commands<K: EventSink>(
                     return Some(End::Failed(Reason::OwnerQueueFull));
                 }
             }
+            Some(Command::Ping(_)) => {
+                session.send(vec![OutFrame::Ping(Vec::new())]);
+            }
             Some(Command::WsSend(frames)) => {
                 if !session.send(frames) {
                     conn.sink.stream_error(stream, &Reason::SendQueueFull);
                 }
             }
             Some(Command::Shutdown) => {
-                session.start_closing(Exit::Normal, Some(close_code::GOING_AWAY), b"")
+                session.start_closing(Exit::ShutdownAsked, Some(close_code::GOING_AWAY), b"")
             }
             Some(Command::OwnerDown) => session.start_closing(
                 Exit::Shutdown(Reason::OwnerGone),
@@ -499,6 +507,16 @@ fn take_commands<K: EventSink>(
         next = Some(conn.cmds.try_recv().ok()?);
     }
     None
+}
+
+/// A request (or body) on the upgraded connection: a stream error, or
+/// Gun 2's connection error to the stream's recipient.
+fn refuse_upgraded<K: EventSink>(conn: &mut Conn<K>, stream: &K::Stream) {
+    let reason = Reason::BadState(BadState::AlreadyUpgraded);
+    match conn.cfg.api {
+        Api::Guide => conn.sink.stream_error(stream, &reason),
+        Api::Gun2 => conn.sink.stream_conn_error(stream, &reason),
+    }
 }
 
 /// Writes our last frames and lets the server close the TCP connection

@@ -7,16 +7,17 @@ use rustler::types::tuple::make_tuple;
 use rustler::{Binary, Encoder, Env, LocalPid, NifResult, ResourceArc, Term};
 
 use crate::call_cost;
-use crate::connection::{self, Body, Command, Protocol, Request, Transport, Upgrade};
+use crate::connection::{self, Api, Body, Command, Request, Transport, Upgrade};
 
 use super::atoms;
 use super::decode;
 use super::kept_term::KeptTerm;
-use super::messages::ErlangSink;
+use super::messages::{protocol_term, ErlangSink, OwnerSlot};
 use super::outbox::{Drained, Outbox};
 use super::registry::{self, Conn};
 use super::resource::ConnResource;
 use super::stream_ref::StreamRef;
+use super::stream_table::StreamTable;
 use super::timeslice;
 
 /// Called by the process behind ConnPid, which becomes the connection.
@@ -29,15 +30,39 @@ fn open<'a>(
     opts: Term<'a>,
 ) -> NifResult<ResourceArc<ConnResource>> {
     let conn_pid = env.pid();
-    let cfg = decode::conn_config(decode::host(host)?, port, opts)?;
+    let unix_path = decode::unix_path(host)?;
+    let (cfg, host) = match unix_path {
+        // The host header and gun:info/1 name a Unix socket's peer localhost.
+        Some(path) => {
+            let mut cfg = decode::conn_config("localhost".into(), 0, opts)?;
+            cfg.unix_path = Some(path);
+            (cfg, super::messages::binary_term(env, b"localhost"))
+        }
+        None => (decode::conn_config(decode::host(host)?, port, opts)?, host),
+    };
     let ws_defaults = cfg.ws.clone();
     let transport = cfg.transport;
+    let api = cfg.api;
+    let http_flow = cfg.http_flow;
+    let owner_slot = Arc::new(OwnerSlot::new(owner));
+    let streams = (api == Api::Gun2).then(|| Arc::new(StreamTable::default()));
     let outbox = Arc::new(Outbox::default());
-    let handle = connection::spawn(cfg, ErlangSink::new(owner, conn_pid, outbox.clone()));
+    let sink = ErlangSink::new(
+        owner_slot.clone(),
+        conn_pid,
+        api,
+        streams.clone(),
+        outbox.clone(),
+    );
+    let handle = connection::spawn(cfg, sink);
     let conn = Arc::new(Conn {
         handle,
         ws_defaults,
-        owner,
+        api,
+        http_flow,
+        owner: owner_slot,
+        erlang_opts: opts.map_get(atoms::erlang_opts()).ok().map(KeptTerm::new),
+        streams,
         origin_host: KeptTerm::new(host),
         origin_port: port,
         transport,
@@ -46,12 +71,76 @@ fn open<'a>(
     let resource = ResourceArc::new(ConnResource {
         conn_pid,
         conn,
+        owner_monitor: std::sync::Mutex::new(None),
         outbox,
     });
-    if resource.monitor(Some(env), &owner).is_none() {
-        resource.conn.handle.send(Command::OwnerDown);
-    }
+    watch_owner(env, &resource, owner);
     Ok(resource)
+}
+
+/// Mode 1's engine monitors the owner itself. In mode 2 the process
+/// behind ConnPid does (it needs the exit reason, and sees a
+/// `gun:set_owner/2` the old owner sent before dying ahead of its
+/// 'DOWN') and calls `gun_nif:owner_down/1`.
+fn watch_owner(env: Env, resource: &ResourceArc<ConnResource>, owner: LocalPid) {
+    if resource.conn.api == Api::Gun2 {
+        return;
+    }
+    match resource.monitor(Some(env), &owner) {
+        Some(monitor) => *lock(&resource.owner_monitor) = Some(monitor),
+        None => {
+            resource.conn.handle.send(Command::OwnerDown);
+        }
+    }
+}
+
+/// Mode 2: the owner died, as the process behind ConnPid saw.
+#[rustler::nif]
+fn owner_down(resource: ResourceArc<ConnResource>) -> rustler::Atom {
+    resource.conn.handle.send(Command::OwnerDown);
+    atoms::ok()
+}
+
+fn lock<T>(mutex: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// `gun:set_owner/2`, called by the process behind ConnPid with its
+/// resource: the new owner is monitored, the old one forgotten.
+#[rustler::nif]
+fn set_owner(env: Env, resource: ResourceArc<ConnResource>, new_owner: LocalPid) -> rustler::Atom {
+    if let Some(old) = lock(&resource.owner_monitor).take() {
+        resource.demonitor(Some(env), &old);
+    }
+    resource.conn.owner.set(new_owner);
+    watch_owner(env, &resource, new_owner);
+    atoms::ok()
+}
+
+/// The API mode of ConnPid's connection: 1 or 2, or `{Api, ErlangOpts}`
+/// when it was opened with `erlang_opts`; `undefined` when it is over.
+#[rustler::nif]
+fn api(env: Env, conn_pid: LocalPid) -> Term {
+    let Some(conn) = registry::lookup(&conn_pid) else {
+        return atoms::undefined().encode(env);
+    };
+    let api = match conn.api {
+        Api::Guide => 1.encode(env),
+        Api::Gun2 => 2.encode(env),
+    };
+    match &conn.erlang_opts {
+        Some(opts) => (api, opts.load(env)).encode(env),
+        None => api,
+    }
+}
+
+/// `gun:ping/1,2`: HTTP/1.1 has no ping, which ends a Gun 2 connection.
+#[rustler::nif]
+fn ping(conn_pid: LocalPid, ping_ref: Term) -> rustler::Atom {
+    registry::send(&conn_pid, Command::Ping(StreamRef::new(ping_ref)));
+    atoms::ok()
 }
 
 #[rustler::nif]
@@ -63,11 +152,19 @@ fn ws_upgrade<'a>(
     ws_opts: Term<'a>,
 ) -> NifResult<rustler::Atom> {
     let path = decode::iodata(path)?.as_slice().to_vec();
-    let headers = decode::headers(headers)?;
+    let mut headers = decode::headers(headers)?;
+    let stream_opts = decode::stream_opts(ws_opts)?;
+    let protocols = decode::ws_protocols(ws_opts)?;
+    let offered = b"sec-websocket-protocol";
+    if !protocols.is_empty() && !headers.iter().any(|(n, _)| n.eq_ignore_ascii_case(offered)) {
+        headers.push((offered.to_vec(), protocols.join(&b", "[..])));
+    }
     if let Some(conn) = registry::lookup(&conn_pid) {
         let ws = decode::ws_config(ws_opts, &conn.ws_defaults)?;
+        let stream = StreamRef::with_reply_to(stream_ref, stream_opts.reply_to);
+        conn.stream_opened(&stream);
         conn.handle.send(Command::WsUpgrade(Box::new(Upgrade {
-            stream: StreamRef::new(stream_ref),
+            stream,
             path,
             headers,
             ws,
@@ -129,7 +226,9 @@ fn request<'a>(
     body: Term<'a>,
 ) -> NifResult<rustler::Atom> {
     let meter = timeslice::Meter::timed();
-    let result = queue_request(conn_pid, stream_ref, method, path, headers, body, true);
+    let result = queue_request(
+        conn_pid, stream_ref, None, method, path, headers, body, true,
+    );
     meter.charge(env, 0);
     result
 }
@@ -143,12 +242,55 @@ fn request_dirty<'a>(
     headers: Term<'a>,
     body: Term<'a>,
 ) -> NifResult<rustler::Atom> {
-    queue_request(conn_pid, stream_ref, method, path, headers, body, false)
+    queue_request(
+        conn_pid, stream_ref, None, method, path, headers, body, false,
+    )
 }
 
+/// A request with its own options (Gun 2's ReqOpts: `reply_to`, `flow`).
+#[rustler::nif(name = "request")]
+#[allow(clippy::too_many_arguments)]
+fn request_with_opts<'a>(
+    env: Env<'a>,
+    conn_pid: LocalPid,
+    stream_ref: Term<'a>,
+    req_opts: Term<'a>,
+    method: Term<'a>,
+    path: Term<'a>,
+    headers: Term<'a>,
+    body: Term<'a>,
+) -> NifResult<rustler::Atom> {
+    let meter = timeslice::Meter::timed();
+    let opts = Some(decode::stream_opts(req_opts)?);
+    let result = queue_request(
+        conn_pid, stream_ref, opts, method, path, headers, body, true,
+    );
+    meter.charge(env, 0);
+    result
+}
+
+#[rustler::nif(name = "request_dirty", schedule = "DirtyCpu")]
+#[allow(clippy::too_many_arguments)]
+fn request_with_opts_dirty<'a>(
+    conn_pid: LocalPid,
+    stream_ref: Term<'a>,
+    req_opts: Term<'a>,
+    method: Term<'a>,
+    path: Term<'a>,
+    headers: Term<'a>,
+    body: Term<'a>,
+) -> NifResult<rustler::Atom> {
+    let opts = Some(decode::stream_opts(req_opts)?);
+    queue_request(
+        conn_pid, stream_ref, opts, method, path, headers, body, false,
+    )
+}
+
+#[allow(clippy::too_many_arguments)]
 fn queue_request(
     conn_pid: LocalPid,
     stream_ref: Term,
+    opts: Option<decode::StreamOpts>,
     method: Term,
     path: Term,
     headers: Term,
@@ -169,12 +311,19 @@ fn queue_request(
         }
     };
     if let Some(conn) = registry::lookup(&conn_pid) {
+        let (reply_to, flow) = match opts {
+            Some(opts) => (opts.reply_to, opts.flow.unwrap_or(conn.http_flow)),
+            None => (None, conn.http_flow),
+        };
+        let stream = StreamRef::with_reply_to(stream_ref, reply_to);
+        conn.stream_opened(&stream);
         conn.handle.send(Command::Request(Box::new(Request {
-            stream: StreamRef::new(stream_ref),
+            stream,
             method,
             path,
             headers,
             body,
+            flow,
         })));
     }
     Ok(atoms::ok())
@@ -257,6 +406,15 @@ fn update_flow(conn_pid: LocalPid, stream_ref: Term, increment: u64) -> rustler:
     atoms::ok()
 }
 
+/// The process behind ConnPid's answer to `{'$gun_retry', Retries}`:
+/// what `retry_fun` said.
+#[rustler::nif]
+fn retry(conn_pid: LocalPid, retries: u32, timeout: u64) -> rustler::Atom {
+    let timeout = std::time::Duration::from_millis(timeout);
+    registry::send(&conn_pid, Command::Retry { retries, timeout });
+    atoms::ok()
+}
+
 /// The process behind ConnPid's answer to `$gun_owner_check`.
 #[rustler::nif]
 fn owner_queue(conn_pid: LocalPid, queued_bytes: u64) -> rustler::Atom {
@@ -297,8 +455,37 @@ fn resources(env: Env) -> NifResult<Term> {
 
 #[rustler::nif]
 fn cancel(conn_pid: LocalPid, stream_ref: Term) -> rustler::Atom {
-    registry::send(&conn_pid, Command::Cancel(StreamRef::new(stream_ref)));
+    if let Some(conn) = registry::lookup(&conn_pid) {
+        let stream = StreamRef::new(stream_ref);
+        if let Some(streams) = &conn.streams {
+            // No message will end it now.
+            streams.end(stream.kept());
+        }
+        conn.handle.send(Command::Cancel(stream));
+    }
     atoms::ok()
+}
+
+/// Gun 2's `gun:stream_info/2` for HTTP/1.1: `{ok, #{ref, reply_to,
+/// state}}` for a stream that runs, `{ok, undefined}` for any other.
+#[rustler::nif]
+fn stream_info<'a>(env: Env<'a>, conn_pid: LocalPid, stream_ref: Term<'a>) -> NifResult<Term<'a>> {
+    let reply_to = registry::lookup(&conn_pid).and_then(|conn| {
+        let stream = StreamRef::new(stream_ref);
+        conn.streams.as_ref()?.reply_to(stream.kept())
+    });
+    let info = match reply_to {
+        Some(reply_to) => Term::map_from_pairs(
+            env,
+            &[
+                (atoms::ref_().encode(env), stream_ref),
+                (atoms::reply_to().encode(env), reply_to.encode(env)),
+                (atoms::state().encode(env), atoms::running().encode(env)),
+            ],
+        )?,
+        None => atoms::undefined().encode(env),
+    };
+    Ok((atoms::ok(), info).encode(env))
 }
 
 #[rustler::nif]
@@ -331,25 +518,31 @@ fn info(env: Env, conn_pid: LocalPid) -> NifResult<Term> {
         Transport::Tcp => atoms::tcp(),
         Transport::Tls => atoms::tls(),
     };
-    let protocol = match live.protocol {
-        Protocol::Http => atoms::http(),
-        Protocol::Ws => atoms::ws(),
-    };
-    Term::map_from_pairs(
-        env,
-        &[
-            (atoms::sock_ip().encode(env), sock_ip),
-            (atoms::sock_port().encode(env), sock_port),
-            (atoms::origin_host().encode(env), origin_host),
-            (
-                atoms::origin_port().encode(env),
-                conn.origin_port.encode(env),
-            ),
-            (atoms::transport().encode(env), transport.encode(env)),
-            (atoms::protocol().encode(env), protocol.encode(env)),
-            (atoms::owner().encode(env), conn.owner.encode(env)),
-        ],
-    )
+    let connected = live.connected;
+    let mut pairs = vec![
+        (atoms::sock_ip().encode(env), sock_ip),
+        (atoms::sock_port().encode(env), sock_port),
+        (atoms::origin_host().encode(env), origin_host),
+        (
+            atoms::origin_port().encode(env),
+            conn.origin_port.encode(env),
+        ),
+        (atoms::transport().encode(env), transport.encode(env)),
+        (
+            atoms::protocol().encode(env),
+            protocol_term(env, live.protocol),
+        ),
+        (atoms::owner().encode(env), conn.owner.get().encode(env)),
+    ];
+    if conn.api == Api::Gun2 {
+        let state = if connected {
+            atoms::connected()
+        } else {
+            atoms::not_connected()
+        };
+        pairs.push((atoms::state_name().encode(env), state.encode(env)));
+    }
+    Term::map_from_pairs(env, &pairs)
 }
 
 fn ip_term(env: Env, ip: std::net::IpAddr) -> Term {

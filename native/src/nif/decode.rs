@@ -12,8 +12,8 @@ use rustler::{Atom, Binary, Error, MapIterator, NifResult, Term};
 use crate::buffers;
 use crate::call_cost::WalkLimits;
 use crate::connection::{
-    ConnConfig, Family, HttpVersion, LocalAddr, OutFrame, RawSockOpt, ServerNameIndication,
-    TcpOptions, TlsConfig, Transport, WsConfig,
+    Api, ConnConfig, Family, HttpVersion, LocalAddr, OutFrame, RawSockOpt, ServerNameIndication,
+    TcpOptions, TlsConfig, TlsVersion, Transport, WsConfig,
 };
 
 use super::atoms;
@@ -54,6 +54,19 @@ pub fn host(term: Term) -> NifResult<String> {
     string(term)
 }
 
+/// The path of a `{local, Path}` host, Gun 2's Unix domain socket.
+pub fn unix_path(term: Term) -> NifResult<Option<PathBuf>> {
+    if !term.is_tuple() {
+        return Ok(None);
+    }
+    match get_tuple(term)?.as_slice() {
+        [tag, path] if tag.decode::<Atom>().ok() == Some(tcp_atoms::local()) => {
+            Ok(Some(self::path(*path)?))
+        }
+        _ => Ok(None),
+    }
+}
+
 fn ip_address(term: Term) -> NifResult<IpAddr> {
     let parts = get_tuple(term)?;
     match parts.len() {
@@ -71,8 +84,33 @@ fn ip_address(term: Term) -> NifResult<IpAddr> {
     }
 }
 
+/// The mode-2 names, kept beside their only decoder.
+mod gun2_atoms {
+    rustler::atoms! {
+        max_header_block_size,
+        max_trailer_block_size,
+        domain_lookup_timeout,
+        tls_handshake_timeout,
+    }
+}
+
+/// Gun 2's defaults for its header and trailer block limits.
+const GUN2_MAX_HEADER_BLOCK: usize = 100_000;
+const GUN2_MAX_TRAILER_BLOCK: usize = 10_000;
+
 pub fn conn_config(host: String, port: u16, opts: Term) -> NifResult<ConnConfig> {
     let mut cfg = ConnConfig::new(host, port);
+    if let Some(api) = get(opts, atoms::api()) {
+        cfg.api = match api.decode::<u32>()? {
+            1 => Api::Guide,
+            2 => Api::Gun2,
+            _ => return Err(Error::BadArg),
+        };
+    }
+    if cfg.api == Api::Gun2 {
+        cfg.head_limits.max_head_size = GUN2_MAX_HEADER_BLOCK;
+        cfg.head_limits.max_trailer_size = GUN2_MAX_TRAILER_BLOCK;
+    }
     if let Some(t) = get(opts, atoms::transport()) {
         let t: Atom = t.decode()?;
         cfg.transport = if t == atoms::tcp() {
@@ -87,8 +125,16 @@ pub fn conn_config(host: String, port: u16, opts: Term) -> NifResult<ConnConfig>
     if let Some(t) = get(opts, atoms::retry_timeout()) {
         cfg.retry_timeout = millis(t)?;
     }
+    // The fun stays with the process behind ConnPid, which answers.
+    cfg.retry_fun = get(opts, atoms::retry_fun()).is_some();
     if let Some(t) = get(opts, atoms::connect_timeout()) {
         cfg.connect_timeout = millis_or_infinity(t)?;
+    }
+    if let Some(t) = get(opts, gun2_atoms::domain_lookup_timeout()) {
+        cfg.domain_lookup_timeout = millis_or_infinity(t)?;
+    }
+    if let Some(t) = get(opts, gun2_atoms::tls_handshake_timeout()) {
+        cfg.tls_handshake_timeout = millis_or_infinity(t)?;
     }
     if let Some(http) = get(opts, atoms::http_opts()) {
         if let Some(version) = get(http, atoms::version()) {
@@ -102,6 +148,18 @@ pub fn conn_config(host: String, port: u16, opts: Term) -> NifResult<ConnConfig>
         }
         if let Some(n) = get(http, atoms::max_head_size()) {
             cfg.head_limits.max_head_size = n.decode()?;
+        }
+        if let Some(n) = get(http, gun2_atoms::max_header_block_size()) {
+            cfg.head_limits.max_head_size = n.decode()?;
+        }
+        if let Some(n) = get(http, gun2_atoms::max_trailer_block_size()) {
+            cfg.head_limits.max_trailer_size = n.decode()?;
+        }
+        if let Some(t) = get(http, atoms::closing_timeout()) {
+            cfg.http_closing_timeout = millis_or_infinity(t)?;
+        }
+        if let Some(n) = get(http, atoms::flow()) {
+            cfg.http_flow = or_infinity(n)?;
         }
         if let Some(t) = get(http, atoms::keepalive()) {
             cfg.http_keepalive = millis_or_infinity(t)?;
@@ -127,6 +185,7 @@ mod tcp_atoms {
     rustler::atoms! {
         inet,
         inet6,
+        local,
         ip,
         ifaddr,
         addr,
@@ -269,6 +328,15 @@ fn tcp_option(tcp: &mut TcpOptions, key: Atom, value: Term) -> NifResult<()> {
     Ok(())
 }
 
+/// The `tls_opts` names not shared with other decoders.
+mod tls_atoms {
+    rustler::atoms! {
+        versions,
+        tlsv1_2 = "tlsv1.2",
+        tlsv1_3 = "tlsv1.3",
+    }
+}
+
 /// `tls_opts` as a list (as `ssl:connect/3` takes it) or a map.
 fn tls_config(opts: Term) -> NifResult<TlsConfig> {
     let pairs: Vec<(Atom, Term)> = if opts.is_map() {
@@ -295,6 +363,14 @@ fn tls_config(opts: Term) -> NifResult<TlsConfig> {
             tls.certfile = Some(path(value)?);
         } else if key == atoms::keyfile() {
             tls.keyfile = Some(path(value)?);
+        } else if key == tls_atoms::versions() {
+            tls.versions = list_cells(value)?
+                .map(|v| match v?.decode::<Atom>()? {
+                    a if a == tls_atoms::tlsv1_2() => Ok(TlsVersion::Tls12),
+                    a if a == tls_atoms::tlsv1_3() => Ok(TlsVersion::Tls13),
+                    _ => Err(Error::BadArg),
+                })
+                .collect::<NifResult<_>>()?;
         } else if key == atoms::server_name_indication() {
             tls.server_name_indication = if value.decode::<Atom>().ok() == Some(atoms::disable()) {
                 ServerNameIndication::Disabled
@@ -401,6 +477,36 @@ fn bounded<T: PartialOrd + for<'a> rustler::Decoder<'a>>(
         return Err(Error::BadArg);
     }
     Ok(value)
+}
+
+/// A stream's own options (Gun 2's ReqOpts, after `gun.erl` checked
+/// them): its recipient and its flow credits. `flow` absent is `None`,
+/// `infinity` is `Some(None)`.
+pub struct StreamOpts {
+    pub reply_to: Option<rustler::LocalPid>,
+    pub flow: Option<Option<u64>>,
+}
+
+pub fn stream_opts(map: Term) -> NifResult<StreamOpts> {
+    if !map.is_map() {
+        return Err(Error::BadArg);
+    }
+    Ok(StreamOpts {
+        reply_to: get(map, atoms::reply_to())
+            .map(|t| t.decode())
+            .transpose()?,
+        flow: get(map, atoms::flow()).map(or_infinity).transpose()?,
+    })
+}
+
+/// `protocols`: the WebSocket subprotocols to offer, in order.
+pub fn ws_protocols(map: Term) -> NifResult<Vec<Vec<u8>>> {
+    match get(map, atoms::protocols()) {
+        None => Ok(Vec::new()),
+        Some(list) => list_cells(list)?
+            .map(|name| Ok(iodata(name?)?.as_slice().to_vec()))
+            .collect(),
+    }
 }
 
 /// The elements of a list, one cell at a time. An improper list is a

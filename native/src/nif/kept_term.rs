@@ -9,7 +9,7 @@ use super::atoms;
 
 /// Equal for equal terms of the kinds kept here (references, strings,
 /// atoms, IP tuples), whose encodings are unique.
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq, Hash)]
 pub struct KeptTerm(Vec<u8>);
 
 impl KeptTerm {

@@ -3,20 +3,22 @@
 //! exit order to the process behind ConnPid.
 
 use std::cell::RefCell;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 
 use rustler::types::tuple::make_tuple;
 use rustler::{Atom, Encoder, Env, LocalPid, NewBinary, OwnedEnv, ResourceArc, Term};
 
 use crate::buffers;
-use crate::connection::{EventSink, Exit, Protocol, Reason};
+use crate::connection::{Api, EventSink, Exit, Protocol, Reason};
 use crate::protocol::message::Message;
 
 use super::atoms;
 use super::outbox::{Batch, Outbox};
-use super::reasons::reason_term;
+use super::reasons::{connection_error_term, ping_unsupported_term, reason_term};
 use super::registry;
 use super::stream_ref::StreamRef;
+use super::stream_table::StreamTable;
 
 /// Messages built since the env was last cleared, and their payload
 /// bytes: the env keeps every term alive until it is cleared.
@@ -114,12 +116,51 @@ const DIRECT_PER_READ: usize = 4;
 const HAND_OVER_MESSAGES: usize = 256;
 const HAND_OVER_BYTES: usize = CLEAR_AFTER_BYTES;
 
+/// The connection's owner, which `gun:set_owner/2` changes from a
+/// scheduler thread while the connection's task sends to it.
+pub struct OwnerSlot {
+    changed: AtomicBool,
+    owner: Mutex<LocalPid>,
+}
+
+impl OwnerSlot {
+    pub fn new(owner: LocalPid) -> Self {
+        OwnerSlot {
+            changed: AtomicBool::new(false),
+            owner: Mutex::new(owner),
+        }
+    }
+
+    pub fn get(&self) -> LocalPid {
+        match self.owner.lock() {
+            Ok(owner) => *owner,
+            Err(poisoned) => *poisoned.into_inner(),
+        }
+    }
+
+    pub fn set(&self, owner: LocalPid) {
+        match self.owner.lock() {
+            Ok(mut slot) => *slot = owner,
+            Err(poisoned) => *poisoned.into_inner() = owner,
+        }
+        self.changed.store(true, Ordering::Release);
+    }
+}
+
 pub struct ErlangSink {
     owner: LocalPid,
+    /// Where a new owner comes from; looked at (one atomic load) before
+    /// each message to the owner.
+    owner_slot: std::sync::Arc<OwnerSlot>,
     conn_pid: LocalPid,
+    api: Api,
     exited: bool,
     /// What a `gun_down` sent for a panic must name.
     protocol: Protocol,
+    /// The ping a `Reason::PingUnsupported` is about.
+    unsupported_ping: Option<StreamRef>,
+    /// Mode 2's streams for `gun:stream_info/2`, ended here.
+    streams: Option<std::sync::Arc<StreamTable>>,
     /// Shared with the process behind ConnPid, which drains it.
     outbox: Arc<Outbox>,
     /// Messages since the end of the last read.
@@ -129,35 +170,92 @@ pub struct ErlangSink {
 }
 
 impl ErlangSink {
-    pub fn new(owner: LocalPid, conn_pid: LocalPid, outbox: Arc<Outbox>) -> Self {
+    pub fn new(
+        owner_slot: std::sync::Arc<OwnerSlot>,
+        conn_pid: LocalPid,
+        api: Api,
+        streams: Option<std::sync::Arc<StreamTable>>,
+        outbox: Arc<Outbox>,
+    ) -> Self {
         ErlangSink {
-            owner,
+            owner: owner_slot.get(),
+            owner_slot,
             conn_pid,
+            api,
             exited: false,
             protocol: Protocol::Http,
+            unsupported_ping: None,
+            streams,
             outbox,
             this_read: 0,
             pending: None,
         }
     }
 
+    fn stream_ended(&self, stream: &StreamRef) {
+        if let Some(streams) = &self.streams {
+            streams.end(stream.kept());
+        }
+    }
+
+    /// The owner now: a `gun:set_owner/2` since the last message counts.
+    fn owner(&mut self) -> LocalPid {
+        if self.owner_slot.changed.swap(false, Ordering::Acquire) {
+            self.owner = self.owner_slot.get();
+        }
+        self.owner
+    }
+
+    /// Where a stream's messages go: its `reply_to`, else the owner.
+    fn recipient(&mut self, stream: &StreamRef) -> LocalPid {
+        match stream.reply_to() {
+            Some(to) => to,
+            None => self.owner(),
+        }
+    }
+
+    /// What builds this connection's reason terms, apart from the sink.
+    fn reasons(&self) -> Reasons {
+        Reasons {
+            api: self.api,
+            ping: self.unsupported_ping.clone(),
+        }
+    }
+
+    /// Gun 2's `{gun_upgrade, ConnPid, StreamRef, [Protocol], Headers}`.
+    fn upgraded(&mut self, stream: &StreamRef, protocol: &[u8], headers: &[(Vec<u8>, Vec<u8>)]) {
+        let to = self.recipient(stream);
+        self.send(to, 0, |env, conn| {
+            make_tuple(
+                env,
+                &[
+                    atoms::gun_upgrade().encode(env),
+                    conn,
+                    stream.load(env),
+                    vec![binary_term(env, protocol)].encode(env),
+                    headers_term(env, headers),
+                ],
+            )
+        });
+    }
+
     /// For messages outside a read's frames: nothing is left waiting for
     /// an end of read that may not come.
-    fn send_to_owner<F>(&mut self, bytes: usize, build: F)
+    fn send<F>(&mut self, to: LocalPid, bytes: usize, build: F)
     where
         F: for<'a> FnOnce(Env<'a>, Term<'a>) -> Term<'a>,
     {
-        self.deliver(self.owner, bytes, build);
+        self.deliver(to, bytes, build);
         self.hand_over();
     }
 
     /// For a read's frames and body data, followed by `flush` at the end
     /// of the read.
-    fn send_read_to_owner<F>(&mut self, bytes: usize, build: F)
+    fn send_read<F>(&mut self, to: LocalPid, bytes: usize, build: F)
     where
         F: for<'a> FnOnce(Env<'a>, Term<'a>) -> Term<'a>,
     {
-        self.deliver(self.owner, bytes, build);
+        self.deliver(to, bytes, build);
     }
 
     /// Sends what `build` makes to `to` straight from this thread, or
@@ -192,8 +290,9 @@ impl ErlangSink {
 
     fn send_exit(&mut self, exit: &Exit) {
         let conn_pid = self.conn_pid;
+        let api = self.api;
         self.deliver(conn_pid, 0, |env, _| {
-            (atoms::gun_exit(), exit_term(env, exit)).encode(env)
+            (atoms::gun_exit(), exit_term(env, api, exit)).encode(env)
         });
         self.hand_over();
         flush_thread_env();
@@ -213,11 +312,30 @@ impl Drop for ErlangSink {
     }
 }
 
+/// A connection's reason terms: its API's, and the ping a
+/// `Reason::PingUnsupported` is about.
+struct Reasons {
+    api: Api,
+    ping: Option<StreamRef>,
+}
+
+impl Reasons {
+    fn term<'a>(&self, env: Env<'a>, reason: &Reason) -> Term<'a> {
+        match (reason, &self.ping) {
+            (Reason::PingUnsupported, Some(ping)) if self.api == Api::Gun2 => {
+                ping_unsupported_term(env, ping.load(env))
+            }
+            _ => reason_term(env, self.api, reason),
+        }
+    }
+}
+
 impl EventSink for ErlangSink {
     type Stream = StreamRef;
 
     fn up(&mut self) {
-        self.send_to_owner(0, |env, conn| {
+        let to = self.owner();
+        self.send(to, 0, |env, conn| {
             make_tuple(
                 env,
                 &[atoms::gun_up().encode(env), conn, atoms::http().encode(env)],
@@ -233,26 +351,36 @@ impl EventSink for ErlangSink {
         unprocessed: &[&StreamRef],
     ) {
         self.protocol = Protocol::Http;
-        self.send_to_owner(0, |env, conn| {
+        if let Some(streams) = &self.streams {
+            streams.clear();
+        }
+        let to = self.owner();
+        let reasons = self.reasons();
+        self.send(to, 0, |env, conn| {
             let killed: Vec<Term> = killed.iter().map(|s| s.load(env)).collect();
-            let unprocessed: Vec<Term> = unprocessed.iter().map(|s| s.load(env)).collect();
-            make_tuple(
-                env,
-                &[
-                    atoms::gun_down().encode(env),
-                    conn,
-                    protocol_term(env, protocol),
-                    reason_term(env, reason),
-                    killed.encode(env),
-                    unprocessed.encode(env),
-                ],
-            )
+            let mut down = vec![
+                atoms::gun_down().encode(env),
+                conn,
+                protocol_term(env, protocol),
+                reasons.term(env, reason),
+                killed.encode(env),
+            ];
+            // Gun 2's gun_down has no unprocessed streams.
+            if reasons.api == Api::Guide {
+                let unprocessed: Vec<Term> = unprocessed.iter().map(|s| s.load(env)).collect();
+                down.push(unprocessed.encode(env));
+            }
+            make_tuple(env, &down)
         });
     }
 
-    fn ws_upgrade(&mut self, _stream: &StreamRef, headers: &[(Vec<u8>, Vec<u8>)]) {
+    fn ws_upgrade(&mut self, stream: &StreamRef, headers: &[(Vec<u8>, Vec<u8>)]) {
         self.protocol = Protocol::Ws;
-        self.send_to_owner(0, |env, conn| {
+        if self.api == Api::Gun2 {
+            return self.upgraded(stream, b"websocket", headers);
+        }
+        let to = self.owner();
+        self.send(to, 0, |env, conn| {
             make_tuple(
                 env,
                 &[
@@ -265,8 +393,14 @@ impl EventSink for ErlangSink {
         });
     }
 
+    fn raw_upgrade(&mut self, stream: &StreamRef, protocol: &[u8], headers: &[(Vec<u8>, Vec<u8>)]) {
+        self.protocol = Protocol::Raw;
+        self.upgraded(stream, protocol, headers);
+    }
+
     fn inform(&mut self, stream: &StreamRef, status: u16, headers: &[(Vec<u8>, Vec<u8>)]) {
-        self.send_to_owner(0, |env, conn| {
+        let to = self.recipient(stream);
+        self.send(to, 0, |env, conn| {
             make_tuple(
                 env,
                 &[
@@ -287,7 +421,11 @@ impl EventSink for ErlangSink {
         status: u16,
         headers: &[(Vec<u8>, Vec<u8>)],
     ) {
-        self.send_to_owner(0, |env, conn| {
+        if fin {
+            self.stream_ended(stream);
+        }
+        let to = self.recipient(stream);
+        self.send(to, 0, |env, conn| {
             make_tuple(
                 env,
                 &[
@@ -303,7 +441,11 @@ impl EventSink for ErlangSink {
     }
 
     fn data(&mut self, stream: &StreamRef, fin: bool, data: &[u8]) {
-        self.send_read_to_owner(data.len(), |env, conn| {
+        if fin {
+            self.stream_ended(stream);
+        }
+        let to = self.recipient(stream);
+        self.send_read(to, data.len(), |env, conn| {
             make_tuple(
                 env,
                 &[
@@ -318,7 +460,9 @@ impl EventSink for ErlangSink {
     }
 
     fn trailers(&mut self, stream: &StreamRef, headers: &[(Vec<u8>, Vec<u8>)]) {
-        self.send_to_owner(0, |env, conn| {
+        self.stream_ended(stream);
+        let to = self.recipient(stream);
+        self.send(to, 0, |env, conn| {
             make_tuple(
                 env,
                 &[
@@ -332,42 +476,94 @@ impl EventSink for ErlangSink {
     }
 
     fn stream_error(&mut self, stream: &StreamRef, reason: &Reason) {
-        self.send_to_owner(0, |env, conn| {
+        // Gun 2 fails no WebSocket stream when its connection ends.
+        if self.api == Api::Gun2
+            && self.protocol == Protocol::Ws
+            && matches!(reason, Reason::StreamClosed(_))
+        {
+            return;
+        }
+        self.stream_ended(stream);
+        let to = self.recipient(stream);
+        let reasons = self.reasons();
+        self.send(to, 0, |env, conn| {
             make_tuple(
                 env,
                 &[
                     atoms::gun_error().encode(env),
                     conn,
                     stream.load(env),
-                    reason_term(env, reason),
+                    reasons.term(env, reason),
                 ],
             )
         });
     }
 
     fn conn_error(&mut self, reason: &Reason) {
-        self.send_to_owner(0, |env, conn| {
+        let to = self.owner();
+        let reasons = self.reasons();
+        self.send(to, 0, |env, conn| {
             make_tuple(
                 env,
                 &[
                     atoms::gun_error().encode(env),
                     conn,
-                    reason_term(env, reason),
+                    reasons.term(env, reason),
                 ],
             )
         });
     }
 
-    fn ws_frame(&mut self, frame: Message) {
+    fn stream_conn_error(&mut self, stream: &StreamRef, reason: &Reason) {
+        let to = self.recipient(stream);
+        let api = self.api;
+        self.send(to, 0, |env, conn| {
+            make_tuple(
+                env,
+                &[
+                    atoms::gun_error().encode(env),
+                    conn,
+                    connection_error_term(env, api, reason),
+                ],
+            )
+        });
+    }
+
+    fn ping_unsupported(&mut self, ping: &StreamRef) {
+        self.unsupported_ping = Some(ping.clone());
+    }
+
+    fn ws_frame(&mut self, stream: &StreamRef, frame: Message) {
         let bytes = match &frame {
             Message::Text(p) | Message::Binary(p) | Message::Ping(p) | Message::Pong(p) => p.len(),
             Message::Close(_) => 0,
         };
-        self.send_read_to_owner(bytes, |env, conn| {
+        if self.api == Api::Gun2 {
+            let to = self.recipient(stream);
+            return self.send_read(to, bytes, |env, conn| {
+                make_tuple(
+                    env,
+                    &[
+                        atoms::gun_ws().encode(env),
+                        conn,
+                        stream.load(env),
+                        frame_term(env, frame),
+                    ],
+                )
+            });
+        }
+        let to = self.owner();
+        self.send_read(to, bytes, |env, conn| {
             make_tuple(
                 env,
                 &[atoms::gun_ws().encode(env), conn, frame_term(env, frame)],
             )
+        });
+    }
+
+    fn ask_retry(&mut self, retries: u32) {
+        send_message(self.conn_pid, self.conn_pid, 0, |env, _| {
+            (atoms::gun_retry(), retries).encode(env)
         });
     }
 
@@ -408,17 +604,29 @@ fn frame_term(env: Env, frame: Message) -> Term {
     }
 }
 
-fn exit_term<'a>(env: Env<'a>, exit: &Exit) -> Term<'a> {
-    match exit {
-        Exit::Normal => atoms::normal().encode(env),
-        Exit::Shutdown(reason) => (atoms::shutdown(), reason_term(env, reason)).encode(env),
+/// The exit order for the process behind ConnPid. Gun 2's: `shutdown`
+/// for `gun:shutdown/1`, `owner_down` for the owner's death (that process
+/// knows the owner's exit reason, which Gun 2 passes on), `normal` once
+/// retries are used up after a normal end.
+fn exit_term<'a>(env: Env<'a>, api: Api, exit: &Exit) -> Term<'a> {
+    match (api, exit) {
+        (_, Exit::Normal) | (Api::Guide, Exit::ShutdownAsked) => atoms::normal().encode(env),
+        (Api::Gun2, Exit::ShutdownAsked) => atoms::shutdown().encode(env),
+        (Api::Gun2, Exit::Shutdown(Reason::OwnerGone)) => atoms::owner_down().encode(env),
+        (Api::Gun2, Exit::Shutdown(Reason::Normal | Reason::ClosedAfterResponse)) => {
+            atoms::normal().encode(env)
+        }
+        (_, Exit::Shutdown(reason)) => {
+            (atoms::shutdown(), reason_term(env, api, reason)).encode(env)
+        }
     }
 }
 
-fn protocol_term<'a>(env: Env<'a>, protocol: Protocol) -> Term<'a> {
+pub fn protocol_term<'a>(env: Env<'a>, protocol: Protocol) -> Term<'a> {
     match protocol {
         Protocol::Http => atoms::http().encode(env),
         Protocol::Ws => atoms::ws().encode(env),
+        Protocol::Raw => atoms::raw().encode(env),
     }
 }
 

@@ -11,6 +11,7 @@ mod reasons;
 mod registry;
 mod resource;
 mod stream_ref;
+mod stream_table;
 mod timeslice;
 
 use rustler::{Env, Term};

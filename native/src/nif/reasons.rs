@@ -4,7 +4,7 @@
 //! that their tables are tested without a VM.
 
 use crate::connection::{
-    BadState, CertificateProblem, SocketError, TlsAlert, TlsFailure, TlsOpt, TlsOptProblem,
+    BadState, CertificateProblem, Reason, SocketError, TlsAlert, TlsFailure, TlsOpt, TlsOptProblem,
 };
 use crate::protocol::close_code;
 use crate::protocol::handshake::HandshakeError;
@@ -39,7 +39,8 @@ pub fn http_error(error: &HttpError) -> &'static str {
     match error {
         HttpError::Malformed(_) => "malformed",
         HttpError::TooManyHeaders(_) => "too_many_headers",
-        HttpError::HeadTooLarge(_) => "head_too_large",
+        // Mode 1 had one name for both limits.
+        HttpError::HeadTooLarge(_) | HttpError::TrailersTooLarge(_) => "head_too_large",
         HttpError::BadContentLength => "bad_content_length",
         HttpError::BadChunk => "bad_chunk",
     }
@@ -160,11 +161,42 @@ pub fn bad_state(state: BadState) -> &'static str {
         BadState::WsOverHttp10 => "Websocket cannot be used over an HTTP/1.0 connection.",
         BadState::AlreadyUpgraded => "Connection is already upgraded to Websocket.",
         BadState::NoRequestBody => "The stream is not expecting a request body.",
+        BadState::DataOnly => {
+            "This connection does not accept new requests to be opened nor does it accept Websocket frames."
+        }
+    }
+}
+
+/// Gun 2's text for `{badstate, Text}` where it differs from the guide's.
+pub fn gun2_bad_state(state: BadState) -> &'static str {
+    match state {
+        BadState::AlreadyUpgraded => "This connection only accepts Websocket frames.",
+        other => bad_state(other),
+    }
+}
+
+/// Gun 2's `{connection_error, Kind, Text}` for the reasons it reports
+/// that way: the kind and the text.
+pub fn gun2_connection_error(reason: &Reason) -> Option<(&'static str, String)> {
+    let limit = |text: &str| Some(("limit_reached", text.to_string()));
+    match reason {
+        Reason::BadResponse(HttpError::HeadTooLarge(_)) => {
+            limit("The response header block is too large.")
+        }
+        Reason::BadResponse(HttpError::TrailersTooLarge(_)) => {
+            limit("The response trailer block is too large.")
+        }
+        Reason::BadResponse(other) => Some(("protocol_error", format!("{other}."))),
+        Reason::UnexpectedUpgrade => Some((
+            "protocol_error",
+            "Unexpected 101 Switching Protocols response.".to_string(),
+        )),
+        _ => None,
     }
 }
 
 #[cfg(not(test))]
-pub use terms::reason_term;
+pub use terms::{connection_error_term, ping_unsupported_term, reason_term};
 
 #[cfg(not(test))]
 mod terms {
@@ -172,17 +204,86 @@ mod terms {
 
     use super::super::atoms;
     use super::*;
-    use crate::connection::Reason;
+    use crate::connection::{Api, Reason};
 
-    /// The term for `reason`: bare for the ends that are not errors
+    /// The term for `reason` in `api`'s vocabulary.
+    pub fn reason_term<'a>(env: Env<'a>, api: Api, reason: &Reason) -> Term<'a> {
+        match api {
+            Api::Guide => guide_term(env, reason),
+            Api::Gun2 => gun2_term(env, reason),
+        }
+    }
+
+    /// The `Reason` of a `{gun_error, ConnPid, Reason}` about the
+    /// connection: Gun 2's `{connection_error, Kind, Text}` unwrapped.
+    pub fn connection_error_term<'a>(env: Env<'a>, api: Api, reason: &Reason) -> Term<'a> {
+        match (api, gun2_connection_error(reason)) {
+            (Api::Gun2, Some((kind, text))) => (
+                atoms::connection_error(),
+                atom_term(env, kind),
+                charlist(&text),
+            )
+                .encode(env),
+            _ => reason_term(env, api, reason),
+        }
+    }
+
+    /// Gun 2's terms: the ends as `gun.erl` 2.4.1 names them, the streams
+    /// a connection's end fails as `closed` or `{closed, Reason}`, the
+    /// streams a closing connection refuses as `closing` or `{closing,
+    /// Reason}`, the response errors as `{error, {connection_error, Kind,
+    /// Text}}`; the rest as the guide's mode.
+    fn gun2_term<'a>(env: Env<'a>, reason: &Reason) -> Term<'a> {
+        if let Some((kind, text)) = gun2_connection_error(reason) {
+            let why = (
+                atoms::connection_error(),
+                atom_term(env, kind),
+                charlist(&text),
+            );
+            return (atoms::error(), why).encode(env);
+        }
+        match reason {
+            Reason::ClosedAfterResponse => atoms::normal().encode(env),
+            Reason::Shutdown => atoms::shutdown().encode(env),
+            Reason::OwnerGone => atoms::owner_down().encode(env),
+            Reason::StreamClosed(why) if **why == Reason::Closed => atoms::closed().encode(env),
+            Reason::StreamClosed(why) => (atoms::closed(), gun2_term(env, why)).encode(env),
+            Reason::Closing(None) => atoms::closing().encode(env),
+            Reason::Closing(Some(why)) => (atoms::closing(), gun2_term(env, why)).encode(env),
+            Reason::PingUnsupported => {
+                let why = (atoms::ping_unsupported_by_protocol(), atoms::undefined());
+                (atoms::error(), why).encode(env)
+            }
+            Reason::BadState(state) => {
+                (atoms::badstate(), charlist(gun2_bad_state(*state))).encode(env)
+            }
+            other => guide_term(env, other),
+        }
+    }
+
+    /// `{error, {ping_unsupported_by_protocol, PingRef}}`.
+    pub fn ping_unsupported_term<'a>(env: Env<'a>, ping: Term<'a>) -> Term<'a> {
+        let why = (atoms::ping_unsupported_by_protocol(), ping);
+        (atoms::error(), why).encode(env)
+    }
+
+    /// The guide's terms: bare for the ends that are not errors
     /// (`normal`, `closed`, `timeout`, `owner_gone`, a failed connect's
     /// posix name), `{error, Why}` for failures, and Gun's own shapes for
     /// `badstate`, `tls_alert` and `tls_opts`.
-    pub fn reason_term<'a>(env: Env<'a>, reason: &Reason) -> Term<'a> {
+    fn guide_term<'a>(env: Env<'a>, reason: &Reason) -> Term<'a> {
         let error = |why: Term<'a>| (atoms::error(), why).encode(env);
         match reason {
             Reason::Normal => atoms::normal().encode(env),
             Reason::Closed => atoms::closed().encode(env),
+            // Only Gun 2 connections meet these; the nearest guide terms.
+            Reason::ClosedAfterResponse | Reason::Closing(_) => atoms::closed().encode(env),
+            Reason::Shutdown => atoms::normal().encode(env),
+            Reason::StreamClosed(why) => guide_term(env, why),
+            Reason::UnexpectedUpgrade => {
+                error((atoms::bad_response(), atoms::malformed()).encode(env))
+            }
+            Reason::PingUnsupported => error(atoms::ping_unsupported_by_protocol().encode(env)),
             Reason::Timeout => atoms::timeout().encode(env),
             Reason::OwnerGone => atoms::owner_gone().encode(env),
             Reason::Connect(e) => atom_term(env, socket_error(*e)),
@@ -340,6 +441,41 @@ mod tests {
                 tls_opt_problem(TlsOptProblem::Invalid)
             ),
             ("server_name_indication", "invalid")
+        );
+    }
+
+    #[test]
+    fn gun2_connection_errors() {
+        let header = Reason::BadResponse(HttpError::HeadTooLarge(100000));
+        let (kind, text) = gun2_connection_error(&header).expect("header block");
+        assert_eq!(kind, "limit_reached");
+        assert_eq!(text, "The response header block is too large.");
+        let trailer = Reason::BadResponse(HttpError::TrailersTooLarge(10000));
+        assert_eq!(
+            gun2_connection_error(&trailer).map(|(k, _)| k),
+            Some("limit_reached")
+        );
+        assert_eq!(
+            gun2_connection_error(&Reason::UnexpectedUpgrade).map(|(k, _)| k),
+            Some("protocol_error")
+        );
+        assert_eq!(gun2_connection_error(&Reason::Closed), None);
+        // Mode 1 keeps its single name for both size limits.
+        assert_eq!(
+            http_error(&HttpError::TrailersTooLarge(1)),
+            "head_too_large"
+        );
+    }
+
+    #[test]
+    fn gun2_bad_state_texts() {
+        assert_eq!(
+            gun2_bad_state(BadState::AlreadyUpgraded),
+            "This connection only accepts Websocket frames."
+        );
+        assert_eq!(
+            gun2_bad_state(BadState::WsOverHttp10),
+            bad_state(BadState::WsOverHttp10)
         );
     }
 

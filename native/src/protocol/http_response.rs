@@ -10,6 +10,8 @@ pub struct HeadLimits {
     pub max_headers: usize,
     /// Bytes from the status line to the blank line, both included.
     pub max_head_size: usize,
+    /// Bytes of a chunked body's trailer section.
+    pub max_trailer_size: usize,
 }
 
 impl Default for HeadLimits {
@@ -17,6 +19,7 @@ impl Default for HeadLimits {
         HeadLimits {
             max_headers: MAX_HEADERS,
             max_head_size: MAX_HEAD_BYTES,
+            max_trailer_size: MAX_TRAILER_BYTES,
         }
     }
 }
@@ -37,6 +40,8 @@ pub enum HttpError {
     TooManyHeaders(usize),
     #[error("response head larger than {0} bytes")]
     HeadTooLarge(usize),
+    #[error("response trailer section larger than {0} bytes")]
+    TrailersTooLarge(usize),
     #[error("invalid or conflicting content-length")]
     BadContentLength,
     #[error("malformed chunked body")]
@@ -247,14 +252,16 @@ enum DecoderState {
     UntilClose,
 }
 
-/// Trailer sections larger than this are refused, like an oversized head.
-const MAX_TRAILER_BYTES: usize = 64 * 1024;
+/// Trailer sections larger than this are refused by default, like an
+/// oversized head.
+pub const MAX_TRAILER_BYTES: usize = 64 * 1024;
 
 #[derive(Debug, Clone)]
 pub struct BodyDecoder {
     state: DecoderState,
     /// The raw trailer section of a chunked body, kept for `take_trailers`.
     trailer: Vec<u8>,
+    max_trailer: usize,
 }
 
 impl BodyDecoder {
@@ -268,7 +275,14 @@ impl BodyDecoder {
         Self {
             state,
             trailer: Vec::new(),
+            max_trailer: MAX_TRAILER_BYTES,
         }
+    }
+
+    /// Trailer sections over `max` bytes fail with `TrailersTooLarge`.
+    pub fn with_trailer_limit(mut self, max: usize) -> Self {
+        self.max_trailer = max;
+        self
     }
 
     /// The trailer fields of a finished chunked body (names lower-cased).
@@ -340,8 +354,8 @@ impl BodyDecoder {
                 state,
                 ChunkState::TrailerLineStart | ChunkState::TrailerLine | ChunkState::TrailerLf
             ) {
-                if self.trailer.len() >= MAX_TRAILER_BYTES {
-                    return Err(HttpError::HeadTooLarge(MAX_TRAILER_BYTES));
+                if self.trailer.len() >= self.max_trailer {
+                    return Err(HttpError::TrailersTooLarge(self.max_trailer));
                 }
                 self.trailer.push(byte);
             }
@@ -490,6 +504,7 @@ mod tests {
         let limits = HeadLimits {
             max_headers: 2,
             max_head_size: 64,
+            ..HeadLimits::default()
         };
         let two = b"HTTP/1.1 101 Switching Protocols\r\na: 1\r\nb: 2\r\n\r\n";
         assert_eq!(
