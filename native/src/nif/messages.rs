@@ -3,8 +3,7 @@
 //! exit order to the process behind ConnPid.
 
 use std::cell::RefCell;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use rustler::types::tuple::make_tuple;
 use rustler::{Atom, Encoder, Env, LocalPid, NewBinary, OwnedEnv, ResourceArc, Term};
@@ -15,6 +14,7 @@ use crate::protocol::message::Message;
 
 use super::atoms;
 use super::outbox::{Batch, Outbox};
+use super::owner_slot::OwnerSlot;
 use super::reasons::{connection_error_term, ping_unsupported_term, reason_term};
 use super::registry;
 use super::stream_ref::StreamRef;
@@ -116,37 +116,6 @@ const DIRECT_PER_READ: usize = 4;
 const HAND_OVER_MESSAGES: usize = 256;
 const HAND_OVER_BYTES: usize = CLEAR_AFTER_BYTES;
 
-/// The connection's owner, which `gun:set_owner/2` changes from a
-/// scheduler thread while the connection's task sends to it.
-pub struct OwnerSlot {
-    changed: AtomicBool,
-    owner: Mutex<LocalPid>,
-}
-
-impl OwnerSlot {
-    pub fn new(owner: LocalPid) -> Self {
-        OwnerSlot {
-            changed: AtomicBool::new(false),
-            owner: Mutex::new(owner),
-        }
-    }
-
-    pub fn get(&self) -> LocalPid {
-        match self.owner.lock() {
-            Ok(owner) => *owner,
-            Err(poisoned) => *poisoned.into_inner(),
-        }
-    }
-
-    pub fn set(&self, owner: LocalPid) {
-        match self.owner.lock() {
-            Ok(mut slot) => *slot = owner,
-            Err(poisoned) => *poisoned.into_inner() = owner,
-        }
-        self.changed.store(true, Ordering::Release);
-    }
-}
-
 pub struct ErlangSink {
     owner: LocalPid,
     /// Where a new owner comes from; looked at (one atomic load) before
@@ -200,7 +169,7 @@ impl ErlangSink {
 
     /// The owner now: a `gun:set_owner/2` since the last message counts.
     fn owner(&mut self) -> LocalPid {
-        if self.owner_slot.changed.swap(false, Ordering::Acquire) {
+        if self.owner_slot.take_change() {
             self.owner = self.owner_slot.get();
         }
         self.owner

@@ -7,6 +7,7 @@ mod decode;
 mod kept_term;
 mod messages;
 mod outbox;
+mod owner_slot;
 mod reasons;
 mod registry;
 mod resource;

@@ -9,7 +9,7 @@ use rustler::LocalPid;
 use crate::connection::{Api, Command, Handle, Transport, WsConfig};
 
 use super::kept_term::KeptTerm;
-use super::messages::OwnerSlot;
+use super::owner_slot::OwnerSlot;
 use super::stream_ref::StreamRef;
 use super::stream_table::StreamTable;
 
