@@ -555,6 +555,7 @@ pub fn handshake_response(data: &[u8]) {
     let tight = HeadLimits {
         max_headers: 1 + (seed % 8) as usize,
         max_head_size: 40 + (seed % 200) as usize,
+        ..HeadLimits::default()
     };
     let limited = parse_response_head_within(data, &tight);
     check_prefixes(data, &tight, &limited, seed);
