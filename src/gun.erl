@@ -609,24 +609,26 @@ await(ConnPid, StreamRef) ->
 await(ConnPid, StreamRef, MRef) when is_reference(MRef) ->
 	gun2:await(ConnPid, StreamRef, ?DEFAULT_AWAIT_TIMEOUT, MRef);
 await(ConnPid, StreamRef, Timeout) ->
-	case gun_mode:of_conn(ConnPid) of
-		1 -> await1(ConnPid, StreamRef, Timeout);
-		2 -> with_monitor(ConnPid, fun(MRef) -> gun2:await(ConnPid, StreamRef, Timeout, MRef) end)
-	end.
+	Await = case gun_mode:of_conn(ConnPid) of
+		1 -> fun await1/4;
+		2 -> fun gun2:await/4
+	end,
+	with_monitor(ConnPid, fun(MRef) -> Await(ConnPid, StreamRef, Timeout, MRef) end).
 
 -spec await(pid(), reference(), timeout(), reference()) -> gun2:await_result().
 await(ConnPid, StreamRef, Timeout, MRef) ->
 	gun2:await(ConnPid, StreamRef, Timeout, MRef).
 
+%% Both modes' awaits run under a monitor of ConnPid set here, which
+%% their receive matches for the connection's end.
 with_monitor(ConnPid, Fun) ->
 	MRef = monitor(process, ConnPid),
 	Res = Fun(MRef),
 	demonitor(MRef, [flush]),
 	Res.
 
-await1(ConnPid, StreamRef, Timeout) ->
-	MRef = monitor(process, ConnPid),
-	Res = receive
+await1(ConnPid, StreamRef, Timeout, MRef) ->
+	receive
 		{gun_inform, ConnPid, StreamRef, Status, Headers} ->
 			{inform, Status, Headers};
 		{gun_response, ConnPid, StreamRef, IsFin, Status, Headers} ->
@@ -643,9 +645,7 @@ await1(ConnPid, StreamRef, Timeout) ->
 			{error, Reason}
 	after Timeout ->
 		{error, timeout}
-	end,
-	demonitor(MRef, [flush]),
-	Res.
+	end.
 
 -spec await_body(pid(), reference()) -> await_body_result().
 await_body(ConnPid, StreamRef) ->
@@ -658,21 +658,15 @@ await_body(ConnPid, StreamRef) ->
 await_body(ConnPid, StreamRef, MRef) when is_reference(MRef) ->
 	gun2:await_body(ConnPid, StreamRef, ?DEFAULT_AWAIT_TIMEOUT, MRef);
 await_body(ConnPid, StreamRef, Timeout) ->
-	case gun_mode:of_conn(ConnPid) of
-		1 -> await_body1(ConnPid, StreamRef, Timeout);
-		2 -> with_monitor(ConnPid,
-			fun(MRef) -> gun2:await_body(ConnPid, StreamRef, Timeout, MRef) end)
-	end.
+	AwaitBody = case gun_mode:of_conn(ConnPid) of
+		1 -> fun(MRef) -> await_body(ConnPid, StreamRef, Timeout, MRef, []) end;
+		2 -> fun(MRef) -> gun2:await_body(ConnPid, StreamRef, Timeout, MRef) end
+	end,
+	with_monitor(ConnPid, AwaitBody).
 
 -spec await_body(pid(), reference(), timeout(), reference()) -> gun2:await_body_result().
 await_body(ConnPid, StreamRef, Timeout, MRef) ->
 	gun2:await_body(ConnPid, StreamRef, Timeout, MRef).
-
-await_body1(ConnPid, StreamRef, Timeout) ->
-	MRef = monitor(process, ConnPid),
-	Res = await_body(ConnPid, StreamRef, Timeout, MRef, []),
-	demonitor(MRef, [flush]),
-	Res.
 
 await_body(ConnPid, StreamRef, Timeout, MRef, Acc) ->
 	receive
@@ -706,27 +700,25 @@ await_up(ConnPid) ->
 await_up(ConnPid, MRef) when is_reference(MRef) ->
 	gun2:await_up(ConnPid, ?DEFAULT_AWAIT_TIMEOUT, MRef);
 await_up(ConnPid, Timeout) ->
-	case gun_mode:of_conn(ConnPid) of
-		1 -> await_up1(ConnPid, Timeout);
-		2 -> with_monitor(ConnPid, fun(MRef) -> gun2:await_up(ConnPid, Timeout, MRef) end)
-	end.
+	AwaitUp = case gun_mode:of_conn(ConnPid) of
+		1 -> fun await_up1/3;
+		2 -> fun gun2:await_up/3
+	end,
+	with_monitor(ConnPid, fun(MRef) -> AwaitUp(ConnPid, Timeout, MRef) end).
 
 -spec await_up(pid(), timeout(), reference()) -> {ok, http} | {error, any()}.
 await_up(ConnPid, Timeout, MRef) ->
 	gun2:await_up(ConnPid, Timeout, MRef).
 
-await_up1(ConnPid, Timeout) ->
-	MRef = monitor(process, ConnPid),
-	Res = receive
+await_up1(ConnPid, Timeout, MRef) ->
+	receive
 		{gun_up, ConnPid, Protocol} ->
 			{ok, Protocol};
 		{'DOWN', MRef, process, ConnPid, Reason} ->
 			{error, Reason}
 	after Timeout ->
 		{error, timeout}
-	end,
-	demonitor(MRef, [flush]),
-	Res.
+	end.
 
 -spec flush(pid() | reference()) -> ok.
 flush(ConnPid) when is_pid(ConnPid) ->
