@@ -136,17 +136,38 @@ wake(State) ->
 idle(State) ->
 	receive
 		{'$gun_exit', owner_down} -> exit(gun2_owner:exit_reason());
-		{'$gun_exit', Reason} -> exit(Reason);
+		{'$gun_exit', Reason} -> exit_seen(Reason);
 		Msg -> awake(handle_named(Msg, State))
 	end.
 
 awake(State) ->
 	receive
 		{'$gun_exit', owner_down} -> exit(gun2_owner:exit_reason());
-		{'$gun_exit', Reason} -> exit(Reason);
+		{'$gun_exit', Reason} -> exit_seen(Reason);
 		Msg -> awake(handle_named(Msg, State))
 	after 0 ->
 		erlang:hibernate(?MODULE, wake, [State])
+	end.
+
+%% A connection that fails at once (refused, no such device, an
+%% unreadable cacertfile) can end before the reply to gun:open/3 has
+%% reached its caller, who would then see noproc from gun:await_up/1,2
+%% instead of why. Such an end, while no process monitors ConnPid yet,
+%% waits for a monitor for up to about 100 ms before it exits all the
+%% same. The owner's death has nobody to tell: it exits at once.
+exit_seen(Reason={shutdown, Why}) when Why =/= owner_gone ->
+	exit_seen(Reason, 100);
+exit_seen(Reason) ->
+	exit(Reason).
+
+exit_seen(Reason, 0) ->
+	exit(Reason);
+exit_seen(Reason, Tries) ->
+	%% The engine's own monitor of ConnPid is a resource, not a pid.
+	{monitored_by, By} = erlang:process_info(self(), monitored_by),
+	case lists:any(fun is_pid/1, By) of
+		true -> exit(Reason);
+		false -> receive after 1 -> exit_seen(Reason, Tries - 1) end
 	end.
 
 %% A crash report names the connection's host and port.
