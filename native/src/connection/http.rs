@@ -23,10 +23,13 @@ use super::config::{Api, HttpVersion, WsConfig};
 use super::conn::{Conn, Outcome, Pending, QueuedRequest};
 use super::deadline::{earliest, is_due, sleep_until_some};
 use super::event::{BadState, EventSink, Exit, Protocol, Reason};
+use super::read_chunk::ReadChunk;
 use super::socket::Socket;
 use super::writer::{Io, Writer};
 
 const READ_CHUNK: usize = 16 * 1024;
+/// A response head and a small body fit; a larger body doubles it.
+const MIN_READ_CHUNK: usize = 1024;
 
 /// A request written, waiting for (the rest of) its response.
 struct InFlight<S> {
@@ -136,7 +139,7 @@ pub(super) async fn serve<K: EventSink>(
         upgrade_deadline: None,
         host: host_header(&conn.cfg.host, conn.cfg.port, conn.cfg.default_port()),
         http10: conn.cfg.http_version == HttpVersion::Http10,
-        buf: Vec::with_capacity(READ_CHUNK),
+        buf: Vec::new(),
         writer: Writer::default(),
         api: conn.cfg.api,
         closing: None,
@@ -144,6 +147,7 @@ pub(super) async fn serve<K: EventSink>(
     };
     session.touch(conn);
     let (mut rd, mut wr) = tokio::io::split(socket);
+    let mut read_chunk = ReadChunk::new(MIN_READ_CHUNK, READ_CHUNK);
     loop {
         match session.read_responses(conn) {
             Step::Continue => {}
@@ -178,7 +182,11 @@ pub(super) async fn serve<K: EventSink>(
         // After the responses: one just completed may free the next write.
         session.start_writes(conn);
         conn.sink.flush();
-        session.buf.reserve(READ_CHUNK);
+        if session.buf.is_empty() && session.buf.capacity() > 2 * read_chunk.size() {
+            // Quiet again: a body's room is not kept for an idle connection.
+            session.buf = Vec::new();
+        }
+        session.buf.reserve(read_chunk.size());
         let deadline = session.next_deadline(conn);
         tokio::select! {
             _ = sleep_until_some(deadline), if deadline.is_some() => {
@@ -193,7 +201,10 @@ pub(super) async fn serve<K: EventSink>(
             }
             read = rd.read_buf(&mut session.buf), if !session.stalled() => match read {
                 Ok(0) => return Err(session.eof(conn)),
-                Ok(_) => session.touch(conn),
+                Ok(n) => {
+                    read_chunk.after_read(n);
+                    session.touch(conn);
+                }
                 Err(e) => return Err(session.lost(conn, Reason::socket(&e))),
             },
             written = session.writer.turn(&mut wr), if session.writer.has_work() => {

@@ -11,6 +11,7 @@ mod lifecycle;
 mod owner_queue;
 mod queue;
 mod raw;
+mod read_chunk;
 pub mod runtime;
 mod socket;
 mod socket_error;

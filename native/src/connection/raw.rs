@@ -7,10 +7,12 @@ use tokio::io::AsyncReadExt;
 use super::command::Command;
 use super::conn::{injected_panic, Conn, Outcome};
 use super::event::{BadState, EventSink, Exit, Protocol, Reason};
+use super::read_chunk::ReadChunk;
 use super::socket::Socket;
 use super::writer::Writer;
 
 const READ_CHUNK: usize = 16 * 1024;
+const MIN_READ_CHUNK: usize = 1024;
 
 /// The raw session on `socket`, from the bytes already read in
 /// `leftover`, to its end.
@@ -25,10 +27,15 @@ pub(super) async fn serve<K: EventSink>(
     }
     let (mut rd, mut wr) = tokio::io::split(socket);
     let mut writer = Writer::default();
-    let mut buf = Vec::with_capacity(READ_CHUNK);
+    let mut buf = Vec::new();
+    let mut read_chunk = ReadChunk::new(MIN_READ_CHUNK, READ_CHUNK);
     let reason = loop {
         conn.sink.flush();
         buf.clear();
+        if buf.capacity() > 2 * read_chunk.size() {
+            buf = Vec::new();
+        }
+        buf.reserve(read_chunk.size());
         tokio::select! {
             command = conn.cmds.recv() => {
                 if let Some(exit) = command_while_raw(conn, &mut writer, command) {
@@ -37,7 +44,10 @@ pub(super) async fn serve<K: EventSink>(
             }
             read = rd.read_buf(&mut buf) => match read {
                 Ok(0) => break Reason::Closed,
-                Ok(_) => conn.sink.data(&stream, false, &buf),
+                Ok(n) => {
+                    read_chunk.after_read(n);
+                    conn.sink.data(&stream, false, &buf);
+                }
                 Err(e) => break Reason::socket(&e),
             },
             written = writer.turn(&mut wr), if writer.has_work() => {

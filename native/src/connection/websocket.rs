@@ -20,6 +20,7 @@ use super::conn::{injected_panic, Conn, Outcome};
 use super::deadline::{earliest, is_due, sleep_until_some};
 use super::event::{BadState, EventSink, Exit, Protocol, Reason};
 use super::owner_queue::OwnerQueue;
+use super::read_chunk::ReadChunk;
 use super::socket::Socket;
 use super::writer::{Io, Writer};
 
@@ -326,9 +327,7 @@ pub(super) async fn serve<K: EventSink>(
         timer.set_missed_tick_behavior(MissedTickBehavior::Delay);
         timer
     });
-    // Reads are sized to what the server sends: an idle connection keeps
-    // a small buffer.
-    let mut read_chunk = MIN_READ_CHUNK;
+    let mut read_chunk = ReadChunk::new(MIN_READ_CHUNK, READ_CHUNK);
 
     let end = loop {
         let delivered = session.deliver(&mut conn.sink, &stream);
@@ -342,7 +341,7 @@ pub(super) async fn serve<K: EventSink>(
         );
         let wake = tokio::select! {
             command = conn.cmds.recv() => Wake::Commands(command),
-            read = rd.read_buf(session.reader.input(read_chunk)), if !session.stalled() => {
+            read = rd.read_buf(session.reader.input(read_chunk.size())), if !session.stalled() => {
                 Wake::Read(read)
             }
             written = session.writer.turn(&mut wr), if session.writer.has_work() => {
@@ -360,7 +359,7 @@ pub(super) async fn serve<K: EventSink>(
             Wake::Read(Ok(0)) => break End::Lost(Reason::Closed),
             Wake::Read(Ok(n)) => {
                 session.unanswered_pings = 0;
-                read_chunk = next_read_chunk(read_chunk, n);
+                read_chunk.after_read(n);
             }
             Wake::Written(Ok(Io::Wrote(_))) => session.pay_owed_pong(),
             Wake::Written(Ok(Io::Flushed)) => {}
@@ -555,63 +554,11 @@ async fn linger<K: EventSink>(
     }
 }
 
-/// Doubles the read size after a read that filled it, halves it after
-/// one that used less than a quarter.
-fn next_read_chunk(chunk: usize, read: usize) -> usize {
-    if read >= chunk {
-        (chunk * 2).min(READ_CHUNK)
-    } else if read < chunk / 4 {
-        (chunk / 2).max(MIN_READ_CHUNK)
-    } else {
-        chunk
-    }
-}
-
 async fn tick(timer: &mut Option<Interval>) {
     match timer {
         Some(timer) => {
             timer.tick().await;
         }
         None => pending().await,
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_full_read_doubles_the_chunk_up_to_its_ceiling() {
-        assert_eq!(
-            next_read_chunk(MIN_READ_CHUNK, MIN_READ_CHUNK),
-            2 * MIN_READ_CHUNK
-        );
-        assert_eq!(next_read_chunk(READ_CHUNK / 2, READ_CHUNK / 2), READ_CHUNK);
-        assert_eq!(next_read_chunk(READ_CHUNK, READ_CHUNK), READ_CHUNK);
-    }
-
-    #[test]
-    fn a_small_read_halves_the_chunk_down_to_its_floor() {
-        assert_eq!(next_read_chunk(4096, 1023), 2048);
-        assert_eq!(next_read_chunk(MIN_READ_CHUNK, 1), MIN_READ_CHUNK);
-    }
-
-    #[test]
-    fn a_read_between_a_quarter_and_full_keeps_the_chunk() {
-        assert_eq!(next_read_chunk(4096, 1024), 4096);
-        assert_eq!(next_read_chunk(4096, 4095), 4096);
-    }
-
-    #[test]
-    fn a_burst_reaches_the_ceiling_and_quiet_returns_to_the_floor() {
-        let mut chunk = MIN_READ_CHUNK;
-        for _ in 0..16 {
-            chunk = next_read_chunk(chunk, chunk);
-        }
-        assert_eq!(chunk, READ_CHUNK);
-        for _ in 0..16 {
-            chunk = next_read_chunk(chunk, 0);
-        }
-        assert_eq!(chunk, MIN_READ_CHUNK);
     }
 }
