@@ -359,6 +359,9 @@ pub(super) async fn serve<K: EventSink>(
             Wake::Read(Ok(0)) => break End::Lost(Reason::Closed),
             Wake::Read(Ok(n)) => {
                 session.unanswered_pings = 0;
+                if n >= read_chunk.size() {
+                    conn.sink.read_filled();
+                }
                 read_chunk.after_read(n);
             }
             Wake::Written(Ok(Io::Wrote(_))) => session.pay_owed_pong(),

@@ -32,6 +32,8 @@ use rustler::{Encoder, Env, LocalPid, OwnedEnv, Term};
 
 use crate::call_cost::{percent, roll};
 
+use super::kept_term::{Decoded, KeptTerm};
+
 /// Messages sent between two charges of the caller's timeslice (~5 us).
 const CHARGE_EVERY: usize = 16;
 /// The longest one drain call runs. A call that stops short of the end
@@ -49,6 +51,8 @@ pub struct Batch {
     messages: Vec<Queued>,
     sent: usize,
     bytes: usize,
+    /// The stream the batch's messages name, decoded in `env` once.
+    stream: Decoded,
 }
 
 struct Queued {
@@ -63,6 +67,7 @@ impl Batch {
             messages: Vec::new(),
             sent: 0,
             bytes: 0,
+            stream: Decoded::default(),
         }
     }
 
@@ -74,6 +79,34 @@ impl Batch {
         let Batch { env, messages, .. } = self;
         // The term stays valid in `env` until the batch is dropped.
         let term = env.run(|env| build(env, conn_pid.encode(env)).as_c_arg());
+        messages.push(Queued { to, term });
+        self.bytes += bytes;
+    }
+
+    /// As [`push`](Self::push), for a message that names `stream`,
+    /// given to `build` as its third argument.
+    pub fn push_naming<F>(
+        &mut self,
+        to: LocalPid,
+        conn_pid: LocalPid,
+        bytes: usize,
+        stream: &KeptTerm,
+        build: F,
+    ) where
+        F: for<'a> FnOnce(Env<'a>, Term<'a>, Term<'a>) -> Term<'a>,
+    {
+        let Batch {
+            env,
+            messages,
+            stream: decoded,
+            ..
+        } = self;
+        let term = env.run(|env| {
+            // SAFETY: always this batch's env, never cleared: it is
+            // dropped with the batch.
+            let stream = unsafe { decoded.load(env, stream) };
+            build(env, conn_pid.encode(env), stream).as_c_arg()
+        });
         messages.push(Queued { to, term });
         self.bytes += bytes;
     }
