@@ -158,7 +158,14 @@ pub struct Outbox {
     shared: Mutex<Shared>,
     /// What a drain took and has not sent yet; only the process behind
     /// ConnPid, one call at a time, touches it.
-    sending: Mutex<VecDeque<Batch>>,
+    sending: Mutex<Sending>,
+}
+
+#[derive(Default)]
+struct Sending {
+    batches: VecDeque<Batch>,
+    /// The last call found nothing queued and kept the outbox active.
+    waited: bool,
 }
 
 #[derive(Default)]
@@ -210,11 +217,28 @@ impl Outbox {
     pub fn drain(&self, env: Env) -> Drained {
         let started = Instant::now();
         let mut charged_at = started;
-        let mut sending = lock(&self.sending);
+        let mut guard = lock(&self.sending);
+        let Sending {
+            batches: sending,
+            waited,
+        } = &mut *guard;
         loop {
             let Some(batch) = sending.front_mut() else {
                 let mut shared = lock(&self.shared);
                 if shared.queued.is_empty() {
+                    if !*waited {
+                        // A burst's reads come a little apart: one more
+                        // turn of ConnPid's scheduler usually finds the
+                        // next one, which then costs no '$gun_drain' from
+                        // the engine's thread and no wake-up from
+                        // hibernation.
+                        *waited = true;
+                        drop(shared);
+                        charge(env, charged_at);
+                        let _ = rustler::schedule::consume_timeslice(env, 100);
+                        return Drained::More;
+                    }
+                    *waited = false;
                     // Under the lock a push takes: a push after this sees
                     // the outbox idle and tells ConnPid again.
                     self.active.store(false, Ordering::Release);
@@ -222,7 +246,8 @@ impl Outbox {
                     charge(env, charged_at);
                     return Drained::Done;
                 }
-                std::mem::swap(&mut *sending, &mut shared.queued);
+                *waited = false;
+                std::mem::swap(sending, &mut shared.queued);
                 continue;
             };
             let mut emptied = false;
@@ -260,7 +285,7 @@ impl Outbox {
             std::mem::take(&mut shared.queued)
         };
         drop(dropped);
-        lock(&self.sending).clear();
+        lock(&self.sending).batches.clear();
     }
 }
 
