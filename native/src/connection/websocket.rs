@@ -5,6 +5,7 @@ use std::future::pending;
 use std::io;
 use std::time::Duration;
 
+use bytes::BufMut;
 use tokio::io::{AsyncReadExt, ReadHalf, WriteHalf};
 use tokio::time::{interval_at, sleep_until, Instant, Interval, MissedTickBehavior};
 
@@ -25,6 +26,10 @@ use super::socket::Socket;
 use super::writer::{Io, Writer};
 
 const READ_CHUNK: usize = 64 * 1024;
+/// A frame with this much payload still to come is read straight into
+/// its message's buffer: copying it there from the read buffer cost as
+/// much as the kernel's copy (push_large).
+const READ_INTO_PAYLOAD_FROM: usize = READ_CHUNK;
 /// An idle connection's read buffer: its pongs and small messages fit, and
 /// a burst doubles it in a few reads.
 const MIN_READ_CHUNK: usize = 512;
@@ -62,9 +67,16 @@ enum End {
     Stop(Exit),
 }
 
+/// What a read brought: bytes in the reader's buffer, or in the payload
+/// of the frame in progress.
+enum Got {
+    Buffered(usize),
+    Payload(usize),
+}
+
 enum Wake<S> {
     Commands(Option<Command<S>>),
-    Read(io::Result<usize>),
+    Read(io::Result<Got>),
     Written(io::Result<Io>),
     Keepalive,
     /// The wait for the server's close is over, or the socket took
@@ -341,7 +353,7 @@ pub(super) async fn serve<K: EventSink>(
         );
         let wake = tokio::select! {
             command = conn.cmds.recv() => Wake::Commands(command),
-            read = rd.read_buf(session.reader.input(read_chunk.size())), if !session.stalled() => {
+            read = read_into(&mut rd, &mut session.reader, read_chunk.size()), if !session.stalled() => {
                 Wake::Read(read)
             }
             written = session.writer.turn(&mut wr), if session.writer.has_work() => {
@@ -356,8 +368,9 @@ pub(super) async fn serve<K: EventSink>(
                     break end;
                 }
             }
-            Wake::Read(Ok(0)) => break End::Lost(Reason::Closed),
-            Wake::Read(Ok(n)) => {
+            Wake::Read(Ok(Got::Buffered(0) | Got::Payload(0))) => break End::Lost(Reason::Closed),
+            Wake::Read(Ok(Got::Payload(_))) => session.unanswered_pings = 0,
+            Wake::Read(Ok(Got::Buffered(n))) => {
                 session.unanswered_pings = 0;
                 if n >= read_chunk.size() {
                     conn.sink.read_filled();
@@ -445,6 +458,23 @@ pub(super) async fn serve<K: EventSink>(
         Some(exit) => Outcome::Stop(exit),
         None => outcome,
     }
+}
+
+/// One read from the socket: straight into the payload of a large frame
+/// in progress, else into the reader's buffer, `chunk` bytes at most.
+/// Cancel-safe as `read_buf` is: what it read is told to the reader in
+/// the same poll.
+async fn read_into(
+    rd: &mut ReadHalf<Socket>,
+    reader: &mut MessageReader,
+    chunk: usize,
+) -> io::Result<Got> {
+    if let Some((payload, remaining)) = reader.payload_input(READ_INTO_PAYLOAD_FROM) {
+        let n = rd.read_buf(&mut payload.limit(remaining)).await?;
+        reader.payload_fed(n);
+        return Ok(Got::Payload(n));
+    }
+    rd.read_buf(reader.input(chunk)).await.map(Got::Buffered)
 }
 
 /// Handles `first` and the commands already queued behind it, up to a

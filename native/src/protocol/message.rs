@@ -219,6 +219,40 @@ impl MessageReader {
         &mut self.buf
     }
 
+    /// Where the next socket bytes can go with no copy: the payload of
+    /// the uncompressed data frame in progress, once everything buffered
+    /// is consumed and at least `at_least` bytes of the frame are still
+    /// to come, with how many those are. What is read into it is then
+    /// told with [`payload_fed`](Self::payload_fed), before anything else.
+    pub fn payload_input(&mut self, at_least: usize) -> Option<(&mut Vec<u8>, usize)> {
+        if self.failed.is_some() || self.pos != self.buf.len() {
+            return None;
+        }
+        let frame = self.frame.as_ref()?;
+        let remaining = usize::try_from(frame.remaining).unwrap_or(usize::MAX);
+        if remaining < at_least || frame.header.opcode.is_control() {
+            return None;
+        }
+        match &mut self.message {
+            Some(message) if !message.compressed => Some((&mut message.payload, remaining)),
+            _ => None,
+        }
+    }
+
+    /// `n` bytes were appended to what [`payload_input`](Self::payload_input)
+    /// gave: they count against the frame, and text is validated as it
+    /// comes (bad UTF-8 is the next message's error).
+    pub fn payload_fed(&mut self, n: usize) {
+        let (Some(frame), Some(message)) = (&mut self.frame, &mut self.message) else {
+            return;
+        };
+        frame.remaining = frame.remaining.saturating_sub(n as u64);
+        let start = message.payload.len().saturating_sub(n);
+        if let Err(e) = message.check_utf8(start) {
+            self.failed = Some(e);
+        }
+    }
+
     /// Gives back an empty buffer larger than `keep` bytes: for a quiet
     /// moment, since a busy connection would only grow it again.
     pub fn shrink_if_empty(&mut self, keep: usize) {
