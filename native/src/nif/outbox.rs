@@ -45,6 +45,9 @@ const CHARGE_EVERY: usize = 16;
 /// time per call, for the same throughput; `bench/results.md`).
 const CALL_BUDGET: Duration = Duration::from_micros(200);
 
+/// Room made in a batch for messages at once.
+const BATCH_MESSAGES: usize = 64;
+
 /// Messages built on the engine's thread, in one env, waiting to be sent.
 pub struct Batch {
     env: OwnedEnv,
@@ -64,7 +67,9 @@ impl Batch {
     pub fn new() -> Self {
         Batch {
             env: OwnedEnv::new(),
-            messages: Vec::new(),
+            // One allocation for the batch rather than a doubling per
+            // few messages: a burst's batches fill up.
+            messages: Vec::with_capacity(BATCH_MESSAGES),
             sent: 0,
             bytes: 0,
             stream: Decoded::default(),
@@ -158,14 +163,7 @@ pub struct Outbox {
     shared: Mutex<Shared>,
     /// What a drain took and has not sent yet; only the process behind
     /// ConnPid, one call at a time, touches it.
-    sending: Mutex<Sending>,
-}
-
-#[derive(Default)]
-struct Sending {
-    batches: VecDeque<Batch>,
-    /// The last call found nothing queued and kept the outbox active.
-    waited: bool,
+    sending: Mutex<VecDeque<Batch>>,
 }
 
 #[derive(Default)]
@@ -173,6 +171,9 @@ struct Shared {
     queued: VecDeque<Batch>,
     /// ConnPid is gone: nothing will drain.
     closed: bool,
+    /// The last drain found nothing queued and kept the outbox active
+    /// (beside `closed`: no room added to an idle connection).
+    waited: bool,
 }
 
 /// What a drain call left.
@@ -217,28 +218,24 @@ impl Outbox {
     pub fn drain(&self, env: Env) -> Drained {
         let started = Instant::now();
         let mut charged_at = started;
-        let mut guard = lock(&self.sending);
-        let Sending {
-            batches: sending,
-            waited,
-        } = &mut *guard;
+        let mut sending = lock(&self.sending);
         loop {
             let Some(batch) = sending.front_mut() else {
                 let mut shared = lock(&self.shared);
                 if shared.queued.is_empty() {
-                    if !*waited {
+                    if !shared.waited {
                         // A burst's reads come a little apart: one more
                         // turn of ConnPid's scheduler usually finds the
                         // next one, which then costs no '$gun_drain' from
                         // the engine's thread and no wake-up from
                         // hibernation.
-                        *waited = true;
+                        shared.waited = true;
                         drop(shared);
                         charge(env, charged_at);
                         let _ = rustler::schedule::consume_timeslice(env, 100);
                         return Drained::More;
                     }
-                    *waited = false;
+                    shared.waited = false;
                     // Under the lock a push takes: a push after this sees
                     // the outbox idle and tells ConnPid again.
                     self.active.store(false, Ordering::Release);
@@ -246,8 +243,8 @@ impl Outbox {
                     charge(env, charged_at);
                     return Drained::Done;
                 }
-                *waited = false;
-                std::mem::swap(sending, &mut shared.queued);
+                shared.waited = false;
+                std::mem::swap(&mut *sending, &mut shared.queued);
                 continue;
             };
             let mut emptied = false;
@@ -285,7 +282,7 @@ impl Outbox {
             std::mem::take(&mut shared.queued)
         };
         drop(dropped);
-        lock(&self.sending).batches.clear();
+        lock(&self.sending).clear();
     }
 }
 
