@@ -67,16 +67,9 @@ enum End {
     Stop(Exit),
 }
 
-/// What a read brought: bytes in the reader's buffer, or in the payload
-/// of the frame in progress.
-enum Got {
-    Buffered(usize),
-    Payload(usize),
-}
-
 enum Wake<S> {
     Commands(Option<Command<S>>),
-    Read(io::Result<Got>),
+    Read(io::Result<usize>),
     Written(io::Result<Io>),
     Keepalive,
     /// The wait for the server's close is over, or the socket took
@@ -351,9 +344,16 @@ pub(super) async fn serve<K: EventSink>(
             session.closing.as_ref().and_then(|c| c.deadline),
             session.writer.stalled_until(conn.cfg.tcp().send_timeout),
         );
+        let stalled = session.stalled();
+        // Straight into a large frame's payload when one is in progress,
+        // else into the reader's buffer.
+        let (into, room, into_payload) = session
+            .reader
+            .read_target(read_chunk.size(), READ_INTO_PAYLOAD_FROM);
+        let mut into = into.limit(room);
         let wake = tokio::select! {
             command = conn.cmds.recv() => Wake::Commands(command),
-            read = read_into(&mut rd, &mut session.reader, read_chunk.size()), if !session.stalled() => {
+            read = rd.read_buf(&mut into), if !stalled => {
                 Wake::Read(read)
             }
             written = session.writer.turn(&mut wr), if session.writer.has_work() => {
@@ -368,9 +368,14 @@ pub(super) async fn serve<K: EventSink>(
                     break end;
                 }
             }
-            Wake::Read(Ok(Got::Buffered(0) | Got::Payload(0))) => break End::Lost(Reason::Closed),
-            Wake::Read(Ok(Got::Payload(_))) => session.unanswered_pings = 0,
-            Wake::Read(Ok(Got::Buffered(n))) => {
+            Wake::Read(Ok(0)) => break End::Lost(Reason::Closed),
+            Wake::Read(Ok(n)) if into_payload => {
+                // Told in the same poll as the read: nothing else looks
+                // at the reader in between.
+                session.reader.payload_fed(n);
+                session.unanswered_pings = 0;
+            }
+            Wake::Read(Ok(n)) => {
                 session.unanswered_pings = 0;
                 if n >= read_chunk.size() {
                     conn.sink.read_filled();
@@ -458,23 +463,6 @@ pub(super) async fn serve<K: EventSink>(
         Some(exit) => Outcome::Stop(exit),
         None => outcome,
     }
-}
-
-/// One read from the socket: straight into the payload of a large frame
-/// in progress, else into the reader's buffer, `chunk` bytes at most.
-/// Cancel-safe as `read_buf` is: what it read is told to the reader in
-/// the same poll.
-async fn read_into(
-    rd: &mut ReadHalf<Socket>,
-    reader: &mut MessageReader,
-    chunk: usize,
-) -> io::Result<Got> {
-    if let Some((payload, remaining)) = reader.payload_input(READ_INTO_PAYLOAD_FROM) {
-        let n = rd.read_buf(&mut payload.limit(remaining)).await?;
-        reader.payload_fed(n);
-        return Ok(Got::Payload(n));
-    }
-    rd.read_buf(reader.input(chunk)).await.map(Got::Buffered)
 }
 
 /// Handles `first` and the commands already queued behind it, up to a

@@ -225,6 +225,35 @@ impl MessageReader {
     /// to come, with how many those are. What is read into it is then
     /// told with [`payload_fed`](Self::payload_fed), before anything else.
     pub fn payload_input(&mut self, at_least: usize) -> Option<(&mut Vec<u8>, usize)> {
+        let remaining = self.payload_room(at_least)?;
+        self.message
+            .as_mut()
+            .map(|message| (&mut message.payload, remaining))
+    }
+
+    /// Where the next read goes, with room for how many bytes: the
+    /// payload that [`payload_input`](Self::payload_input) offers for
+    /// `payload_from` bytes (then `true`: the read is told with
+    /// [`payload_fed`](Self::payload_fed)), else the buffer with at
+    /// least `chunk` bytes of room.
+    pub fn read_target(
+        &mut self,
+        chunk: usize,
+        payload_from: usize,
+    ) -> (&mut Vec<u8>, usize, bool) {
+        let Some(remaining) = self.payload_room(payload_from) else {
+            return (self.input(chunk), usize::MAX, false);
+        };
+        match &mut self.message {
+            Some(message) => (&mut message.payload, remaining, true),
+            // payload_room found a message.
+            None => (&mut self.buf, usize::MAX, false),
+        }
+    }
+
+    /// How many bytes of the frame in progress may be read straight into
+    /// its message's payload, if at least `at_least`.
+    fn payload_room(&self, at_least: usize) -> Option<usize> {
         if self.failed.is_some() || self.pos != self.buf.len() {
             return None;
         }
@@ -233,8 +262,8 @@ impl MessageReader {
         if remaining < at_least || frame.header.opcode.is_control() {
             return None;
         }
-        match &mut self.message {
-            Some(message) if !message.compressed => Some((&mut message.payload, remaining)),
+        match &self.message {
+            Some(message) if !message.compressed => Some(remaining),
             _ => None,
         }
     }
