@@ -5,7 +5,6 @@ use std::future::pending;
 use std::io;
 use std::time::Duration;
 
-use bytes::BufMut;
 use tokio::io::{AsyncReadExt, ReadHalf, WriteHalf};
 use tokio::time::{interval_at, sleep_until, Instant, Interval, MissedTickBehavior};
 
@@ -26,10 +25,6 @@ use super::socket::Socket;
 use super::writer::{Io, Writer};
 
 const READ_CHUNK: usize = 64 * 1024;
-/// A frame with this much payload still to come is read straight into
-/// its message's buffer: copying it there from the read buffer cost as
-/// much as the kernel's copy (push_large).
-const READ_INTO_PAYLOAD_FROM: usize = READ_CHUNK;
 /// An idle connection's read buffer: its pongs and small messages fit, and
 /// a burst doubles it in a few reads.
 const MIN_READ_CHUNK: usize = 512;
@@ -344,16 +339,12 @@ pub(super) async fn serve<K: EventSink>(
             session.closing.as_ref().and_then(|c| c.deadline),
             session.writer.stalled_until(conn.cfg.tcp().send_timeout),
         );
-        let stalled = session.stalled();
         // Straight into a large frame's payload when one is in progress,
         // else into the reader's buffer.
-        let (into, room, into_payload) = session
-            .reader
-            .read_target(read_chunk.size(), READ_INTO_PAYLOAD_FROM);
-        let mut into = into.limit(room);
+        let into_payload = session.reader.prepare_read(read_chunk.size());
         let wake = tokio::select! {
             command = conn.cmds.recv() => Wake::Commands(command),
-            read = rd.read_buf(&mut into), if !stalled => {
+            read = rd.read_buf(&mut session.reader), if !session.stalled() => {
                 Wake::Read(read)
             }
             written = session.writer.turn(&mut wr), if session.writer.has_work() => {
@@ -369,12 +360,7 @@ pub(super) async fn serve<K: EventSink>(
                 }
             }
             Wake::Read(Ok(0)) => break End::Lost(Reason::Closed),
-            Wake::Read(Ok(n)) if into_payload => {
-                // Told in the same poll as the read: nothing else looks
-                // at the reader in between.
-                session.reader.payload_fed(n);
-                session.unanswered_pings = 0;
-            }
+            Wake::Read(Ok(_)) if into_payload => session.unanswered_pings = 0,
             Wake::Read(Ok(n)) => {
                 session.unanswered_pings = 0;
                 if n >= read_chunk.size() {

@@ -17,6 +17,11 @@ pub enum Message {
     Pong(Vec<u8>),
 }
 
+/// A frame with this much payload still to come is read straight into
+/// its message's buffer (see [`MessageReader::prepare_read`]): copying it
+/// there from the read buffer cost as much as the kernel's copy.
+pub const PAYLOAD_READ_FROM: usize = 64 * 1024;
+
 /// Cap on up-front allocation for a frame: the announced length is
 /// attacker-controlled and may be far larger than what ever arrives.
 const PREALLOC_LIMIT: u64 = 1 << 20;
@@ -231,24 +236,16 @@ impl MessageReader {
             .map(|message| (&mut message.payload, remaining))
     }
 
-    /// Where the next read goes, with room for how many bytes: the
-    /// payload that [`payload_input`](Self::payload_input) offers for
-    /// `payload_from` bytes (then `true`: the read is told with
-    /// [`payload_fed`](Self::payload_fed)), else the buffer with at
-    /// least `chunk` bytes of room.
-    pub fn read_target(
-        &mut self,
-        chunk: usize,
-        payload_from: usize,
-    ) -> (&mut Vec<u8>, usize, bool) {
-        let Some(remaining) = self.payload_room(payload_from) else {
-            return (self.input(chunk), usize::MAX, false);
-        };
-        match &mut self.message {
-            Some(message) => (&mut message.payload, remaining, true),
-            // payload_room found a message.
-            None => (&mut self.buf, usize::MAX, false),
+    /// Readies the reader to be read into (`bytes::BufMut`, below): the
+    /// payload of the frame in progress when [`payload_input`](Self::payload_input)
+    /// offers it for [`PAYLOAD_READ_FROM`] bytes (then `true`), else the
+    /// buffer, with at least `chunk` bytes of room.
+    pub fn prepare_read(&mut self, chunk: usize) -> bool {
+        if self.payload_room(PAYLOAD_READ_FROM).is_some() {
+            return true;
         }
+        self.input(chunk);
+        false
     }
 
     /// How many bytes of the frame in progress may be read straight into
@@ -473,6 +470,48 @@ impl MessageReader {
             }
         };
         Ok(Some(message))
+    }
+}
+
+/// The reader as the place a socket read goes, as
+/// [`prepare_read`](MessageReader::prepare_read) readied it: the bytes
+/// land in the payload of the frame in progress (never past the frame)
+/// or after the buffered ones, and are counted as they land.
+///
+/// SAFETY: both targets are `Vec<u8>`s, whose own implementation this
+/// delegates to; the target cannot change between `chunk_mut` and
+/// `advance_mut`, as nothing but the bytes written in between touches
+/// the reader.
+unsafe impl bytes::BufMut for MessageReader {
+    fn remaining_mut(&self) -> usize {
+        match self.payload_room(PAYLOAD_READ_FROM) {
+            Some(remaining) => remaining,
+            None => self.buf.remaining_mut(),
+        }
+    }
+
+    unsafe fn advance_mut(&mut self, cnt: usize) {
+        match (self.payload_room(PAYLOAD_READ_FROM), &mut self.message) {
+            (Some(_), Some(message)) => {
+                // SAFETY: the caller wrote `cnt` bytes into `chunk_mut`,
+                // the payload's spare room.
+                unsafe { message.payload.advance_mut(cnt) };
+                self.payload_fed(cnt);
+            }
+            // SAFETY: as above, into the buffer's spare room.
+            _ => unsafe { self.buf.advance_mut(cnt) },
+        }
+    }
+
+    fn chunk_mut(&mut self) -> &mut bytes::buf::UninitSlice {
+        match (self.payload_room(PAYLOAD_READ_FROM), &mut self.message) {
+            (Some(remaining), Some(message)) => {
+                let chunk = message.payload.chunk_mut();
+                let room = chunk.len().min(remaining);
+                &mut chunk[..room]
+            }
+            _ => self.buf.chunk_mut(),
+        }
     }
 }
 
