@@ -268,15 +268,15 @@ run(ConnPid, {ws_upgrade, StreamRef, Path, Headers0, Protocols0, EngineWsOpts0})
 	EngineWsOpts = EngineWsOpts0#{reply_to => engine_reply_to(ErlOpts, ConnPid,
 		maps:get(reply_to, EngineWsOpts0))},
 	gun_nif:ws_upgrade(ConnPid, StreamRef, Path, Headers, EngineWsOpts);
-%% A stream's relay (fun reply_to, or a pid of another node) ends with
-%% it: no message comes after a cancel.
+%% A stopped stream's relay (fun reply_to, or a pid of another node)
+%% ends with it: no message comes after a cancel. An upgraded stream is
+%% not stopped by it (it stays running), and keeps its relay.
 run(ConnPid, {cancel, StreamRef}) ->
-	Relay = case gun_nif:stream_info(ConnPid, StreamRef) of
-		{ok, #{reply_to := Pid}} -> Pid;
-		_ -> undefined
-	end,
 	ok = gun_nif:cancel(ConnPid, StreamRef),
-	gun_reply_to:stop(Relay);
+	case gun_nif:stream_info(ConnPid, StreamRef) of
+		{ok, #{reply_to := Relay, state := stopping}} -> gun_reply_to:stop(Relay);
+		_ -> ok
+	end;
 run(ConnPid, {ping, PingRef}) ->
 	gun_nif:ping(ConnPid, PingRef).
 

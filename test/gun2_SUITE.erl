@@ -33,8 +33,10 @@ groups() ->
 		{relay_cancel, [], [relay_ends_with_cancel]},
 		{http, [], [get_4_reply_to_pid, get_4_reply_to_fun_forms, headers_5_data,
 			request_6_body, post_4_req_opts, info_keys, open_unix_request, stream_info_unknown, stream_info_running,
+			stream_info_stopping, stream_info_stopping_unwritten, stream_info_not_connected,
 			http_ping_fails]},
-		{ws, [], [ws_upgrade_await, ws_protocols_offered, ws_reply_to]},
+		{ws, [], [ws_upgrade_await, ws_protocols_offered, ws_reply_to,
+			ws_stream_info_after_cancel]},
 		{lifecycle, [], [owner_down_reason, owner_down_normal, set_owner_moves_messages,
 			shutdown_exit_reason, gun_down_5_elements, supervise_false_links, retry_fun_called]}
 	].
@@ -609,6 +611,79 @@ stream_info_running(Config) ->
 	{ok, <<"slow">>} = gun:await_body(ConnPid, Ref, ?T),
 	gun:close(ConnPid).
 
+stream_info_stopping(_) ->
+	doc("A cancelled stream is stopping while the connection still reads its response, "
+		"which reaches nobody, then unknown; the stream pipelined behind it runs on."),
+	{ConnPid, Sock, LSock} = peer(),
+	Self = self(),
+	Ref = gun:get(ConnPid, "/a"),
+	_ = recv_head(Sock),
+	{ok, #{ref := Ref, reply_to := Self, state := running}} = gun:stream_info(ConnPid, Ref),
+	ok = gun:cancel(ConnPid, Ref),
+	{ok, #{ref := Ref, reply_to := Self, state := stopping}} = gun:stream_info(ConnPid, Ref),
+	Ref2 = gun:get(ConnPid, "/b"),
+	%% Its head on the wire: the connection took the cancel before it.
+	_ = recv_head(Sock),
+	{ok, #{ref := Ref2, state := running}} = gun:stream_info(ConnPid, Ref2),
+	ok = gen_tcp:send(Sock, <<"HTTP/1.1 200 OK\r\ncontent-length: 4\r\n\r\nab">>),
+	%% Half of its body read: stopping still.
+	timer:sleep(100),
+	{ok, #{ref := Ref, state := stopping}} = gun:stream_info(ConnPid, Ref),
+	ok = gen_tcp:send(Sock, <<"cd">>),
+	ok = stream_gone(ConnPid, Ref),
+	ok = gen_tcp:send(Sock, <<"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok">>),
+	{response, nofin, 200, _} = gun:await(ConnPid, Ref2, ?T),
+	{ok, <<"ok">>} = gun:await_body(ConnPid, Ref2, ?T),
+	{ok, undefined} = gun:stream_info(ConnPid, Ref2),
+	{error, timeout} = gun:await(ConnPid, Ref, 100),
+	gun:close(ConnPid),
+	gen_tcp:close(Sock),
+	gen_tcp:close(LSock).
+
+stream_info_stopping_unwritten(_) ->
+	doc("A Websocket upgrade cancelled before its answer is stopping until the answer "
+		"(a refusal here) is read; a request waiting behind it, not written yet, is "
+		"dropped by its cancel: unknown."),
+	{ConnPid, Sock, LSock} = peer(),
+	Ws = gun:ws_upgrade(ConnPid, "/ws"),
+	_ = recv_head(Sock),
+	Waiting = gun:get(ConnPid, "/after"),
+	{ok, #{state := running}} = gun:stream_info(ConnPid, Waiting),
+	ok = gun:cancel(ConnPid, Ws),
+	{ok, #{ref := Ws, state := stopping}} = gun:stream_info(ConnPid, Ws),
+	ok = gun:cancel(ConnPid, Waiting),
+	%% Gone: the connection took both cancels.
+	ok = stream_gone(ConnPid, Waiting),
+	{ok, #{ref := Ws, state := stopping}} = gun:stream_info(ConnPid, Ws),
+	ok = gen_tcp:send(Sock, <<"HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\n\r\n">>),
+	ok = stream_gone(ConnPid, Ws),
+	{error, timeout} = gun:await(ConnPid, Ws, 100),
+	{error, timeout} = gun:await(ConnPid, Waiting, 100),
+	gun:close(ConnPid),
+	gen_tcp:close(Sock),
+	gen_tcp:close(LSock).
+
+stream_info_not_connected(_) ->
+	doc("Between retries there is no connection: {error, not_connected}, as in Gun 2."),
+	{ok, LSock} = gen_tcp:listen(0, [{ip, {127, 0, 0, 1}}]),
+	{ok, {_, Port}} = inet:sockname(LSock),
+	ok = gen_tcp:close(LSock),
+	{ok, ConnPid} = gun:open("127.0.0.1", Port, #{retry => 10, retry_timeout => 5000}),
+	{error, not_connected} = gun:stream_info(ConnPid, make_ref()),
+	gun:close(ConnPid).
+
+%% Polls stream_info/2 until the stream is unknown; stopping until then.
+stream_gone(ConnPid, Ref) ->
+	stream_gone(ConnPid, Ref, 100).
+
+stream_gone(ConnPid, Ref, 0) ->
+	error({still_known, gun:stream_info(ConnPid, Ref)});
+stream_gone(ConnPid, Ref, Tries) ->
+	case gun:stream_info(ConnPid, Ref) of
+		{ok, undefined} -> ok;
+		{ok, #{state := stopping}} -> timer:sleep(50), stream_gone(ConnPid, Ref, Tries - 1)
+	end.
+
 http_ping_fails(Config) ->
 	doc("HTTP/1.1 has no ping: the connection goes down, as in Gun 2."),
 	ConnPid = open_up(http(Config)),
@@ -656,6 +731,27 @@ ws_reply_to(Config) ->
 	ok = gun:ws_send(ConnPid, Ref, {text, <<"via fun">>}),
 	{relayed, {gun_ws, ConnPid, Ref, {text, <<"via fun">>}}} =
 		receive M2 = {relayed, _} -> M2 after ?T -> error(timeout) end,
+	gun:close(ConnPid).
+
+ws_stream_info_after_cancel(Config) ->
+	doc("An upgraded Websocket stream is running from its upgrade to its close; a cancel "
+		"does not stop it (HTTP/1.1's cancel is for responses): it stays running, its "
+		"reply_to fun keeps getting its frames."),
+	ConnPid = open_up(ws(Config)),
+	Self = self(),
+	Fun = fun(M) -> Self ! {relayed, M} end,
+	Ref = gun:ws_upgrade(ConnPid, "/echo", [], #{reply_to => Fun}),
+	{relayed, {gun_upgrade, ConnPid, Ref, [<<"websocket">>], _}} =
+		receive M1 = {relayed, _} -> M1 after ?T -> error(timeout) end,
+	{ok, #{ref := Ref, reply_to := Fun, state := running}} = gun:stream_info(ConnPid, Ref),
+	ok = gun:cancel(ConnPid, Ref),
+	{ok, #{ref := Ref, reply_to := Fun, state := running}} = gun:stream_info(ConnPid, Ref),
+	ok = gun:ws_send(ConnPid, Ref, {text, <<"still here">>}),
+	{relayed, {gun_ws, ConnPid, Ref, {text, <<"still here">>}}} =
+		receive M2 = {relayed, _} -> M2 after ?T -> error(timeout) end,
+	ok = gun:ws_send(ConnPid, Ref, close),
+	{relayed, {gun_ws, ConnPid, Ref, close}} =
+		receive M3 = {relayed, _} -> M3 after ?T -> error(timeout) end,
 	gun:close(ConnPid).
 
 %% lifecycle
