@@ -80,9 +80,9 @@ open(Host, Port, Opts) ->
 			Error
 	end.
 
-%% The engine has no TLS over a Unix domain socket.
-check_host({local, _}, 0, #{transport := T}) when T =:= tls; T =:= ssl ->
-	{error, {options, {transport, T}}};
+%% A Unix domain socket carries TCP's bytes or TLS's (transport => tls:
+%% the peer is verified as localhost, unless server_name_indication
+%% names it otherwise).
 check_host({local, Path}, 0, _) when is_list(Path); is_binary(Path) ->
 	ok;
 check_host(Host, Port, _) when is_integer(Port), Port > 0, Port =< 65535 ->

@@ -32,7 +32,7 @@ groups() ->
 		{relay, [parallel], [relay_fun_forms, relay_ends_with_stream, relay_ends_with_conn]},
 		{relay_cancel, [], [relay_ends_with_cancel]},
 		{http, [], [get_4_reply_to_pid, get_4_reply_to_fun_forms, headers_5_data,
-			request_6_body, post_4_req_opts, info_keys, open_unix_request, stream_info_unknown, stream_info_running,
+			request_6_body, post_4_req_opts, info_keys, open_unix_request, open_unix_tls, stream_info_unknown, stream_info_running,
 			stream_info_stopping, stream_info_stopping_unwritten, stream_info_not_connected,
 			http_ping_fails]},
 		{ws, [], [ws_upgrade_await, ws_protocols_offered, ws_reply_to,
@@ -244,8 +244,8 @@ open_unix_mode1(_) ->
 	doc("open_unix/2 is mode 2's."),
 	ok = application:set_env(gun, api, 1),
 	{error, {api, 1}} = gun:open_unix("/tmp/none.sock", #{}),
-	ok = application:set_env(gun, api, 2),
-	{error, {options, {transport, tls}}} = gun:open_unix("/tmp/none.sock", #{transport => tls}).
+	{error, {api, 1}} = gun:open_unix("/tmp/none.sock", #{transport => tls}),
+	ok = application:set_env(gun, api, 2).
 
 %% headers
 
@@ -591,6 +591,63 @@ open_unix_request(_) ->
 	gen_tcp:close(LSock),
 	_ = file:delete(Path),
 	ok.
+
+open_unix_tls(Config) ->
+	doc("open_unix/2 with transport => tls: TLS over a Unix domain socket, the server "
+		"verified as localhost (host header localhost too); a certificate for another "
+		"name fails the connection."),
+	{ok, _} = application:ensure_all_started(ssl),
+	Dir = filename:join(proplists:get_value(priv_dir, Config), "certs"),
+	ok = tls_SUITE:make_certs(Dir),
+	Cert = fun(Name) -> filename:join(Dir, Name) end,
+	Opts = #{retry => 0, transport => tls, tls_opts => [{cacertfile, Cert("ca.pem")}]},
+	{Path, Server} = unix_tls_server(Cert("good.pem"), Cert("good.key")),
+	{ok, ConnPid} = gun:open_unix(Path, Opts),
+	{ok, http} = gun:await_up(ConnPid, ?T),
+	Info = #{transport := tls, origin_scheme := <<"https">>} = gun:info(ConnPid),
+	false = maps:is_key(sock_ip, Info),
+	Ref = gun:get(ConnPid, "/over-tls"),
+	{response, nofin, 200, _} = gun:await(ConnPid, Ref, ?T),
+	{ok, <<"tls">>} = gun:await_body(ConnPid, Ref, ?T),
+	[<<"GET /over-tls HTTP/1.1">>|Lines] = head_lines(receive_from(Server)),
+	true = lists:member(<<"host: localhost">>, Lines),
+	gun:close(ConnPid),
+	_ = file:delete(Path),
+	{Path2, _} = unix_tls_server(Cert("wronghost.pem"), Cert("wronghost.key")),
+	{ok, ConnPid2} = gun:open_unix(Path2, Opts),
+	{error, {down, _}} = gun:await_up(ConnPid2, ?T),
+	_ = file:delete(Path2),
+	ok.
+
+%% A TLS server on a fresh Unix domain socket: it answers one request,
+%% whose head it sends to the caller as {Server, Head}.
+unix_tls_server(CertFile, KeyFile) ->
+	%% sun_path is short: not under priv_dir.
+	Path = "/tmp/gun2_SUITE." ++ integer_to_list(erlang:unique_integer([positive])) ++ ".sock",
+	_ = file:delete(Path),
+	{ok, LSock} = gen_tcp:listen(0, [binary, {active, false}, {ifaddr, {local, Path}}]),
+	Test = self(),
+	Server = spawn_link(fun() ->
+		{ok, Sock} = gen_tcp:accept(LSock, ?T),
+		case ssl:handshake(Sock, [{certfile, CertFile}, {keyfile, KeyFile}], ?T) of
+			{ok, TlsSock} ->
+				Test ! {self(), tls_recv_head(TlsSock, <<>>)},
+				ok = ssl:send(TlsSock, <<"HTTP/1.1 200 OK\r\ncontent-length: 3\r\n\r\ntls">>),
+				receive stop -> ok end;
+			{error, _} ->
+				ok
+		end
+	end),
+	{Path, Server}.
+
+tls_recv_head(TlsSock, Acc) ->
+	case binary:match(Acc, <<"\r\n\r\n">>) of
+		nomatch ->
+			{ok, Data} = ssl:recv(TlsSock, 0, ?T),
+			tls_recv_head(TlsSock, <<Acc/binary, Data/binary>>);
+		_ ->
+			Acc
+	end.
 
 stream_info_unknown(Config) ->
 	doc("stream_info/2 of a stream the connection does not know."),
