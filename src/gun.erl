@@ -808,6 +808,8 @@ ws_send(ConnPid, Frames) ->
 
 %% Gun 2's: frames for one Websocket stream. HTTP/1.1 carries one
 %% Websocket per connection: the frames go as ws_send/2 sends them.
+%% Before the upgrade the owner gets Gun 2's
+%% {gun_error, ConnPid, {badstate, Text}}.
 -spec ws_send(pid(), reference(), ws_frame() | [ws_frame()]) -> ok.
 ws_send(ConnPid, _StreamRef, Frames) ->
 	ws_send(ConnPid, Frames).

@@ -25,7 +25,6 @@
 
 %% Websocket.
 -export([ws_upgrade/4]).
--export([ws_send/3]).
 
 %% Internal: what the engine runs for these functions, on the
 %% connection's node (gun_conn:run/2, gun_conn:query/2).
@@ -468,11 +467,3 @@ do_ws_upgrade(ConnPid, Path, Headers, Protocols, EngineWsOpts) ->
 	ok = gun:engine_call(ConnPid,
 		{gun2, {ws_upgrade, StreamRef, Path, Headers, Protocols, EngineWsOpts}}),
 	StreamRef.
-
-%% HTTP/1.1 carries one Websocket per connection: StreamRef adds
-%% nothing the engine needs, and the frames go as gun:ws_send/2 sends
-%% them. Before the upgrade the owner gets Gun 2's
-%% {gun_error, ConnPid, {badstate, Text}}.
--spec ws_send(pid(), reference(), gun:ws_frame() | [gun:ws_frame()]) -> ok.
-ws_send(ConnPid, _StreamRef, Frames) ->
-	gun:ws_send(ConnPid, Frames).

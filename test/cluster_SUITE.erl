@@ -51,6 +51,7 @@ groups() ->
 		remote2_http,
 		remote2_reply_to,
 		remote2_set_owner,
+		remote2_owner_node_down,
 		remote2_stream_info
 	]}].
 
@@ -130,6 +131,15 @@ next2() ->
 		Msg when not (is_tuple(Msg) andalso element(1, Msg) =:= 'DOWN') -> Msg
 	after ?T ->
 		error({timeout, {mailbox, element(2, process_info(self(), messages))}})
+	end.
+
+%% set_owner/2 is asynchronous, as Gun 2's: polls gun:info/1.
+owner_is(ConnPid, Owner, 0) ->
+	error({owner, gun:info(ConnPid), Owner});
+owner_is(ConnPid, Owner, Tries) ->
+	case gun:info(ConnPid) of
+		#{owner := Owner} -> ok;
+		_ -> timer:sleep(20), owner_is(ConnPid, Owner, Tries - 1)
 	end.
 
 %% A reply_to {M, F, A}.
@@ -709,12 +719,34 @@ remote2_set_owner(Config) ->
 		ok = gun:set_owner(ConnPid, NewOwner),
 		StreamRef = gun:ws_upgrade(ConnPid, "/echo"),
 		{upgrade, [<<"websocket">>], _} = gun:await(ConnPid, StreamRef, ?T),
-		#{owner := NewOwner} = gun:info(ConnPid),
+		ok = owner_is(ConnPid, NewOwner, 50),
 		MRef = monitor(process, ConnPid),
 		exit(NewOwner, boom),
 		{shutdown, {owner_down, boom}} = down(ConnPid, MRef),
 		ok = gun:flush(ConnPid)
 	end, [node(), Node]).
+
+%% The node of an owner set with set_owner/2 goes down: the connection
+%% here ends as on its owner's death, with {owner_down, noconnection},
+%% and this node holds no connection, task or process more than before.
+remote2_owner_node_down(Config) ->
+	%% After the peer's start, and with the name resolver's port program
+	%% running: calling a halted node looks its host up, which starts it
+	%% once in a VM (owner_node_down run alone shows it too).
+	{Peer, OwnerNode} = start_peer(gun_e),
+	_ = inet:gethostbyname("localhost"),
+	Snap = snapshot(node()),
+	{OldOwner, ConnPid} = conn2_on(node(), ?config(ws_port, Config)),
+	NewOwner = collector(OwnerNode, new_owner),
+	ok = gun:set_owner(ConnPid, NewOwner),
+	ok = owner_is(ConnPid, NewOwner, 50),
+	exit(OldOwner, kill),
+	MRef = monitor(process, ConnPid),
+	halt_node(OwnerNode),
+	{shutdown, {owner_down, noconnection}} = down(ConnPid, MRef),
+	catch peer:stop(Peer),
+	flush_mailbox(),
+	no_leak(node(), Snap).
 
 %% stream_info/2 from here of streams on B: running with the reply_to as
 %% given, a fun's too; {ok, undefined} once over, or for a ConnPid that
