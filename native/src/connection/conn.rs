@@ -315,8 +315,10 @@ impl<K: EventSink> Conn<K> {
         }
     }
 
+    /// A cancelled stream not written yet is dropped, and over.
     pub(super) fn unqueue(&mut self, stream: &K::Stream) {
         self.queued.retain(|pending| pending.stream() != stream);
+        self.sink.cancelled_over(stream);
     }
 
     pub(super) fn queue_upgrade(&mut self, upgrade: Upgrade<K::Stream>, unwritten: usize) {

@@ -7,7 +7,7 @@ use rustler::types::tuple::make_tuple;
 use rustler::{Binary, Encoder, Env, LocalPid, NifResult, ResourceArc, Term};
 
 use crate::call_cost;
-use crate::connection::{self, Api, Body, Command, Request, Transport, Upgrade};
+use crate::connection::{self, Api, Body, Command, Protocol, Request, Transport, Upgrade};
 
 use super::atoms;
 use super::decode;
@@ -18,7 +18,7 @@ use super::owner_slot::OwnerSlot;
 use super::registry::{self, Conn};
 use super::resource::ConnResource;
 use super::stream_ref::StreamRef;
-use super::stream_table::StreamTable;
+use super::stream_table::{StreamState, StreamTable};
 use super::timeslice;
 
 /// Called by the process behind ConnPid, which becomes the connection.
@@ -458,32 +458,50 @@ fn resources(env: Env) -> NifResult<Term> {
 fn cancel(conn_pid: LocalPid, stream_ref: Term) -> rustler::Atom {
     if let Some(conn) = registry::lookup(&conn_pid) {
         let stream = StreamRef::new(stream_ref);
+        // An HTTP stream is stopping until the engine is done with it
+        // (`EventSink::cancelled_over`). An upgraded connection's stream
+        // goes on whatever a cancel says: it stays running.
         if let Some(streams) = &conn.streams {
-            // No message will end it now.
-            streams.end(stream.kept());
+            if conn.handle.live_info().protocol == Protocol::Http {
+                streams.stop(stream.kept());
+            }
         }
         conn.handle.send(Command::Cancel(stream));
     }
     atoms::ok()
 }
 
-/// Gun 2's `gun:stream_info/2` for HTTP/1.1: `{ok, #{ref, reply_to,
-/// state}}` for a stream that runs, `{ok, undefined}` for any other.
+/// Gun 2's `gun:stream_info/2` for HTTP/1.1 and WebSocket: `{ok, #{ref,
+/// reply_to, state}}` for a stream the connection knows (`running`, or
+/// `stopping` once cancelled), `{ok, undefined}` for any other, and
+/// `{error, not_connected}` while there is no connection, as Gun 2 says
+/// between its retries.
 #[rustler::nif]
 fn stream_info<'a>(env: Env<'a>, conn_pid: LocalPid, stream_ref: Term<'a>) -> NifResult<Term<'a>> {
-    let reply_to = registry::lookup(&conn_pid).and_then(|conn| {
-        let stream = StreamRef::new(stream_ref);
-        conn.streams.as_ref()?.reply_to(stream.kept())
-    });
-    let info = match reply_to {
-        Some(reply_to) => Term::map_from_pairs(
-            env,
-            &[
-                (atoms::ref_().encode(env), stream_ref),
-                (atoms::reply_to().encode(env), reply_to.encode(env)),
-                (atoms::state().encode(env), atoms::running().encode(env)),
-            ],
-        )?,
+    let Some(conn) = registry::lookup(&conn_pid) else {
+        return Ok((atoms::ok(), atoms::undefined()).encode(env));
+    };
+    let Some(streams) = conn.streams.as_ref() else {
+        return Ok((atoms::ok(), atoms::undefined()).encode(env));
+    };
+    if !conn.handle.live_info().connected {
+        return Ok((atoms::error(), atoms::not_connected()).encode(env));
+    }
+    let info = match streams.info(StreamRef::new(stream_ref).kept()) {
+        Some((reply_to, state)) => {
+            let state = match state {
+                StreamState::Running => atoms::running(),
+                StreamState::Stopping => atoms::stopping(),
+            };
+            Term::map_from_pairs(
+                env,
+                &[
+                    (atoms::ref_().encode(env), stream_ref),
+                    (atoms::reply_to().encode(env), reply_to.encode(env)),
+                    (atoms::state().encode(env), state.encode(env)),
+                ],
+            )?
+        }
         None => atoms::undefined().encode(env),
     };
     Ok((atoms::ok(), info).encode(env))
