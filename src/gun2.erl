@@ -248,7 +248,7 @@ checked_headers(Method, Path, Headers0, Opts) ->
 %% nothing else; then no relay is started.
 -spec run(pid(), call()) -> ok.
 run(ConnPid, {request, StreamRef, StreamOpts0, Method, Path, Headers0, Body}) ->
-	ErlOpts = conn_erlang_opts(ConnPid),
+	ErlOpts = gun_mode:erlang_opts(ConnPid),
 	Headers = transformed_headers(ErlOpts, Headers0),
 	StreamOpts = StreamOpts0#{reply_to => engine_reply_to(ErlOpts, ConnPid,
 		maps:get(reply_to, StreamOpts0))},
@@ -257,7 +257,7 @@ run(ConnPid, {request, StreamRef, StreamOpts0, Method, Path, Headers0, Body}) ->
 		Ok -> Ok
 	end;
 run(ConnPid, {ws_upgrade, StreamRef, Path, Headers0, Protocols0, EngineWsOpts0}) ->
-	ErlOpts = conn_erlang_opts(ConnPid),
+	ErlOpts = gun_mode:erlang_opts(ConnPid),
 	Protocols = case Protocols0 of
 		default when is_map(ErlOpts) -> maps:get(ws_protocols, ErlOpts, []);
 		default -> [];
@@ -290,17 +290,6 @@ with_host(Headers, Host) ->
 	case lists:keymember(<<"host">>, 1, Headers) of
 		true -> Headers;
 		false -> [{<<"host">>, Host}|Headers]
-	end.
-
-%% The Erlang-side options a mode-2 connection of this node was opened
-%% with; undefined when ConnPid is no connection.
-conn_erlang_opts(ConnPid) ->
-	try gun_nif:api(ConnPid) of
-		{_, ErlOpts} when is_map(ErlOpts) -> ErlOpts;
-		undefined -> undefined;
-		_ -> #{}
-	catch error:undef ->
-		#{}
 	end.
 
 %% A pid of this node goes to the engine as is (its messages are sent
