@@ -435,8 +435,8 @@ raw_server(RespFun) ->
 ws_send_before_upgrade(Config) ->
 	ConnPid = connect(Config),
 	Calls = [{text, <<"too early">>}, [], [{text, <<"a">>}, {binary, <<"b">>}], ping],
-	[ok = gun:ws_send(ConnPid, Frames) || _ <- lists:seq(1, 10), Frames <- Calls],
-	[{gun_error, ConnPid, {badstate, ?BADSTATE_SEND}} = next() || _ <- lists:seq(1, 10), _ <- Calls],
+	[ok = gun:ws_send(ConnPid, Frames) || _ <- lists:seq(1, 250), Frames <- Calls],
+	[{gun_error, ConnPid, {badstate, ?BADSTATE_SEND}} = next() || _ <- lists:seq(1, 250), _ <- Calls],
 	nothing_for(100),
 	close(ConnPid).
 
