@@ -51,10 +51,10 @@ pub struct FrameBatch {
 
 impl FrameBatch {
     /// A batch's room, allocated whole: it is never grown while calls
-    /// are copied in under the queue's lock (a batch started at its first
-    /// call's size and doubled made send_small 40% slower). Past it the
-    /// next call starts another batch; a call larger than this gets a
-    /// batch of its size.
+    /// are copied in under the queue's lock (growing it there measured
+    /// slower: the copy held the allocator's lock, which the task's free
+    /// of the previous batch waited for). Past it the next call starts
+    /// another batch; a call larger than this gets a batch of its size.
     pub const MAX_BYTES: usize = 16 * 1024;
 
     /// An empty batch with room for at least `bytes`.
