@@ -50,17 +50,17 @@ pub struct FrameBatch {
 }
 
 impl FrameBatch {
-    /// A batch's room, allocated whole: it is never grown while calls
-    /// are copied in under the queue's lock (growing it there measured
-    /// slower: the copy held the allocator's lock, which the task's free
-    /// of the previous batch waited for). Past it the next call starts
-    /// another batch; a call larger than this gets a batch of its size.
-    pub const MAX_BYTES: usize = 16 * 1024;
+    /// Bytes a batch grows to before the next call starts another: the
+    /// queue's lock is held while a call is copied in, and a batch is
+    /// written out in one turn of the task.
+    pub const MAX_BYTES: usize = 64 * 1024;
+    /// A new batch's room: a few dozen small frames.
+    const START_BYTES: usize = 4 * 1024;
 
-    /// An empty batch with room for at least `bytes`.
+    /// An empty batch with room for `bytes` (at least a few dozen small frames).
     pub fn with_room(bytes: usize) -> Self {
         FrameBatch {
-            bytes: Vec::with_capacity(bytes.max(Self::MAX_BYTES)),
+            bytes: Vec::with_capacity(bytes.max(Self::START_BYTES)),
             calls: 0,
         }
     }
