@@ -238,6 +238,14 @@ impl<K: EventSink> Conn<K> {
                     .conn_error(&Reason::BadState(BadState::WsSendBeforeUpgrade));
                 None
             }
+            // One error per call, as if each had come alone.
+            Some(Command::WsBatch(batch)) => {
+                for _ in 0..batch.call_count() {
+                    self.sink
+                        .conn_error(&Reason::BadState(BadState::WsSendBeforeUpgrade));
+                }
+                None
+            }
             // No socket: nothing is waiting to be written.
             Some(Command::WsUpgrade(upgrade)) => {
                 self.queue_upgrade(*upgrade, 0);

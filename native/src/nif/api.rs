@@ -188,12 +188,13 @@ fn ws_send<'a>(env: Env<'a>, conn_pid: LocalPid, frames: Term<'a>) -> NifResult<
         meter.charge(env, call_cost::IOLIST_WALK_NANOS);
         return Ok(atoms::dirty());
     };
+    let frames = frames.as_slice();
     let bytes = frames.iter().map(|f| f.payload_len()).sum();
     if !call_cost::fits_normal_call(frames.len(), bytes) {
         meter.charge(env, call_cost::cost_nanos(frames.len(), 0));
         return Ok(atoms::dirty());
     }
-    queue_frames(conn_pid, &frames);
+    queue_frames(conn_pid, frames, bytes);
     meter.charge(env, call_cost::cost_nanos(frames.len(), bytes));
     Ok(atoms::ok())
 }
@@ -204,12 +205,29 @@ fn ws_send_dirty<'a>(conn_pid: LocalPid, frames: Term<'a>) -> NifResult<rustler:
     // Unlimited: the walk only ends at the last frame.
     let frames =
         decode::frames(frames, call_cost::WalkLimits::NONE)?.ok_or(rustler::Error::BadArg)?;
-    queue_frames(conn_pid, &frames);
+    let frames = frames.as_slice();
+    let bytes = frames.iter().map(|f| f.payload_len()).sum();
+    queue_frames(conn_pid, frames, bytes);
     Ok(atoms::ok())
 }
 
-fn queue_frames(conn_pid: LocalPid, frames: &[decode::FrameTerm]) {
-    if let Some(conn) = registry::lookup(&conn_pid) {
+/// A call's payloads up to this many bytes are copied into the batch of
+/// small calls queued last, under the queue's lock (~1 us at most, which
+/// is what the task may wait for it); larger ones get buffers of their
+/// own, copied before the lock. 16 KiB takes lists of a hundred small
+/// frames (send_batch: 1.5-2x against 4 KiB).
+const BATCHED_CALL_BYTES: usize = 16 * 1024;
+
+fn queue_frames(conn_pid: LocalPid, frames: &[decode::FrameTerm], bytes: usize) {
+    let Some(conn) = registry::lookup(&conn_pid) else {
+        return;
+    };
+    if bytes <= BATCHED_CALL_BYTES && frames.len() <= BATCHED_CALL_BYTES {
+        let room = bytes + connection::CALL_OVERHEAD + frames.len() * connection::FRAME_OVERHEAD;
+        conn.handle.send_frames(room, |batch| {
+            batch.push_call(frames.iter().map(decode::FrameTerm::as_frame_ref))
+        });
+    } else {
         let frames = frames.iter().map(|f| f.to_out_frame()).collect();
         conn.handle.send(Command::WsSend(frames));
     }
