@@ -68,6 +68,10 @@
 %% Mode 1's option checks, shared with mode 2's (gun2_opts).
 -export([check_options/1]).
 
+%% Internal: mode 2 (gun2) reaches the engine the same way.
+-export([engine_call/2]).
+-export([engine_query/2]).
+
 -type host() :: inet:hostname() | inet:ip_address() | binary().
 -type req_headers() :: [{iodata(), iodata()}].
 -type ws_opts() :: #{
@@ -416,7 +420,7 @@ info(ConnPid) ->
 	end.
 
 info1(ConnPid) ->
-	case engine_info(ConnPid) of
+	case engine_query(ConnPid, info) of
 		undefined -> exit({noproc, {?MODULE, info, [ConnPid]}});
 		Info -> Info
 	end.
@@ -802,10 +806,13 @@ ws_send(ConnPid, Frames) when node(ConnPid) =:= node() ->
 ws_send(ConnPid, Frames) ->
 	engine_call(ConnPid, {ws_send, Frames}).
 
-%% Gun 2's: frames for one Websocket stream.
+%% Gun 2's: frames for one Websocket stream. HTTP/1.1 carries one
+%% Websocket per connection: the frames go as ws_send/2 sends them.
+%% Before the upgrade the owner gets Gun 2's
+%% {gun_error, ConnPid, {badstate, Text}}.
 -spec ws_send(pid(), reference(), ws_frame() | [ws_frame()]) -> ok.
-ws_send(ConnPid, StreamRef, Frames) ->
-	gun2:ws_send(ConnPid, StreamRef, Frames).
+ws_send(ConnPid, _StreamRef, Frames) ->
+	ws_send(ConnPid, Frames).
 
 %% Gives the WebSocket stream (opened with ws_opts flow => N) more messages
 %% to deliver; at zero credits the connection stops reading the socket.
@@ -835,21 +842,30 @@ engine_call(ConnPid, Call) ->
 	ConnPid ! {'$gun_call', Call},
 	ok.
 
--define(INFO_TIMEOUT, 5000).
+-define(QUERY_TIMEOUT, 5000).
 
-%% undefined when ConnPid is no connection (any more), or its node is gone.
--spec engine_info(pid()) -> map() | undefined.
-engine_info(ConnPid) when node(ConnPid) =:= node() ->
-	gun_conn:info(ConnPid);
-engine_info(ConnPid) ->
+%% What a connection answers (gun_conn:query/2): on this node from the
+%% engine at once, from another node in a message to ConnPid.
+%% undefined when ConnPid is no connection (any more), or its node is
+%% gone.
+-spec engine_query(pid(), gun_conn:query()) -> any().
+engine_query(ConnPid, Query) when node(ConnPid) =:= node() ->
+	gun_conn:query(ConnPid, Query);
+engine_query(ConnPid, Query) ->
 	MRef = monitor(process, ConnPid, [{alias, reply_demonitor}]),
-	ConnPid ! {'$gun_info', MRef},
+	ConnPid ! {'$gun_query', MRef, Query},
 	receive
-		{MRef, Info} ->
-			Info;
+		{MRef, Answer} ->
+			Answer;
 		{'DOWN', MRef, process, ConnPid, _} ->
 			undefined
-	after ?INFO_TIMEOUT ->
+	after ?QUERY_TIMEOUT ->
 		demonitor(MRef, [flush]),
-		exit({timeout, {?MODULE, info, [ConnPid]}})
+		exit({timeout, {?MODULE, query_name(Query), [ConnPid|query_args(Query)]}})
 	end.
+
+query_name(info) -> info;
+query_name({stream_info, _}) -> stream_info.
+
+query_args(info) -> [];
+query_args({stream_info, StreamRef}) -> [StreamRef].

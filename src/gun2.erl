@@ -25,9 +25,11 @@
 
 %% Websocket.
 -export([ws_upgrade/4]).
--export([ws_send/3]).
 
-%% Internal.
+%% Internal: what the engine runs for these functions, on the
+%% connection's node (gun_conn:run/2, gun_conn:query/2).
+-export([run/2]).
+-export([stream_info_here/2]).
 -export([normalize_headers/1]).
 
 -type req_opts() :: #{
@@ -49,6 +51,19 @@
 	| {error, {stream_error | connection_error | down, any()} | timeout}.
 -export_type([req_opts/0, req_headers/0, await_result/0, await_body_result/0]).
 
+%% What mode 2 asks of the engine (through gun:engine_call/2, which
+%% brings it to the connection's node). The reply_to in StreamOpts is as
+%% the caller gave it (a pid of any node, or a fun): a relay for it is
+%% started on the connection's node, the only node the engine sends to.
+%% Protocols default is the connection's ws_opts' protocols.
+-type stream_opts() :: #{reply_to := gun2_opts:reply_to(), flow => pos_integer() | infinity}.
+-type call() :: {request, reference(), stream_opts(), iodata(), iodata(),
+		[{binary(), iodata()}], none | streamed | iodata()}
+	| {ws_upgrade, reference(), iodata(), [{binary(), iodata()}], [binary()] | default, map()}
+	| {cancel, reference()}
+	| {ping, reference()}.
+-export_type([call/0]).
+
 %% Connection.
 
 -spec open(gun:host() | {local, file:filename_all()}, inet:port_number(), map())
@@ -64,9 +79,9 @@ open(Host, Port, Opts) ->
 			Error
 	end.
 
-%% The engine has no TLS over a Unix domain socket.
-check_host({local, _}, 0, #{transport := T}) when T =:= tls; T =:= ssl ->
-	{error, {options, {transport, T}}};
+%% A Unix domain socket carries TCP's bytes or TLS's (transport => tls:
+%% the peer is verified as localhost, unless server_name_indication
+%% names it otherwise).
 check_host({local, Path}, 0, _) when is_list(Path); is_binary(Path) ->
 	ok;
 check_host(Host, Port, _) when is_integer(Port), Port > 0, Port =< 65535 ->
@@ -153,7 +168,7 @@ open_unix(SocketPath, Opts) ->
 %% undefined), and there is no cookie store or event handler.
 -spec info(pid()) -> map().
 info(ConnPid) ->
-	Info0 = case gun_conn:info(ConnPid) of
+	Info0 = case gun:engine_query(ConnPid, info) of
 		undefined -> exit({noproc, {gun, info, [ConnPid]}});
 		EngineInfo -> EngineInfo
 	end,
@@ -194,42 +209,82 @@ set_owner(ConnPid, NewOwner) when is_pid(NewOwner) ->
 ping(ConnPid, ReqOpts) ->
 	ok = gun2_opts:check_req_opts(ReqOpts),
 	PingRef = make_ref(),
-	ok = gun_nif:ping(ConnPid, PingRef),
+	ok = gun:engine_call(ConnPid, {gun2, {ping, PingRef}}),
 	PingRef.
 
 %% Requests.
 
 %% Body is none (get, head, options, delete), streamed (gun:data/4
-%% follows) or iodata.
+%% follows) or iodata. The headers are checked here, in the caller.
 -spec request(pid(), iodata(), iodata(), req_headers(), none | streamed | iodata(), req_opts())
 	-> reference().
 request(ConnPid, Method, Path, Headers0, Body, ReqOpts) ->
 	ok = gun2_opts:check_req_opts(ReqOpts),
-	Headers = request_headers(ConnPid, Method, Path, Headers0, ReqOpts),
+	Headers = checked_headers(Method, Path, Headers0, ReqOpts),
 	StreamRef = make_ref(),
-	StreamOpts = stream_opts(ConnPid, ReqOpts),
-	ok = case nif_request(ConnPid, StreamRef, StreamOpts, Method, Path, Headers, Body) of
-		dirty -> nif_request_dirty(ConnPid, StreamRef, StreamOpts, Method, Path, Headers, Body);
-		Ok -> Ok
+	StreamOpts0 = #{reply_to => maps:get(reply_to, ReqOpts, self())},
+	StreamOpts = case ReqOpts of
+		#{flow := Flow} when is_integer(Flow) -> StreamOpts0#{flow => Flow};
+		_ -> StreamOpts0
 	end,
+	ok = gun:engine_call(ConnPid,
+		{gun2, {request, StreamRef, StreamOpts, Method, Path, Headers, Body}}),
 	StreamRef.
 
 -spec headers(pid(), iodata(), iodata(), req_headers(), req_opts()) -> reference().
 headers(ConnPid, Method, Path, Headers, ReqOpts) ->
 	request(ConnPid, Method, Path, Headers, streamed, ReqOpts).
 
-%% Lower-cased, checked in the caller (raising there), then given the
-%% connection's transform_header_name.
-request_headers(ConnPid, Method, Path, Headers0, ReqOpts) ->
+%% Lower-cased and checked (raising in the caller).
+checked_headers(Method, Path, Headers0, Opts) ->
 	Headers = normalize_headers(Headers0),
 	ok = gun_request:check(Method, Path, Headers,
-		maps:with([invalid_request_headers], ReqOpts)),
-	case conn_erlang_opts(ConnPid) of
-		#{transform_header_name := F, host_header := Host} ->
-			[{F(N), V} || {N, V} <- with_host(Headers, Host)];
-		_ ->
-			Headers
-	end.
+		maps:with([invalid_request_headers], Opts)),
+	Headers.
+
+%% Runs Call on ConnPid, a pid of this node: the connection, or, when
+%% it is none (the caller's check of a call for another node, or a
+%% connection that is over), the engine checks the arguments and does
+%% nothing else; then no relay is started.
+-spec run(pid(), call()) -> ok.
+run(ConnPid, {request, StreamRef, StreamOpts0, Method, Path, Headers0, Body}) ->
+	ErlOpts = gun_mode:erlang_opts(ConnPid),
+	Headers = transformed_headers(ErlOpts, Headers0),
+	StreamOpts = StreamOpts0#{reply_to => engine_reply_to(ErlOpts, ConnPid,
+		maps:get(reply_to, StreamOpts0))},
+	case nif_request(ConnPid, StreamRef, StreamOpts, Method, Path, Headers, Body) of
+		dirty -> nif_request_dirty(ConnPid, StreamRef, StreamOpts, Method, Path, Headers, Body);
+		Ok -> Ok
+	end;
+run(ConnPid, {ws_upgrade, StreamRef, Path, Headers0, Protocols0, EngineWsOpts0}) ->
+	ErlOpts = gun_mode:erlang_opts(ConnPid),
+	Protocols = case Protocols0 of
+		default when is_map(ErlOpts) -> maps:get(ws_protocols, ErlOpts, []);
+		default -> [];
+		_ -> Protocols0
+	end,
+	Headers = protocols_header(Protocols, transformed_headers(ErlOpts, Headers0)),
+	EngineWsOpts = EngineWsOpts0#{reply_to => engine_reply_to(ErlOpts, ConnPid,
+		maps:get(reply_to, EngineWsOpts0))},
+	gun_nif:ws_upgrade(ConnPid, StreamRef, Path, Headers, EngineWsOpts);
+%% A stopped stream's relay (fun reply_to, or a pid of another node)
+%% ends with it: no message comes after a cancel. An upgraded stream is
+%% not stopped by it (it stays running), and keeps its relay.
+run(ConnPid, {cancel, StreamRef}) ->
+	ok = gun_nif:cancel(ConnPid, StreamRef),
+	case gun_nif:stream_info(ConnPid, StreamRef) of
+		{ok, #{reply_to := Relay, state := stopping}} -> gun_reply_to:stop(Relay);
+		_ -> ok
+	end;
+run(ConnPid, {ping, PingRef}) ->
+	gun_nif:ping(ConnPid, PingRef).
+
+%% The connection's transform_header_name, given the host header it
+%% sends with them.
+transformed_headers(#{transform_header_name := F, host_header := Host}, Headers) ->
+	[{F(N), V} || {N, V} <- with_host(Headers, Host)];
+transformed_headers(_, Headers) ->
+	Headers.
 
 with_host(Headers, Host) ->
 	case lists:keymember(<<"host">>, 1, Headers) of
@@ -237,21 +292,16 @@ with_host(Headers, Host) ->
 		false -> [{<<"host">>, Host}|Headers]
 	end.
 
-conn_erlang_opts(ConnPid) ->
-	gun_mode:erlang_opts(ConnPid).
-
-stream_opts(ConnPid, ReqOpts) ->
-	StreamOpts = #{reply_to => reply_to(ConnPid, maps:get(reply_to, ReqOpts, self()))},
-	case ReqOpts of
-		#{flow := Flow} when is_integer(Flow) -> StreamOpts#{flow => Flow};
-		_ -> StreamOpts
-	end.
-
-%% A pid goes to the engine as is (its messages are sent straight to
-%% it); a fun needs a process to run it: a relay for this stream.
-reply_to(_, Pid) when is_pid(Pid) ->
+%% A pid of this node goes to the engine as is (its messages are sent
+%% straight to it). A fun needs a process to run it, and a pid of
+%% another node one to forward to it (the engine sends to local pids
+%% only): a relay for this stream. With no connection, nothing will be
+%% sent: the caller stands in for the engine's checks.
+engine_reply_to(undefined, _, _) ->
+	self();
+engine_reply_to(_, _, Pid) when is_pid(Pid), node(Pid) =:= node() ->
 	Pid;
-reply_to(ConnPid, ReplyTo) ->
+engine_reply_to(_, ConnPid, ReplyTo) ->
 	gun_reply_to:start(ConnPid, ReplyTo).
 
 nif_request(ConnPid, StreamRef, StreamOpts, Method, Path, Headers, Body) ->
@@ -286,20 +336,25 @@ normalize_headers([Header|_]) ->
 normalize_headers(Headers) ->
 	error({invalid_request_header, Headers, "Request headers must be a list or a map."}).
 
-%% A stream's relay (fun reply_to) ends with it: no message comes after
-%% a cancel.
 -spec cancel(pid(), reference()) -> ok.
 cancel(ConnPid, StreamRef) ->
-	Relay = case gun_nif:stream_info(ConnPid, StreamRef) of
-		{ok, #{reply_to := Pid}} -> Pid;
-		_ -> undefined
-	end,
-	ok = gun_nif:cancel(ConnPid, StreamRef),
-	gun_reply_to:stop(Relay).
+	gun:engine_call(ConnPid, {gun2, {cancel, StreamRef}}).
 
-%% {ok, undefined} for a stream the connection does not know (any more).
--spec stream_info(pid(), reference()) -> {ok, map() | undefined} | {error, not_connected}.
+%% {ok, undefined} for a stream the connection does not know (any more),
+%% or for a ConnPid that is over.
+-spec stream_info(pid(), reference())
+	-> {ok, map() | undefined} | {error, not_connected}.
 stream_info(ConnPid, StreamRef) ->
+	case gun:engine_query(ConnPid, {stream_info, StreamRef}) of
+		undefined -> {ok, undefined};
+		Info -> Info
+	end.
+
+%% On the connection's node: the reply_to the user gave, for the pid
+%% the engine knows (a relay's fun or pid).
+-spec stream_info_here(pid(), reference())
+	-> {ok, map() | undefined} | {error, not_connected}.
+stream_info_here(ConnPid, StreamRef) ->
 	case gun_nif:stream_info(ConnPid, StreamRef) of
 		{ok, Info=#{reply_to := Pid}} when is_pid(Pid) ->
 			{ok, Info#{reply_to => gun_reply_to:reply_to(Pid)}};
@@ -311,7 +366,7 @@ stream_info(ConnPid, StreamRef) ->
 -spec update_flow(pid(), reference(), pos_integer()) -> ok.
 update_flow(ConnPid, StreamRef, Flow)
 		when is_reference(StreamRef), is_integer(Flow), Flow > 0 ->
-	gun_nif:update_flow(ConnPid, StreamRef, Flow).
+	gun:engine_call(ConnPid, {update_flow, StreamRef, Flow}).
 
 %% Awaiting: Gun 2's results, its errors wrapped.
 
@@ -381,17 +436,14 @@ await_up(ConnPid, Timeout, MRef) ->
 %% in Gun 2 (the engine takes a hand-set header as a real offer).
 -spec ws_upgrade(pid(), iodata(), req_headers(), map() | undefined) -> reference().
 ws_upgrade(ConnPid, Path, Headers0, undefined) ->
-	Headers = request_headers(ConnPid, <<"GET">>, Path, Headers0, #{}),
-	Protocols = maps:get(ws_protocols, conn_erlang_opts(ConnPid), []),
-	do_ws_upgrade(ConnPid, Path, protocols_header(Protocols, Headers),
-		#{reply_to => self()});
+	Headers = checked_headers(<<"GET">>, Path, Headers0, #{}),
+	do_ws_upgrade(ConnPid, Path, Headers, default, #{reply_to => self()});
 ws_upgrade(ConnPid, Path, Headers0, WsOpts) ->
 	ok = gun2_opts:check_ws_upgrade_opts(WsOpts),
-	Headers = request_headers(ConnPid, <<"GET">>, Path, Headers0,
-		maps:with([invalid_request_headers], WsOpts)),
+	Headers = checked_headers(<<"GET">>, Path, Headers0, WsOpts),
 	Protocols = [Name || {Name, _} <- maps:get(protocols, WsOpts, [])],
-	ReplyTo = reply_to(ConnPid, maps:get(reply_to, WsOpts, self())),
-	do_ws_upgrade(ConnPid, Path, protocols_header(Protocols, Headers),
+	ReplyTo = maps:get(reply_to, WsOpts, self()),
+	do_ws_upgrade(ConnPid, Path, Headers, Protocols,
 		(gun2_opts:engine_ws_opts(WsOpts))#{reply_to => ReplyTo}).
 
 protocols_header([], Headers) ->
@@ -399,17 +451,8 @@ protocols_header([], Headers) ->
 protocols_header(Protocols, Headers) ->
 	[{<<"sec-websocket-protocol">>, lists:join(<<", ">>, Protocols)}|Headers].
 
-do_ws_upgrade(ConnPid, Path, Headers, EngineWsOpts) ->
+do_ws_upgrade(ConnPid, Path, Headers, Protocols, EngineWsOpts) ->
 	StreamRef = make_ref(),
-	ok = gun_nif:ws_upgrade(ConnPid, StreamRef, Path, Headers, EngineWsOpts),
+	ok = gun:engine_call(ConnPid,
+		{gun2, {ws_upgrade, StreamRef, Path, Headers, Protocols, EngineWsOpts}}),
 	StreamRef.
-
-%% HTTP/1.1 carries one Websocket per connection: StreamRef adds
-%% nothing the engine needs. Before the upgrade the owner gets Gun 2's
-%% {gun_error, ConnPid, {badstate, Text}}.
--spec ws_send(pid(), reference(), gun:ws_frame() | [gun:ws_frame()]) -> ok.
-ws_send(ConnPid, _StreamRef, Frames) ->
-	case gun_nif:ws_send(ConnPid, Frames) of
-		ok -> ok;
-		dirty -> gun_nif:ws_send_dirty(ConnPid, Frames)
-	end.

@@ -8,6 +8,10 @@
 %% the connection (gun_nif:owner_down/1) and then orders
 %% {'$gun_exit', owner_down}; the reason comes from this monitor.
 %%
+%% An owner on another node has a relay (gun_relay), which the engine
+%% sends to; the monitor is the real owner's, whose reason the relay's
+%% own end does not carry.
+%%
 %% The connection process keeps the monitor in its process dictionary
 %% (gun_conn's state stays the same in both modes): a reference while
 %% the owner lives, {down, Reason} after.
@@ -21,14 +25,15 @@
 -define(KEY, '$gun2_owner').
 
 -spec init(map(), pid()) -> ok.
-init(#{api := 2}, Owner) ->
-	_ = put(?KEY, erlang:monitor(process, Owner)),
+init(#{api := 2}, Via) ->
+	_ = put(?KEY, erlang:monitor(process, gun_relay:owner(Via))),
 	ok;
 init(_, _) ->
 	ok.
 
 -spec set_owner(pid()) -> ok.
-set_owner(NewOwner) ->
+set_owner(Via) ->
+	NewOwner = gun_relay:owner(Via),
 	case get(?KEY) of
 		undefined ->
 			ok;

@@ -13,6 +13,7 @@
 
 -export([start_link/4]).
 -export([run/2]).
+-export([query/2]).
 -export([info/1]).
 
 %% proc_lib and sys.
@@ -32,8 +33,14 @@
 	| {cancel, reference()}
 	| {update_flow, reference(), pos_integer()}
 	| {ws_upgrade, reference(), iodata(), gun:req_headers(), gun:ws_opts()}
-	| {ws_send, gun:ws_frame() | [gun:ws_frame()]}.
+	| {ws_send, gun:ws_frame() | [gun:ws_frame()]}
+	%% Mode 2's own (gun2:run/2).
+	| {gun2, gun2:call()}.
 -export_type([call/0]).
+
+%% What the functions of gun asking a connection for an answer ask.
+-type query() :: info | {stream_info, reference()}.
+-export_type([query/0]).
 
 %% Kept small: an idle connection hibernates with this as its whole heap.
 %% What is only needed now and then is found when needed: the host and
@@ -100,7 +107,17 @@ run(ConnPid, {ws_send, Frames}) ->
 	case gun_nif:ws_send(ConnPid, Frames) of
 		dirty -> gun_nif:ws_send_dirty(ConnPid, Frames);
 		ok -> ok
-	end.
+	end;
+run(ConnPid, {gun2, Call}) ->
+	gun2:run(ConnPid, Call).
+
+%% Answers Query for ConnPid, a connection of this node; undefined once
+%% it is over.
+-spec query(pid(), query()) -> any().
+query(ConnPid, info) ->
+	info(ConnPid);
+query(ConnPid, {stream_info, StreamRef}) ->
+	gun2:stream_info_here(ConnPid, StreamRef).
 
 %% gun:info/1 of a connection of this node, with the real owner in place
 %% of its relay; undefined once the connection is over.
@@ -183,8 +200,8 @@ handle({'$gun_call', Call}, State) ->
 	%% The caller checked the arguments as the engine does.
 	try run(self(), Call) catch error:badarg -> ok end,
 	State;
-handle({'$gun_info', ReplyTo}, State) ->
-	ReplyTo ! {ReplyTo, info(self())},
+handle({'$gun_query', ReplyTo, Query}, State) ->
+	ReplyTo ! {ReplyTo, query(self(), Query)},
 	State;
 handle('$gun_close', State) ->
 	ok = gun_nif:close(self()),

@@ -34,13 +34,15 @@ of_conn(ConnPid) ->
 		undefined -> env_api()
 	end.
 
-%% The Erlang-side options a mode-2 connection was opened with (what
-%% its callers need: transform_header_name, the Websocket protocols),
-%% kept by the engine beside the mode.
--spec erlang_opts(pid()) -> map().
+%% The Erlang-side options a mode-2 connection of this node was opened
+%% with (what its callers need: transform_header_name, the Websocket
+%% protocols), kept by the engine beside the mode; undefined when
+%% ConnPid is no connection of this node.
+-spec erlang_opts(pid()) -> map() | undefined.
 erlang_opts(ConnPid) ->
 	case engine_api(ConnPid) of
 		{_, ErlOpts} when is_map(ErlOpts) -> ErlOpts;
+		undefined -> undefined;
 		_ -> #{}
 	end.
 

@@ -150,10 +150,13 @@ ping(_ConnPid, _PingRef) ->
 	erlang:nif_error(not_loaded).
 
 %% Mode 2's gun:stream_info/2 for HTTP/1.1 and WebSocket streams: a
-%% stream is running from its request until the message that ends it (a
-%% cancelled one is forgotten at once); {ok, undefined} for any other.
+%% stream is running from its request until the message that ends it; a
+%% cancelled HTTP stream is stopping until its response is read (or it is
+%% dropped); {ok, undefined} for any other, {error, not_connected} while
+%% the connection has no socket.
 -spec stream_info(pid(), reference())
-	-> {ok, undefined | #{ref := reference(), reply_to := pid(), state := running}}.
+	-> {ok, undefined | #{ref := reference(), reply_to := pid(), state := running | stopping}}
+	| {error, not_connected}.
 stream_info(_ConnPid, _StreamRef) ->
 	erlang:nif_error(not_loaded).
 

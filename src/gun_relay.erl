@@ -13,12 +13,14 @@
 -export([init/2]).
 
 %% A local Owner needs no relay: it is returned as is. Called by the
-%% process behind ConnPid, which the relay is linked to.
+%% process behind ConnPid, which the relay is linked to. The relay has
+%% recorded its owner when this returns (owner/1 sees it).
 -spec start_link(pid()) -> pid().
 start_link(Owner) when is_pid(Owner), node(Owner) =:= node() ->
 	Owner;
 start_link(Owner) when is_pid(Owner) ->
-	spawn_link(?MODULE, init, [self(), Owner]).
+	Relay = spawn_link(?MODULE, init, [self(), Owner]),
+	receive {Relay, ready} -> Relay end.
 
 %% The owner behind Pid: the real owner when Pid is a relay, else Pid.
 %% gun:info/1 reports the real owner, not its stand-in.
@@ -41,6 +43,7 @@ init(ConnPid, Owner) ->
 	process_flag(trap_exit, true),
 	put('$gun_owner', Owner),
 	MRef = monitor(process, Owner),
+	ConnPid ! {self(), ready},
 	loop(ConnPid, Owner, MRef).
 
 %% The relay ends with reason normal: the link must not take ConnPid down

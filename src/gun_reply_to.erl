@@ -1,11 +1,14 @@
 %% A relay for a stream whose reply_to is a fun, {Fun, Args} or
-%% {M, F, A}: the engine sends the stream's messages to this process,
-%% which calls the fun with each one, in order, as Gun 2's connection
-%% process does. A plain pid never comes here: its messages go straight
+%% {M, F, A}, or a pid of another node: the engine sends the stream's
+%% messages to this process, on the connection's node, which calls the
+%% fun with each one, in order, as Gun 2's connection process does, or
+%% forwards them to the pid (the engine sends to local pids only). A pid
+%% of the connection's node never comes here: its messages go straight
 %% from the engine.
 %%
 %% The relay ends with its stream (a fin response or data, trailers, a
-%% stream error, a close frame) or with the connection.
+%% stream error, a close frame), with the connection, or with the pid
+%% it forwards to.
 -module(gun_reply_to).
 
 -export([start/2]).
@@ -25,12 +28,18 @@ start(ConnPid, ReplyTo) ->
 init(Parent, ConnPid, ReplyTo) ->
 	put('$gun_reply_to', ReplyTo),
 	MRef = monitor(process, ConnPid),
+	_ = case ReplyTo of
+		Pid when is_pid(Pid) -> monitor(process, Pid);
+		_ -> undefined
+	end,
 	Parent ! {self(), ready},
 	loop(ConnPid, MRef, ReplyTo).
 
 loop(ConnPid, MRef, ReplyTo) ->
 	receive
 		{'DOWN', MRef, process, ConnPid, _} ->
+			exit(normal);
+		{'DOWN', _, process, ReplyTo, _} ->
 			exit(normal);
 		Msg ->
 			_ = call(ReplyTo, Msg),
@@ -67,6 +76,8 @@ stop(Pid) when is_pid(Pid), node(Pid) =:= node() ->
 stop(_) ->
 	ok.
 
+call(Pid, Msg) when is_pid(Pid) ->
+	Pid ! Msg;
 call(F, Msg) when is_function(F, 1) ->
 	F(Msg);
 call({F, A}, Msg) ->

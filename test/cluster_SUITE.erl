@@ -8,6 +8,11 @@
 %% down (the connection closes as on the owner's death, nothing is left
 %% on the connection's node); application:stop(gun) with remote owners.
 %%
+%% The gun2 group does the same for mode 2 ({gun, [{api, 2}]} on both
+%% nodes): Gun 2's functions on a ConnPid of another node, reply_to in
+%% its four forms naming a process of another node than the
+%% connection's, set_owner/2 to a process of another node.
+%%
 %% Run: rebar3 ct --suite test/cluster_SUITE
 -module(cluster_SUITE).
 -compile([export_all, nowarn_export_all]).
@@ -36,8 +41,35 @@ all() ->
 		conn_node_down,
 		owner_node_down,
 		remote_owner_exits,
-		app_stop_with_remote_owners
+		app_stop_with_remote_owners,
+		{group, gun2}
 	].
+
+groups() ->
+	[{gun2, [], [
+		remote2_websocket,
+		remote2_http,
+		remote2_reply_to,
+		remote2_set_owner,
+		remote2_owner_node_down,
+		remote2_stream_info
+	]}].
+
+init_per_group(gun2, Config) ->
+	set_api(Config, 2),
+	Config.
+
+end_per_group(gun2, Config) ->
+	set_api(Config, undefined).
+
+%% Here and on B: a connection is in the mode of the node it opens on.
+set_api(Config, Api) ->
+	lists:foreach(fun(Node) ->
+		ok = case Api of
+			undefined -> erpc:call(Node, application, unset_env, [gun, api]);
+			_ -> erpc:call(Node, application, set_env, [gun, api, Api])
+		end
+	end, [node(), ?config(node, Config)]).
 
 init_per_suite(Config) ->
 	{ok, _} = application:ensure_all_started(gun),
@@ -58,6 +90,61 @@ end_per_suite(Config) ->
 init_per_testcase(_, Config) ->
 	flush_mailbox(),
 	Config.
+
+%% Mode 2: a connection on Node (opened there in mode 2) whose owner is a
+%% process there passing the owner's messages on to the caller as
+%% {via_owner, Msg}. The stream messages of the caller's calls come
+%% straight to the caller (their reply_to): through a relay on Node.
+conn2_on(Node, Port) ->
+	Test = self(),
+	Owner = spawn(Node, fun() ->
+		{ok, ConnPid} = gun:open("127.0.0.1", Port, #{retry => 0}),
+		Test ! {owner2, self(), ConnPid},
+		forward(Test, monitor(process, Test))
+	end),
+	ConnPid = receive {owner2, Owner, C} -> C after ?T -> error(no_owner) end,
+	Node = node(ConnPid),
+	{gun_up, ConnPid, http} = via_owner(),
+	{Owner, ConnPid}.
+
+%% A process that passes what it gets on to Test as {Tag, Msg}.
+collector(Node, Tag) ->
+	Test = self(),
+	spawn(Node, fun() -> forward_tagged(Test, Tag, monitor(process, Test)) end).
+
+forward_tagged(Test, Tag, MRef) ->
+	receive
+		{'DOWN', MRef, process, Test, _} -> ok;
+		Msg -> Test ! {Tag, Msg}, forward_tagged(Test, Tag, MRef)
+	end.
+
+tagged(Tag) ->
+	receive
+		{Tag, Msg} -> Msg
+	after ?T ->
+		error({timeout, Tag, {mailbox, element(2, process_info(self(), messages))}})
+	end.
+
+%% The next message as it came (next/0 gives mode 2's in mode 1's form).
+next2() ->
+	receive
+		Msg when not (is_tuple(Msg) andalso element(1, Msg) =:= 'DOWN') -> Msg
+	after ?T ->
+		error({timeout, {mailbox, element(2, process_info(self(), messages))}})
+	end.
+
+%% set_owner/2 is asynchronous, as Gun 2's: polls gun:info/1.
+owner_is(ConnPid, Owner, 0) ->
+	error({owner, gun:info(ConnPid), Owner});
+owner_is(ConnPid, Owner, Tries) ->
+	case gun:info(ConnPid) of
+		#{owner := Owner} -> ok;
+		_ -> timer:sleep(20), owner_is(ConnPid, Owner, Tries - 1)
+	end.
+
+%% A reply_to {M, F, A}.
+tagged_reply(Msg, Test, Tag) ->
+	Test ! {Tag, Msg}.
 
 end_per_testcase(_, _) ->
 	{ok, _} = application:ensure_all_started(gun),
@@ -509,3 +596,173 @@ app_stop_with_remote_owners(Config) ->
 	[Owner ! stop || {Owner, _} <- Owned],
 	flush_mailbox(),
 	no_leak(Snap).
+
+%% Mode 2.
+
+%% A Websocket on B, upgraded from here: gun_upgrade and gun_ws with the
+%% StreamRef come here (the stream's reply_to, the caller), ws_send/3
+%% and await/2,3 from here, gun:info/1 from here; the owner on B sees
+%% the gun_down.
+remote2_websocket(Config) ->
+	{Owner, ConnPid} = conn2_on(?config(node, Config), ?config(ws_port, Config)),
+	StreamRef = gun:ws_upgrade(ConnPid, "/echo", #{<<"x-from">> => <<"elsewhere">>}),
+	{upgrade, [<<"websocket">>], _} = gun:await(ConnPid, StreamRef, ?T),
+	#{owner := Owner, protocol := ws, state_name := connected} = gun:info(ConnPid),
+	ok = gun:ws_send(ConnPid, StreamRef, {text, <<"one">>}),
+	{gun_ws, ConnPid, StreamRef, {text, <<"one">>}} = next2(),
+	ok = gun:ws_send(ConnPid, StreamRef, [{text, <<"a">>}, {binary, [<<1>>, [<<2>>]]}]),
+	{ws, {text, <<"a">>}} = gun:await(ConnPid, StreamRef),
+	{ws, {binary, <<1, 2>>}} = gun:await(ConnPid, StreamRef, ?T),
+	Big = binary:copy(<<"0123456789abcdef">>, 65536),
+	ok = gun:ws_send(ConnPid, StreamRef, {binary, Big}),
+	{ws, {binary, Big}} = gun:await(ConnPid, StreamRef, ?T),
+	%% A malformed frame raises here, as on B.
+	{'EXIT', {badarg, _}} = (catch gun:ws_send(ConnPid, StreamRef, {text, 1})),
+	MRef = monitor(process, ConnPid),
+	ok = gun:ws_send(ConnPid, StreamRef, {close, 4001, <<"done">>}),
+	{gun_ws, ConnPid, StreamRef, {close, 4001, <<"done">>}} = next2(),
+	{gun_down, ConnPid, ws, normal, [StreamRef]} = via_owner(),
+	normal = down(ConnPid, MRef),
+	ok = gun:flush(ConnPid),
+	no_messages_from(ConnPid).
+
+%% HTTP on B from here: Gun 2's request functions (with ReqOpts too),
+%% await/await_body, headers/4 with data/4, flow with update_flow/3,
+%% cancel/2, ping/1 (which HTTP/1.1 has not: the owner on B hears of it).
+remote2_http(Config) ->
+	{_Owner, ConnPid} = conn2_on(?config(node, Config), ?config(http_port, Config)),
+	Get = gun:get(ConnPid, "/fixed"),
+	{response, nofin, 200, _} = gun:await(ConnPid, Get),
+	{ok, <<"Hello world!">>} = gun:await_body(ConnPid, Get),
+	Get4 = gun:get(ConnPid, "/fixed", #{<<"x-one">> => <<"1">>}, #{}),
+	{response, nofin, 200, _} = gun:await(ConnPid, Get4, ?T),
+	{ok, <<"Hello world!">>} = gun:await_body(ConnPid, Get4, ?T),
+	Post = gun:post(ConnPid, "/echo", [{<<"content-type">>, <<"text/plain">>}], <<"posted">>, #{}),
+	{response, nofin, 200, _} = gun:await(ConnPid, Post),
+	{ok, <<"posted">>} = gun:await_body(ConnPid, Post),
+	Streamed = gun:headers(ConnPid, <<"PUT">>, "/echo", [{<<"content-length">>, <<"6">>}]),
+	ok = gun:data(ConnPid, Streamed, nofin, <<"abc">>),
+	ok = gun:data(ConnPid, Streamed, fin, [<<"d">>, "ef"]),
+	{response, nofin, 200, _} = gun:await(ConnPid, Streamed),
+	{ok, <<"abcdef">>} = gun:await_body(ConnPid, Streamed),
+	Big = binary:copy(<<"0123456789abcdef">>, 65536),
+	Large = gun:request(ConnPid, <<"POST">>, "/echo", [], Big, #{}),
+	{response, nofin, 200, _} = gun:await(ConnPid, Large),
+	{ok, Big} = gun:await_body(ConnPid, Large),
+	Flow = gun:get(ConnPid, "/chunked", [], #{flow => 1}),
+	{response, nofin, 200, _} = gun:await(ConnPid, Flow),
+	{data, nofin, _} = gun:await(ConnPid, Flow),
+	{error, timeout} = gun:await(ConnPid, Flow, 300),
+	ok = gun:update_flow(ConnPid, Flow, 1000),
+	{ok, _} = gun:await_body(ConnPid, Flow),
+	Slow = gun:get(ConnPid, "/slow?ms=300"),
+	ok = gun:cancel(ConnPid, Slow),
+	{error, timeout} = gun:await(ConnPid, Slow, 1000),
+	%% A bad header raises here, with Gun 2's term.
+	{'EXIT', {{invalid_request_header, <<"a">>, _}, _}} =
+		(catch gun:get(ConnPid, "/", [{<<"a">>, <<"x\r\ny">>}])),
+	MRef = monitor(process, ConnPid),
+	PingRef = gun:ping(ConnPid),
+	{gun_down, ConnPid, http, {error, {ping_unsupported_by_protocol, PingRef}}, []} = via_owner(),
+	_ = down(ConnPid, MRef),
+	ok = gun:flush(ConnPid).
+
+%% reply_to naming a process of another node than the connection's, in
+%% Gun 2's four forms: a pid here, from a caller here and from a caller
+%% on B; a fun, {Fun, Args} and {M, F, A} (run on B, as Gun 2 runs them
+%% in the connection's process) sending here.
+remote2_reply_to(Config) ->
+	Node = ?config(node, Config),
+	Test = self(),
+	{_Owner, ConnPid} = conn2_on(Node, ?config(http_port, Config)),
+	Here = collector(node(), pid_here),
+	R1 = gun:get(ConnPid, "/fixed", [], #{reply_to => Here}),
+	{gun_response, ConnPid, R1, nofin, 200, _} = tagged(pid_here),
+	{gun_data, ConnPid, R1, fin, <<"Hello world!">>} = tagged(pid_here),
+	R2 = erpc:call(Node, gun, get, [ConnPid, "/fixed", [], #{reply_to => Here}]),
+	{gun_response, ConnPid, R2, nofin, 200, _} = tagged(pid_here),
+	{gun_data, ConnPid, R2, fin, <<"Hello world!">>} = tagged(pid_here),
+	Forms = [
+		{fun1, fun(Msg) -> Test ! {fun1, Msg} end},
+		{fun_args, {fun(Msg, Tag) -> Test ! {Tag, Msg} end, [fun_args]}},
+		{mfa, {?MODULE, tagged_reply, [Test, mfa]}}
+	],
+	lists:foreach(fun({Tag, ReplyTo}) ->
+		R = gun:get(ConnPid, "/fixed", [], #{reply_to => ReplyTo}),
+		{gun_response, ConnPid, R, nofin, 200, _} = tagged(Tag),
+		{gun_data, ConnPid, R, fin, <<"Hello world!">>} = tagged(Tag),
+		%% From B, too.
+		R3 = erpc:call(Node, gun, get, [ConnPid, "/fixed", [], #{reply_to => ReplyTo}]),
+		{gun_response, ConnPid, R3, nofin, 200, _} = tagged(Tag),
+		{gun_data, ConnPid, R3, fin, <<"Hello world!">>} = tagged(Tag)
+	end, Forms),
+	%% A Websocket whose reply_to is here.
+	WsConn = element(2, conn2_on(Node, ?config(ws_port, Config))),
+	Ws = gun:ws_upgrade(WsConn, "/echo", [], #{reply_to => Here}),
+	{gun_upgrade, WsConn, Ws, [<<"websocket">>], _} = tagged(pid_here),
+	ok = gun:ws_send(WsConn, Ws, {text, <<"to here">>}),
+	{gun_ws, WsConn, Ws, {text, <<"to here">>}} = tagged(pid_here),
+	no_messages_from(ConnPid),
+	close_conn(WsConn),
+	close_conn(ConnPid),
+	exit(Here, kill).
+
+%% set_owner/2 to a process of another node: the owner's messages go
+%% there, gun:info/1 names it, and its death is the owner's death, with
+%% its reason ({shutdown, {owner_down, Reason}}), here and on B.
+remote2_set_owner(Config) ->
+	Node = ?config(node, Config),
+	Port = ?config(ws_port, Config),
+	lists:foreach(fun(ConnNode) ->
+		{_, ConnPid} = conn2_on(ConnNode, Port),
+		NewOwner = collector(Node, new_owner),
+		ok = gun:set_owner(ConnPid, NewOwner),
+		StreamRef = gun:ws_upgrade(ConnPid, "/echo"),
+		{upgrade, [<<"websocket">>], _} = gun:await(ConnPid, StreamRef, ?T),
+		ok = owner_is(ConnPid, NewOwner, 50),
+		MRef = monitor(process, ConnPid),
+		exit(NewOwner, boom),
+		{shutdown, {owner_down, boom}} = down(ConnPid, MRef),
+		ok = gun:flush(ConnPid)
+	end, [node(), Node]).
+
+%% The node of an owner set with set_owner/2 goes down: the connection
+%% here ends as on its owner's death, with {owner_down, noconnection},
+%% and this node holds no connection, task or process more than before.
+remote2_owner_node_down(Config) ->
+	%% After the peer's start, and with the name resolver's port program
+	%% running: calling a halted node looks its host up, which starts it
+	%% once in a VM (owner_node_down run alone shows it too).
+	{Peer, OwnerNode} = start_peer(gun_e),
+	_ = inet:gethostbyname("localhost"),
+	Snap = snapshot(node()),
+	{OldOwner, ConnPid} = conn2_on(node(), ?config(ws_port, Config)),
+	NewOwner = collector(OwnerNode, new_owner),
+	ok = gun:set_owner(ConnPid, NewOwner),
+	ok = owner_is(ConnPid, NewOwner, 50),
+	exit(OldOwner, kill),
+	MRef = monitor(process, ConnPid),
+	halt_node(OwnerNode),
+	{shutdown, {owner_down, noconnection}} = down(ConnPid, MRef),
+	catch peer:stop(Peer),
+	flush_mailbox(),
+	no_leak(node(), Snap).
+
+%% stream_info/2 from here of streams on B: running with the reply_to as
+%% given, a fun's too; {ok, undefined} once over, or for a ConnPid that
+%% is gone.
+remote2_stream_info(Config) ->
+	Self = self(),
+	{_, ConnPid} = conn2_on(?config(node, Config), ?config(http_port, Config)),
+	{ok, undefined} = gun:stream_info(ConnPid, make_ref()),
+	Ref = gun:get(ConnPid, "/slow?ms=500"),
+	{ok, #{ref := Ref, reply_to := Self, state := running}} = gun:stream_info(ConnPid, Ref),
+	Fun = fun(Msg) -> Self ! {relayed, Msg} end,
+	Ref2 = gun:get(ConnPid, "/slow?ms=500", [], #{reply_to => Fun}),
+	{ok, #{ref := Ref2, reply_to := Fun, state := running}} = gun:stream_info(ConnPid, Ref2),
+	{response, nofin, 200, _} = gun:await(ConnPid, Ref, ?T),
+	{ok, <<"slow">>} = gun:await_body(ConnPid, Ref, ?T),
+	{ok, undefined} = gun:stream_info(ConnPid, Ref),
+	{gun_response, ConnPid, Ref2, nofin, 200, _} = tagged(relayed),
+	close_conn(ConnPid),
+	{ok, undefined} = gun:stream_info(ConnPid, Ref2).

@@ -32,9 +32,11 @@ groups() ->
 		{relay, [parallel], [relay_fun_forms, relay_ends_with_stream, relay_ends_with_conn]},
 		{relay_cancel, [], [relay_ends_with_cancel]},
 		{http, [], [get_4_reply_to_pid, get_4_reply_to_fun_forms, headers_5_data,
-			request_6_body, post_4_req_opts, info_keys, open_unix_request, stream_info_unknown, stream_info_running,
+			request_6_body, post_4_req_opts, info_keys, open_unix_request, open_unix_tls, stream_info_unknown, stream_info_running,
+			stream_info_stopping, stream_info_stopping_unwritten, stream_info_not_connected,
 			http_ping_fails]},
-		{ws, [], [ws_upgrade_await, ws_protocols_offered, ws_reply_to]},
+		{ws, [], [ws_upgrade_await, ws_protocols_offered, ws_reply_to,
+			ws_stream_info_after_cancel]},
 		{lifecycle, [], [owner_down_reason, owner_down_normal, set_owner_moves_messages,
 			shutdown_exit_reason, gun_down_5_elements, supervise_false_links, retry_fun_called]}
 	].
@@ -242,8 +244,8 @@ open_unix_mode1(_) ->
 	doc("open_unix/2 is mode 2's."),
 	ok = application:set_env(gun, api, 1),
 	{error, {api, 1}} = gun:open_unix("/tmp/none.sock", #{}),
-	ok = application:set_env(gun, api, 2),
-	{error, {options, {transport, tls}}} = gun:open_unix("/tmp/none.sock", #{transport => tls}).
+	{error, {api, 1}} = gun:open_unix("/tmp/none.sock", #{transport => tls}),
+	ok = application:set_env(gun, api, 2).
 
 %% headers
 
@@ -590,6 +592,63 @@ open_unix_request(_) ->
 	_ = file:delete(Path),
 	ok.
 
+open_unix_tls(Config) ->
+	doc("open_unix/2 with transport => tls: TLS over a Unix domain socket, the server "
+		"verified as localhost (host header localhost too); a certificate for another "
+		"name fails the connection."),
+	{ok, _} = application:ensure_all_started(ssl),
+	Dir = filename:join(proplists:get_value(priv_dir, Config), "certs"),
+	ok = tls_SUITE:make_certs(Dir),
+	Cert = fun(Name) -> filename:join(Dir, Name) end,
+	Opts = #{retry => 0, transport => tls, tls_opts => [{cacertfile, Cert("ca.pem")}]},
+	{Path, Server} = unix_tls_server(Cert("good.pem"), Cert("good.key")),
+	{ok, ConnPid} = gun:open_unix(Path, Opts),
+	{ok, http} = gun:await_up(ConnPid, ?T),
+	Info = #{transport := tls, origin_scheme := <<"https">>} = gun:info(ConnPid),
+	false = maps:is_key(sock_ip, Info),
+	Ref = gun:get(ConnPid, "/over-tls"),
+	{response, nofin, 200, _} = gun:await(ConnPid, Ref, ?T),
+	{ok, <<"tls">>} = gun:await_body(ConnPid, Ref, ?T),
+	[<<"GET /over-tls HTTP/1.1">>|Lines] = head_lines(receive_from(Server)),
+	true = lists:member(<<"host: localhost">>, Lines),
+	gun:close(ConnPid),
+	_ = file:delete(Path),
+	{Path2, _} = unix_tls_server(Cert("wronghost.pem"), Cert("wronghost.key")),
+	{ok, ConnPid2} = gun:open_unix(Path2, Opts),
+	{error, {down, _}} = gun:await_up(ConnPid2, ?T),
+	_ = file:delete(Path2),
+	ok.
+
+%% A TLS server on a fresh Unix domain socket: it answers one request,
+%% whose head it sends to the caller as {Server, Head}.
+unix_tls_server(CertFile, KeyFile) ->
+	%% sun_path is short: not under priv_dir.
+	Path = "/tmp/gun2_SUITE." ++ integer_to_list(erlang:unique_integer([positive])) ++ ".sock",
+	_ = file:delete(Path),
+	{ok, LSock} = gen_tcp:listen(0, [binary, {active, false}, {ifaddr, {local, Path}}]),
+	Test = self(),
+	Server = spawn_link(fun() ->
+		{ok, Sock} = gen_tcp:accept(LSock, ?T),
+		case ssl:handshake(Sock, [{certfile, CertFile}, {keyfile, KeyFile}], ?T) of
+			{ok, TlsSock} ->
+				Test ! {self(), tls_recv_head(TlsSock, <<>>)},
+				ok = ssl:send(TlsSock, <<"HTTP/1.1 200 OK\r\ncontent-length: 3\r\n\r\ntls">>),
+				receive stop -> ok end;
+			{error, _} ->
+				ok
+		end
+	end),
+	{Path, Server}.
+
+tls_recv_head(TlsSock, Acc) ->
+	case binary:match(Acc, <<"\r\n\r\n">>) of
+		nomatch ->
+			{ok, Data} = ssl:recv(TlsSock, 0, ?T),
+			tls_recv_head(TlsSock, <<Acc/binary, Data/binary>>);
+		_ ->
+			Acc
+	end.
+
 stream_info_unknown(Config) ->
 	doc("stream_info/2 of a stream the connection does not know."),
 	ConnPid = open_up(http(Config)),
@@ -608,6 +667,79 @@ stream_info_running(Config) ->
 	{response, nofin, 200, _} = gun:await(ConnPid, Ref, ?T),
 	{ok, <<"slow">>} = gun:await_body(ConnPid, Ref, ?T),
 	gun:close(ConnPid).
+
+stream_info_stopping(_) ->
+	doc("A cancelled stream is stopping while the connection still reads its response, "
+		"which reaches nobody, then unknown; the stream pipelined behind it runs on."),
+	{ConnPid, Sock, LSock} = peer(),
+	Self = self(),
+	Ref = gun:get(ConnPid, "/a"),
+	_ = recv_head(Sock),
+	{ok, #{ref := Ref, reply_to := Self, state := running}} = gun:stream_info(ConnPid, Ref),
+	ok = gun:cancel(ConnPid, Ref),
+	{ok, #{ref := Ref, reply_to := Self, state := stopping}} = gun:stream_info(ConnPid, Ref),
+	Ref2 = gun:get(ConnPid, "/b"),
+	%% Its head on the wire: the connection took the cancel before it.
+	_ = recv_head(Sock),
+	{ok, #{ref := Ref2, state := running}} = gun:stream_info(ConnPid, Ref2),
+	ok = gen_tcp:send(Sock, <<"HTTP/1.1 200 OK\r\ncontent-length: 4\r\n\r\nab">>),
+	%% Half of its body read: stopping still.
+	timer:sleep(100),
+	{ok, #{ref := Ref, state := stopping}} = gun:stream_info(ConnPid, Ref),
+	ok = gen_tcp:send(Sock, <<"cd">>),
+	ok = stream_gone(ConnPid, Ref),
+	ok = gen_tcp:send(Sock, <<"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok">>),
+	{response, nofin, 200, _} = gun:await(ConnPid, Ref2, ?T),
+	{ok, <<"ok">>} = gun:await_body(ConnPid, Ref2, ?T),
+	{ok, undefined} = gun:stream_info(ConnPid, Ref2),
+	{error, timeout} = gun:await(ConnPid, Ref, 100),
+	gun:close(ConnPid),
+	gen_tcp:close(Sock),
+	gen_tcp:close(LSock).
+
+stream_info_stopping_unwritten(_) ->
+	doc("A Websocket upgrade cancelled before its answer is stopping until the answer "
+		"(a refusal here) is read; a request waiting behind it, not written yet, is "
+		"dropped by its cancel: unknown."),
+	{ConnPid, Sock, LSock} = peer(),
+	Ws = gun:ws_upgrade(ConnPid, "/ws"),
+	_ = recv_head(Sock),
+	Waiting = gun:get(ConnPid, "/after"),
+	{ok, #{state := running}} = gun:stream_info(ConnPid, Waiting),
+	ok = gun:cancel(ConnPid, Ws),
+	{ok, #{ref := Ws, state := stopping}} = gun:stream_info(ConnPid, Ws),
+	ok = gun:cancel(ConnPid, Waiting),
+	%% Gone: the connection took both cancels.
+	ok = stream_gone(ConnPid, Waiting),
+	{ok, #{ref := Ws, state := stopping}} = gun:stream_info(ConnPid, Ws),
+	ok = gen_tcp:send(Sock, <<"HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\n\r\n">>),
+	ok = stream_gone(ConnPid, Ws),
+	{error, timeout} = gun:await(ConnPid, Ws, 100),
+	{error, timeout} = gun:await(ConnPid, Waiting, 100),
+	gun:close(ConnPid),
+	gen_tcp:close(Sock),
+	gen_tcp:close(LSock).
+
+stream_info_not_connected(_) ->
+	doc("Between retries there is no connection: {error, not_connected}, as in Gun 2."),
+	{ok, LSock} = gen_tcp:listen(0, [{ip, {127, 0, 0, 1}}]),
+	{ok, {_, Port}} = inet:sockname(LSock),
+	ok = gen_tcp:close(LSock),
+	{ok, ConnPid} = gun:open("127.0.0.1", Port, #{retry => 10, retry_timeout => 5000}),
+	{error, not_connected} = gun:stream_info(ConnPid, make_ref()),
+	gun:close(ConnPid).
+
+%% Polls stream_info/2 until the stream is unknown; stopping until then.
+stream_gone(ConnPid, Ref) ->
+	stream_gone(ConnPid, Ref, 100).
+
+stream_gone(ConnPid, Ref, 0) ->
+	error({still_known, gun:stream_info(ConnPid, Ref)});
+stream_gone(ConnPid, Ref, Tries) ->
+	case gun:stream_info(ConnPid, Ref) of
+		{ok, undefined} -> ok;
+		{ok, #{state := stopping}} -> timer:sleep(50), stream_gone(ConnPid, Ref, Tries - 1)
+	end.
 
 http_ping_fails(Config) ->
 	doc("HTTP/1.1 has no ping: the connection goes down, as in Gun 2."),
@@ -656,6 +788,27 @@ ws_reply_to(Config) ->
 	ok = gun:ws_send(ConnPid, Ref, {text, <<"via fun">>}),
 	{relayed, {gun_ws, ConnPid, Ref, {text, <<"via fun">>}}} =
 		receive M2 = {relayed, _} -> M2 after ?T -> error(timeout) end,
+	gun:close(ConnPid).
+
+ws_stream_info_after_cancel(Config) ->
+	doc("An upgraded Websocket stream is running from its upgrade to its close; a cancel "
+		"does not stop it (HTTP/1.1's cancel is for responses): it stays running, its "
+		"reply_to fun keeps getting its frames."),
+	ConnPid = open_up(ws(Config)),
+	Self = self(),
+	Fun = fun(M) -> Self ! {relayed, M} end,
+	Ref = gun:ws_upgrade(ConnPid, "/echo", [], #{reply_to => Fun}),
+	{relayed, {gun_upgrade, ConnPid, Ref, [<<"websocket">>], _}} =
+		receive M1 = {relayed, _} -> M1 after ?T -> error(timeout) end,
+	{ok, #{ref := Ref, reply_to := Fun, state := running}} = gun:stream_info(ConnPid, Ref),
+	ok = gun:cancel(ConnPid, Ref),
+	{ok, #{ref := Ref, reply_to := Fun, state := running}} = gun:stream_info(ConnPid, Ref),
+	ok = gun:ws_send(ConnPid, Ref, {text, <<"still here">>}),
+	{relayed, {gun_ws, ConnPid, Ref, {text, <<"still here">>}}} =
+		receive M2 = {relayed, _} -> M2 after ?T -> error(timeout) end,
+	ok = gun:ws_send(ConnPid, Ref, close),
+	{relayed, {gun_ws, ConnPid, Ref, close}} =
+		receive M3 = {relayed, _} -> M3 after ?T -> error(timeout) end,
 	gun:close(ConnPid).
 
 %% lifecycle

@@ -63,6 +63,7 @@ groups() ->
 		{send_queue, [], [
 			ws_send_list_whole_or_refused,
 			ws_send_list_close_still_goes,
+			ws_send_small_calls_each_refused,
 			http_data_bounded,
 			http_full_body_refused,
 			upgrade_early_body_bounded
@@ -767,6 +768,39 @@ ws_send_list_close_still_goes(_) ->
 	normal = down(ConnPid, MRef),
 	gen_tcp:close(Sock),
 	gen_tcp:close(LSock).
+
+%% With the queue nearly full, small calls (which the engine packs
+%% together) are each taken whole or refused with a gun_error of their
+%% own: reading again, the peer gets exactly the calls not refused, in
+%% the order they were made.
+ws_send_small_calls_each_refused(_) ->
+	#{conn := ConnPid, ref := Ref, sock := Sock, lsock := LSock} =
+		ws_connected(#{ws_opts => #{send_queue_limit => ?MiB}}),
+	_ = fill_ws(ConnPid, Ref),
+	Calls = 64,
+	[ok = gun:ws_send(ConnPid, {text, small_payload(N)}) || N <- lists:seq(1, Calls)],
+	Refused = count_refused_within(ConnPid, Ref, 500),
+	{Frames, <<>>} = raw_peer:decode_frames(read_quiet(Sock, 700)),
+	{_Fill, Small} = fill_seqs(Frames),
+	Got = [P || #{opcode := 1, payload := P} <- Small],
+	ct:log("~p small calls: ~p refused, ~p sent", [Calls, Refused, length(Got)]),
+	%% Less than a fill frame's room was left: most calls are refused.
+	true = Refused >= Calls - ?FILL div 4000,
+	Got = [small_payload(N) || N <- lists:seq(1, Calls - Refused)],
+	true = length(Small) =:= length(Got),
+	no_more_from(ConnPid),
+	close(ConnPid),
+	gen_tcp:close(LSock).
+
+small_payload(N) ->
+	iolist_to_binary([io_lib:format("~4..0b", [N]), binary:copy(<<"s">>, 3996)]).
+
+count_refused_within(ConnPid, Ref, Quiet) ->
+	receive
+		{gun_error, ConnPid, Ref, {error, send_queue_full}} ->
+			1 + count_refused_within(ConnPid, Ref, Quiet)
+	after Quiet -> 0
+	end.
 
 %% An up connection whose peer has read the head of the request the
 %% owner makes with Fun; returns {ConnPid, Sock, LSock, Ref, Head, Rest}.

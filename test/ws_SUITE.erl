@@ -431,10 +431,13 @@ raw_server(RespFun) ->
 	end),
 	{Port, Server}.
 
+%% One error per call, however many calls the engine takes together.
 ws_send_before_upgrade(Config) ->
 	ConnPid = connect(Config),
-	ok = gun:ws_send(ConnPid, {text, <<"too early">>}),
-	{gun_error, ConnPid, {badstate, ?BADSTATE_SEND}} = next(),
+	Calls = [{text, <<"too early">>}, [], [{text, <<"a">>}, {binary, <<"b">>}], ping],
+	[ok = gun:ws_send(ConnPid, Frames) || _ <- lists:seq(1, 250), Frames <- Calls],
+	[{gun_error, ConnPid, {badstate, ?BADSTATE_SEND}} = next() || _ <- lists:seq(1, 250), _ <- Calls],
+	nothing_for(100),
 	close(ConnPid).
 
 %% Frames.

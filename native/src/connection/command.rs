@@ -2,6 +2,7 @@
 //! connection's task, so no caller ever waits on the socket.
 
 use super::config::WsConfig;
+use super::frame_batch::{FrameBatch, FrameRef};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum OutFrame {
@@ -20,6 +21,16 @@ impl OutFrame {
             | OutFrame::Ping(payload)
             | OutFrame::Pong(payload)
             | OutFrame::Close(_, payload) => payload,
+        }
+    }
+
+    pub fn as_frame_ref(&self) -> FrameRef<'_> {
+        match self {
+            OutFrame::Text(payload) => FrameRef::Text(payload),
+            OutFrame::Binary(payload) => FrameRef::Binary(payload),
+            OutFrame::Ping(payload) => FrameRef::Ping(payload),
+            OutFrame::Pong(payload) => FrameRef::Pong(payload),
+            OutFrame::Close(code, payload) => FrameRef::Close(*code, payload),
         }
     }
 
@@ -82,7 +93,10 @@ pub enum Command<S> {
         increment: u64,
     },
     WsUpgrade(Box<Upgrade<S>>),
+    /// One `gun:ws_send/2` call's frames.
     WsSend(Vec<OutFrame>),
+    /// Small `gun:ws_send/2` calls, packed together (see `frame_batch`).
+    WsBatch(FrameBatch),
     /// `gun:ping/1,2`, named by the caller's handle on the ping.
     Ping(S),
     /// Bytes estimated to wait in the owner's mailbox, as asked by

@@ -238,6 +238,14 @@ impl<K: EventSink> Conn<K> {
                     .conn_error(&Reason::BadState(BadState::WsSendBeforeUpgrade));
                 None
             }
+            // One error per call, as if each had come alone.
+            Some(Command::WsBatch(batch)) => {
+                for _ in 0..batch.call_count() {
+                    self.sink
+                        .conn_error(&Reason::BadState(BadState::WsSendBeforeUpgrade));
+                }
+                None
+            }
             // No socket: nothing is waiting to be written.
             Some(Command::WsUpgrade(upgrade)) => {
                 self.queue_upgrade(*upgrade, 0);
@@ -315,8 +323,10 @@ impl<K: EventSink> Conn<K> {
         }
     }
 
+    /// A cancelled stream not written yet is dropped, and over.
     pub(super) fn unqueue(&mut self, stream: &K::Stream) {
         self.queued.retain(|pending| pending.stream() != stream);
+        self.sink.cancelled_over(stream);
     }
 
     pub(super) fn queue_upgrade(&mut self, upgrade: Upgrade<K::Stream>, unwritten: usize) {

@@ -149,6 +149,11 @@ pub trait EventSink: Send + 'static {
     fn data(&mut self, stream: &Self::Stream, fin: bool, data: &[u8]);
     fn trailers(&mut self, stream: &Self::Stream, headers: &[(Vec<u8>, Vec<u8>)]);
     fn stream_error(&mut self, stream: &Self::Stream, reason: &Reason);
+    /// A cancelled stream is over for the connection: its response was
+    /// read to its end, unseen, or it was dropped before it was written
+    /// or sent. Nothing goes to anyone; a sink that tells a stream's
+    /// state (Gun 2's `stream_info`) forgets it.
+    fn cancelled_over(&mut self, _stream: &Self::Stream) {}
     fn conn_error(&mut self, reason: &Reason);
     fn ws_frame(&mut self, stream: &Self::Stream, frame: Message);
     /// A generic HTTP/1.1 upgrade succeeded: `stream` now carries raw

@@ -470,7 +470,7 @@ impl<S: PartialEq> Session<S> {
                     conn.sink.trailers(&front.stream, &trailers);
                 }
             }
-            match self.end_response(keep_alive) {
+            match self.end_response(conn, keep_alive) {
                 Step::Continue => {}
                 step => return step,
             }
@@ -546,7 +546,7 @@ impl<S: PartialEq> Session<S> {
             self.closing_announced(conn);
         }
         if fin {
-            return self.end_response(keep_alive);
+            return self.end_response(conn, keep_alive);
         }
         self.response = Some(ResponseBody {
             decoder: BodyDecoder::new(framing)
@@ -557,8 +557,12 @@ impl<S: PartialEq> Session<S> {
     }
 
     /// The oldest request is fully answered: what comes next.
-    fn end_response(&mut self, keep_alive: bool) -> Step<S> {
-        if !self.finish_response(keep_alive) {
+    fn end_response<K: EventSink<Stream = S>>(
+        &mut self,
+        conn: &mut Conn<K>,
+        keep_alive: bool,
+    ) -> Step<S> {
+        if !self.finish_response(conn, keep_alive) {
             return Step::Closing;
         }
         match &self.closing {
@@ -676,7 +680,9 @@ impl<S: PartialEq> Session<S> {
     fn drop_pipelined<K: EventSink<Stream = S>>(&mut self, conn: &mut Conn<K>, reason: &Reason) {
         let active = self.in_flight.len().min(1);
         for dropped in self.in_flight.drain(active..) {
-            if !dropped.cancelled {
+            if dropped.cancelled {
+                conn.sink.cancelled_over(&dropped.stream);
+            } else {
                 conn.sink.stream_error(&dropped.stream, reason);
             }
         }
@@ -715,9 +721,16 @@ impl<S: PartialEq> Session<S> {
     }
 
     /// The oldest request is fully answered; `false` when the server closes now.
-    fn finish_response(&mut self, keep_alive: bool) -> bool {
+    fn finish_response<K: EventSink<Stream = S>>(
+        &mut self,
+        conn: &mut Conn<K>,
+        keep_alive: bool,
+    ) -> bool {
         self.response = None;
         if let Some(done) = self.in_flight.pop_front() {
+            if done.cancelled {
+                conn.sink.cancelled_over(&done.stream);
+            }
             if done.upgrade.is_some() {
                 // Refused: later requests can go.
                 self.upgrading = false;
@@ -737,7 +750,7 @@ impl<S: PartialEq> Session<S> {
             if !front.cancelled {
                 conn.sink.data(&front.stream, true, &[]);
             }
-            self.finish_response(false);
+            self.finish_response(conn, false);
             return self.closed_by_server(conn);
         }
         self.lost(conn, Reason::Closed)

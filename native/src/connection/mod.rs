@@ -6,6 +6,7 @@ mod config;
 mod conn;
 mod deadline;
 mod event;
+mod frame_batch;
 mod http;
 mod lifecycle;
 mod owner_queue;
@@ -34,6 +35,7 @@ pub use config::{
 };
 pub use conn::LiveInfo;
 pub use event::{BadState, EventSink, Exit, Protocol, Reason};
+pub use frame_batch::{FrameBatch, FrameRef, CALL_OVERHEAD, FRAME_OVERHEAD};
 pub use socket_error::SocketError;
 pub use tls::{CertificateProblem, TlsAlert, TlsFailure, TlsOpt, TlsOptProblem};
 
@@ -47,6 +49,24 @@ impl<S> Handle<S> {
     /// Queues a command; `false` when the connection is already over.
     pub fn send(&self, command: Command<S>) -> bool {
         self.commands.send(command).is_ok()
+    }
+
+    /// Queues a small `gun:ws_send/2` call, `push`ing its frames into the
+    /// batch last queued if that has room for `bytes` more, else into a
+    /// new one; `false` when the connection is already over. `push` runs
+    /// under the queue's lock.
+    pub fn send_frames(&self, bytes: usize, push: impl FnOnce(&mut FrameBatch)) -> bool {
+        self.commands.send_or_fold(|last| match last {
+            Some(Command::WsBatch(batch)) if batch.len() + bytes <= FrameBatch::MAX_BYTES => {
+                push(batch);
+                None
+            }
+            _ => {
+                let mut batch = FrameBatch::with_room(bytes);
+                push(&mut batch);
+                Some(Command::WsBatch(batch))
+            }
+        })
     }
 
     pub fn live_info(&self) -> LiveInfo {

@@ -77,6 +77,11 @@ fn command_while_raw<K: EventSink>(
             conn.sink.stream_conn_error(&upgrade.stream, &data_only)
         }
         Some(Command::WsSend(_)) => conn.sink.conn_error(&data_only),
+        Some(Command::WsBatch(batch)) => {
+            for _ in 0..batch.call_count() {
+                conn.sink.conn_error(&data_only);
+            }
+        }
         // Raw bytes have no ping, no streams to cancel and no flow.
         Some(
             Command::Ping(_)

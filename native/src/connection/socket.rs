@@ -13,6 +13,9 @@ pub enum Socket {
     Tcp(TcpStream),
     Tls(Box<TlsStream<TcpStream>>),
     Unix(UnixStream),
+    /// TLS over a Unix domain socket (Gun 2's `open_unix/2` with
+    /// `transport => tls`).
+    UnixTls(Box<TlsStream<UnixStream>>),
 }
 
 impl Socket {
@@ -21,7 +24,7 @@ impl Socket {
         match self {
             Socket::Tcp(s) => s.local_addr(),
             Socket::Tls(s) => s.get_ref().0.local_addr(),
-            Socket::Unix(_) => Err(io::ErrorKind::Unsupported.into()),
+            Socket::Unix(_) | Socket::UnixTls(_) => Err(io::ErrorKind::Unsupported.into()),
         }
     }
 }
@@ -36,6 +39,7 @@ impl AsyncRead for Socket {
             Socket::Tcp(s) => Pin::new(s).poll_read(cx, buf),
             Socket::Tls(s) => Pin::new(s).poll_read(cx, buf),
             Socket::Unix(s) => Pin::new(s).poll_read(cx, buf),
+            Socket::UnixTls(s) => Pin::new(s).poll_read(cx, buf),
         }
     }
 }
@@ -50,6 +54,7 @@ impl AsyncWrite for Socket {
             Socket::Tcp(s) => Pin::new(s).poll_write(cx, buf),
             Socket::Tls(s) => Pin::new(s).poll_write(cx, buf),
             Socket::Unix(s) => Pin::new(s).poll_write(cx, buf),
+            Socket::UnixTls(s) => Pin::new(s).poll_write(cx, buf),
         }
     }
 
@@ -62,6 +67,7 @@ impl AsyncWrite for Socket {
             Socket::Tcp(s) => Pin::new(s).poll_write_vectored(cx, bufs),
             Socket::Tls(s) => Pin::new(s).poll_write_vectored(cx, bufs),
             Socket::Unix(s) => Pin::new(s).poll_write_vectored(cx, bufs),
+            Socket::UnixTls(s) => Pin::new(s).poll_write_vectored(cx, bufs),
         }
     }
 
@@ -70,6 +76,7 @@ impl AsyncWrite for Socket {
             Socket::Tcp(s) => s.is_write_vectored(),
             Socket::Tls(s) => s.is_write_vectored(),
             Socket::Unix(s) => s.is_write_vectored(),
+            Socket::UnixTls(s) => s.is_write_vectored(),
         }
     }
 
@@ -78,6 +85,7 @@ impl AsyncWrite for Socket {
             Socket::Tcp(s) => Pin::new(s).poll_flush(cx),
             Socket::Tls(s) => Pin::new(s).poll_flush(cx),
             Socket::Unix(s) => Pin::new(s).poll_flush(cx),
+            Socket::UnixTls(s) => Pin::new(s).poll_flush(cx),
         }
     }
 
@@ -86,6 +94,7 @@ impl AsyncWrite for Socket {
             Socket::Tcp(s) => Pin::new(s).poll_shutdown(cx),
             Socket::Tls(s) => Pin::new(s).poll_shutdown(cx),
             Socket::Unix(s) => Pin::new(s).poll_shutdown(cx),
+            Socket::UnixTls(s) => Pin::new(s).poll_shutdown(cx),
         }
     }
 }

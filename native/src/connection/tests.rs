@@ -28,6 +28,7 @@ enum Event {
     Response(u32, bool, u16),
     Data(u32, bool, Vec<u8>),
     StreamError(u32, Reason),
+    CancelledOver(u32),
     ConnError(Reason),
     Frame(Message),
     RawUpgrade(u32, Vec<u8>),
@@ -68,6 +69,9 @@ impl EventSink for Recorder {
     fn trailers(&mut self, _stream: &u32, _headers: &[(Vec<u8>, Vec<u8>)]) {}
     fn stream_error(&mut self, stream: &u32, reason: &Reason) {
         self.record(Event::StreamError(*stream, reason.clone()));
+    }
+    fn cancelled_over(&mut self, stream: &u32) {
+        self.record(Event::CancelledOver(*stream));
     }
     fn conn_error(&mut self, reason: &Reason) {
         self.record(Event::ConnError(reason.clone()));

@@ -63,6 +63,32 @@ fn copy(command: &Command<u32>) -> Command<u32> {
 }
 
 #[tokio::test]
+async fn a_cancelled_stream_is_over_once_its_response_is_read() {
+    let (mut client, mut server) = gun2_with(&[get(1, &[], None)]).await;
+    client.handle.send(Command::Cancel(1));
+    client.handle.send(copy(&get(2, &[], None)));
+    // Request 2 on the wire: the cancel was taken before it.
+    let mut read = Vec::new();
+    while !read.windows(4).any(|w| w == b"\r\n\r\n") {
+        let mut chunk = [0u8; 4096];
+        let n = server.read(&mut chunk).await.expect("request 2");
+        assert!(n > 0, "the client closed");
+        read.extend_from_slice(&chunk[..n]);
+    }
+    server
+        .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 4\r\n\r\nab")
+        .await
+        .expect("half of response 1");
+    server.write_all(b"cd").await.expect("response 1");
+    assert_eq!(client.next().await, Event::CancelledOver(1));
+    server
+        .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n")
+        .await
+        .expect("response 2");
+    assert_eq!(client.next().await, Event::Response(2, true, 200));
+}
+
+#[tokio::test]
 async fn shutdown_finishes_the_active_stream_and_refuses_the_others() {
     let (mut client, mut server) = gun2_with(&[get(1, &[], None), get(2, &[], None)]).await;
     client.handle.send(Command::Shutdown);

@@ -1,7 +1,10 @@
 //! Opening the socket.
 
-use tokio::net::{lookup_host, TcpStream};
+use rustls::pki_types::ServerName;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::{lookup_host, TcpStream, UnixStream};
 use tokio::time::timeout;
+use tokio_rustls::client::TlsStream;
 
 use super::config::{ConnConfig, Transport};
 use super::event::Reason;
@@ -33,29 +36,55 @@ async fn within<T>(
 
 /// Tries every address the name resolves to, as gen_tcp does.
 async fn connect_any(cfg: &ConnConfig) -> Result<Socket, Reason> {
-    if let Some(path) = &cfg.unix_path {
-        return tokio::net::UnixStream::connect(path)
-            .await
-            .map(Socket::Unix)
-            .map_err(|e| Reason::connect(&e));
-    }
-    match cfg.transport {
-        Transport::Tcp => tcp_connect(cfg).await.map(Socket::Tcp),
-        Transport::Tls => {
+    match (&cfg.unix_path, cfg.transport) {
+        (Some(path), Transport::Tcp) => unix_connect(path).await.map(Socket::Unix),
+        (Some(path), Transport::Tls) => {
             // Bad tls_opts fail before any packet is sent.
-            let config = tls::client_config(&cfg.tls)?;
-            let name = tls::server_name(cfg)?;
+            let setup = tls_setup(cfg)?;
+            let unix = unix_connect(path).await?;
+            tls_handshake(cfg, setup, unix)
+                .await
+                .map(|stream| Socket::UnixTls(Box::new(stream)))
+        }
+        (None, Transport::Tcp) => tcp_connect(cfg).await.map(Socket::Tcp),
+        (None, Transport::Tls) => {
+            let setup = tls_setup(cfg)?;
             let tcp = tcp_connect(cfg).await?;
-            let handshake = TlsConnector::from(config).connect(name, tcp);
-            within(cfg.tls_handshake_timeout, async {
-                handshake
-                    .await
-                    .map(|stream| Socket::Tls(Box::new(stream)))
-                    .map_err(|e| Reason::connect(&e))
-            })
-            .await
+            tls_handshake(cfg, setup, tcp)
+                .await
+                .map(|stream| Socket::Tls(Box::new(stream)))
         }
     }
+}
+
+/// What a TLS handshake needs, from `tls_opts` (a Unix socket's peer is
+/// named `localhost` unless `server_name_indication` says otherwise).
+fn tls_setup(cfg: &ConnConfig) -> Result<(TlsConnector, ServerName<'static>), Reason> {
+    let config = tls::client_config(&cfg.tls)?;
+    let name = tls::server_name(cfg)?;
+    Ok((TlsConnector::from(config), name))
+}
+
+/// The client's handshake over `io`, within `tls_handshake_timeout`.
+async fn tls_handshake<IO>(
+    cfg: &ConnConfig,
+    (connector, name): (TlsConnector, ServerName<'static>),
+    io: IO,
+) -> Result<TlsStream<IO>, Reason>
+where
+    IO: AsyncRead + AsyncWrite + Unpin,
+{
+    let handshake = connector.connect(name, io);
+    within(cfg.tls_handshake_timeout, async {
+        handshake.await.map_err(|e| Reason::connect(&e))
+    })
+    .await
+}
+
+async fn unix_connect(path: &std::path::Path) -> Result<UnixStream, Reason> {
+    UnixStream::connect(path)
+        .await
+        .map_err(|e| Reason::connect(&e))
 }
 
 async fn tcp_connect(cfg: &ConnConfig) -> Result<TcpStream, Reason> {

@@ -19,6 +19,7 @@ use super::config::{Api, WsConfig};
 use super::conn::{injected_panic, Conn, Outcome};
 use super::deadline::{earliest, is_due, sleep_until_some};
 use super::event::{BadState, EventSink, Exit, Protocol, Reason};
+use super::frame_batch::FrameRef;
 use super::owner_queue::OwnerQueue;
 use super::read_chunk::ReadChunk;
 use super::socket::Socket;
@@ -142,39 +143,35 @@ impl Session {
     /// sent. The call is taken whole or not at all: `false` when its data
     /// frames would pass `send_queue_limit`, and then none of them is
     /// queued (a close in it still is).
-    fn send(&mut self, frames: Vec<OutFrame>) -> bool {
+    fn send<'a>(&mut self, frames: impl Iterator<Item = FrameRef<'a>> + Clone) -> bool {
         if self.closing.is_some() {
             return true;
         }
-        let within = self.has_room_for(&frames);
+        let within = self.has_room_for(frames.clone());
         for frame in frames {
             if self.closing.is_some() {
                 break;
             }
-            match &frame {
-                OutFrame::Close(code, reason) => self.start_closing(Exit::Normal, *code, reason),
+            match frame {
+                FrameRef::Close(code, reason) => self.start_closing(Exit::Normal, code, reason),
                 _ if !within => {}
-                OutFrame::Text(payload) => self.queue_data(OpCode::Text, payload),
-                OutFrame::Binary(payload) => self.queue_data(OpCode::Binary, payload),
-                OutFrame::Ping(payload) => self.queue(OpCode::Ping, payload),
-                OutFrame::Pong(payload) => self.queue(OpCode::Pong, payload),
+                FrameRef::Text(payload) => self.queue_data(OpCode::Text, payload),
+                FrameRef::Binary(payload) => self.queue_data(OpCode::Binary, payload),
+                FrameRef::Ping(payload) => self.queue(OpCode::Ping, payload),
+                FrameRef::Pong(payload) => self.queue(OpCode::Pong, payload),
             }
-            // Framed into `out` (or refused): a large payload's buffer
-            // serves the next one.
-            buffers::give_back(frame.into_payload());
         }
         within
     }
 
     /// Whether the payloads of `frames` up to their first close fit
     /// beside the backlog (a close is never refused).
-    fn has_room_for(&self, frames: &[OutFrame]) -> bool {
+    fn has_room_for<'a>(&self, frames: impl Iterator<Item = FrameRef<'a>>) -> bool {
         let Some(limit) = self.cfg.send_queue_limit else {
             return true;
         };
         let bytes = frames
-            .iter()
-            .take_while(|frame| !matches!(frame, OutFrame::Close(..)))
+            .take_while(|frame| !matches!(frame, FrameRef::Close(..)))
             .map(|frame| frame.payload().len())
             .fold(self.writer.backlog(), usize::saturating_add);
         bytes <= limit
@@ -488,11 +485,24 @@ fn take_commands<K: EventSink>(
                 }
             }
             Some(Command::Ping(_)) => {
-                session.send(vec![OutFrame::Ping(Vec::new())]);
+                session.send(std::iter::once(FrameRef::Ping(b"")));
             }
             Some(Command::WsSend(frames)) => {
-                if !session.send(frames) {
+                let within = session.send(frames.iter().map(OutFrame::as_frame_ref));
+                // Framed into `out` (or refused): a large payload's buffer
+                // serves the next one.
+                frames
+                    .into_iter()
+                    .for_each(|frame| buffers::give_back(frame.into_payload()));
+                if !within {
                     conn.sink.stream_error(stream, &Reason::SendQueueFull);
+                }
+            }
+            Some(Command::WsBatch(batch)) => {
+                for call in batch.calls() {
+                    if !session.send(call) {
+                        conn.sink.stream_error(stream, &Reason::SendQueueFull);
+                    }
                 }
             }
             Some(Command::Shutdown) => {

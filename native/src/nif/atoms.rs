@@ -63,6 +63,7 @@ rustler::atoms! {
     ref_ = "ref",
     state,
     running,
+    stopping,
     protocols,
     connections,
     tasks,

@@ -12,8 +12,8 @@ use rustler::{Atom, Binary, Error, MapIterator, NifResult, Term};
 use crate::buffers;
 use crate::call_cost::WalkLimits;
 use crate::connection::{
-    Api, ConnConfig, Family, HttpVersion, LocalAddr, OutFrame, RawSockOpt, ServerNameIndication,
-    TcpOptions, TlsConfig, TlsVersion, Transport, WsConfig,
+    Api, ConnConfig, Family, FrameRef, HttpVersion, LocalAddr, OutFrame, RawSockOpt,
+    ServerNameIndication, TcpOptions, TlsConfig, TlsVersion, Transport, WsConfig,
 };
 
 use super::atoms;
@@ -580,6 +580,17 @@ impl FrameTerm<'_> {
         self.payload.as_ref().map_or(0, |p| p.len())
     }
 
+    pub fn as_frame_ref(&self) -> FrameRef<'_> {
+        let payload = self.payload.as_ref().map_or(&[][..], |p| p.as_slice());
+        match self.kind {
+            Kind::Text => FrameRef::Text(payload),
+            Kind::Binary => FrameRef::Binary(payload),
+            Kind::Ping => FrameRef::Ping(payload),
+            Kind::Pong => FrameRef::Pong(payload),
+            Kind::Close(code) => FrameRef::Close(code, payload),
+        }
+    }
+
     pub fn to_out_frame(&self) -> OutFrame {
         let payload = self.payload.as_ref().map_or_else(Vec::new, |p| {
             let mut copy = buffers::take(p.len());
@@ -596,12 +607,28 @@ impl FrameTerm<'_> {
     }
 }
 
+/// The frames of one `gun:ws_send/2` call: a lone frame (the call a
+/// sending loop makes, kept off the heap) or a list.
+pub enum Frames<'a> {
+    One(FrameTerm<'a>),
+    Many(Vec<FrameTerm<'a>>),
+}
+
+impl<'a> Frames<'a> {
+    pub fn as_slice(&self) -> &[FrameTerm<'a>] {
+        match self {
+            Frames::One(frame) => std::slice::from_ref(frame),
+            Frames::Many(frames) => frames,
+        }
+    }
+}
+
 /// One frame or a list of frames, `None` as soon as they pass `limits`:
 /// the rest is not walked. Any malformed frame seen is a `badarg` for all.
-pub fn frames<'a>(term: Term<'a>, limits: WalkLimits) -> NifResult<Option<Vec<FrameTerm<'a>>>> {
+pub fn frames<'a>(term: Term<'a>, limits: WalkLimits) -> NifResult<Option<Frames<'a>>> {
     let mut cells = limits.iolist_cells;
     if !term.is_list() {
-        return Ok(frame(term, &mut cells)?.map(|frame| vec![frame]));
+        return Ok(frame(term, &mut cells)?.map(Frames::One));
     }
     let mut frames = Vec::new();
     for item in list_cells(term)? {
@@ -614,7 +641,7 @@ pub fn frames<'a>(term: Term<'a>, limits: WalkLimits) -> NifResult<Option<Vec<Fr
             None => return Ok(None),
         }
     }
-    Ok(Some(frames))
+    Ok(Some(Frames::Many(frames)))
 }
 
 /// iodata as one binary, `None` when it is a list of more cells than

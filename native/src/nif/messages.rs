@@ -548,6 +548,10 @@ impl EventSink for ErlangSink {
         });
     }
 
+    fn cancelled_over(&mut self, stream: &StreamRef) {
+        self.stream_ended(stream);
+    }
+
     fn conn_error(&mut self, reason: &Reason) {
         let to = self.owner();
         let reasons = self.reasons();

@@ -1,8 +1,10 @@
 //! ConnPid → connection, so that `gun:ws_send(ConnPid, Frames)` reaches
 //! the connection's queue in one NIF call, with no process in between.
 
+use std::cell::RefCell;
 use std::collections::HashMap;
-use std::sync::{Arc, LazyLock, Mutex, MutexGuard};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, LazyLock, Mutex, MutexGuard, Weak};
 
 use rustler::LocalPid;
 
@@ -45,6 +47,18 @@ impl Conn {
 static CONNECTIONS: LazyLock<Mutex<HashMap<LocalPid, Arc<Conn>>>> =
     LazyLock::new(|| Mutex::new(HashMap::new()));
 
+/// Bumped, under the table's lock, by every change to the table: a
+/// lookup remembered at one generation still holds at the same one.
+static GENERATION: AtomicU64 = AtomicU64::new(0);
+
+thread_local! {
+    /// This thread's last lookup: a process sending in a loop finds its
+    /// connection without the table's lock and hash (a third of a small
+    /// `gun:ws_send/2`'s own time). Weak, so that a connection once gone
+    /// is not kept by a thread that looks up nothing else.
+    static LAST: RefCell<Option<(LocalPid, u64, Weak<Conn>)>> = const { RefCell::new(None) };
+}
+
 fn table() -> MutexGuard<'static, HashMap<LocalPid, Arc<Conn>>> {
     match CONNECTIONS.lock() {
         Ok(table) => table,
@@ -53,11 +67,32 @@ fn table() -> MutexGuard<'static, HashMap<LocalPid, Arc<Conn>>> {
 }
 
 pub fn insert(conn_pid: LocalPid, conn: Arc<Conn>) {
-    table().insert(conn_pid, conn);
+    let mut table = table();
+    table.insert(conn_pid, conn);
+    GENERATION.fetch_add(1, Ordering::Release);
 }
 
 pub fn lookup(conn_pid: &LocalPid) -> Option<Arc<Conn>> {
-    table().get(conn_pid).cloned()
+    let generation = GENERATION.load(Ordering::Acquire);
+    let remembered = LAST.with_borrow(|last| match last {
+        Some((pid, at, conn)) if *at == generation && pid == conn_pid => conn.upgrade(),
+        _ => None,
+    });
+    if remembered.is_some() {
+        return remembered;
+    }
+    let (conn, generation) = {
+        let table = table();
+        (
+            table.get(conn_pid).cloned(),
+            GENERATION.load(Ordering::Acquire),
+        )
+    };
+    LAST.set(
+        conn.as_ref()
+            .map(|conn| (*conn_pid, generation, Arc::downgrade(conn))),
+    );
+    conn
 }
 
 /// Queues `command` to ConnPid's connection if it still has one: a call
@@ -74,5 +109,12 @@ pub fn len() -> usize {
 }
 
 pub fn remove(conn_pid: &LocalPid) {
-    table().remove(conn_pid);
+    let removed = {
+        let mut table = table();
+        let removed = table.remove(conn_pid);
+        GENERATION.fetch_add(1, Ordering::Release);
+        removed
+    };
+    // Dropped outside the lock: the last reference ends the connection's handle.
+    drop(removed);
 }
