@@ -176,6 +176,9 @@ pub trait EventSink: Send + 'static {
     /// Asks for the next retry (Gun 2's `retry_fun`, given the retries
     /// left), answered with `Command::Retry`.
     fn ask_retry(&mut self, retries: u32);
+    /// The read whose events follow filled all the room it had: more is
+    /// waiting, none of them is a lone message.
+    fn read_filled(&mut self) {}
     /// The end of a batch of events from one read: a good time to release memory.
     fn flush(&mut self);
     /// The last call: the connection is over.

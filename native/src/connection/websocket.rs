@@ -336,9 +336,12 @@ pub(super) async fn serve<K: EventSink>(
             session.closing.as_ref().and_then(|c| c.deadline),
             session.writer.stalled_until(conn.cfg.tcp().send_timeout),
         );
+        // Straight into a large frame's payload when one is in progress,
+        // else into the reader's buffer.
+        let into_payload = session.reader.prepare_read(read_chunk.size());
         let wake = tokio::select! {
             command = conn.cmds.recv() => Wake::Commands(command),
-            read = rd.read_buf(session.reader.input(read_chunk.size())), if !session.stalled() => {
+            read = rd.read_buf(&mut session.reader), if !session.stalled() => {
                 Wake::Read(read)
             }
             written = session.writer.turn(&mut wr), if session.writer.has_work() => {
@@ -354,8 +357,12 @@ pub(super) async fn serve<K: EventSink>(
                 }
             }
             Wake::Read(Ok(0)) => break End::Lost(Reason::Closed),
+            Wake::Read(Ok(_)) if into_payload => session.unanswered_pings = 0,
             Wake::Read(Ok(n)) => {
                 session.unanswered_pings = 0;
+                if n >= read_chunk.size() {
+                    conn.sink.read_filled();
+                }
                 read_chunk.after_read(n);
             }
             Wake::Written(Ok(Io::Wrote(_))) => session.pay_owed_pong(),

@@ -25,3 +25,34 @@ impl KeptTerm {
         }
     }
 }
+
+/// A kept term decoded into one env, for every message built in that env
+/// after it: a Gun 2 burst names one StreamRef per message, and decoding
+/// it costs more than the rest of the message. Valid until the env is
+/// cleared, which must [`forget`](Self::forget) it.
+#[derive(Default)]
+pub struct Decoded(Option<(KeptTerm, rustler::sys::ErlNifTerm)>);
+
+impl Decoded {
+    /// `kept` as a term of `env`, decoded once while `env` lives on.
+    ///
+    /// # Safety
+    /// Every call on one `Decoded` passes the same env, not cleared since
+    /// the last [`forget`](Self::forget).
+    pub unsafe fn load<'a>(&mut self, env: Env<'a>, kept: &KeptTerm) -> Term<'a> {
+        if let Some((decoded, term)) = &self.0 {
+            if decoded == kept {
+                // SAFETY: decoded into this same env, which is not cleared.
+                return unsafe { Term::new(env, *term) };
+            }
+        }
+        let term = kept.load(env);
+        self.0 = Some((kept.clone(), term.as_c_arg()));
+        term
+    }
+
+    /// The env was cleared: its terms are gone.
+    pub fn forget(&mut self) {
+        self.0 = None;
+    }
+}

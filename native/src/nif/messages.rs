@@ -13,6 +13,7 @@ use crate::connection::{Api, EventSink, Exit, Protocol, Reason};
 use crate::protocol::message::Message;
 
 use super::atoms;
+use super::kept_term::{Decoded, KeptTerm};
 use super::outbox::{Batch, Outbox};
 use super::owner_slot::OwnerSlot;
 use super::reasons::{connection_error_term, ping_unsupported_term, reason_term};
@@ -33,6 +34,8 @@ struct ThreadEnv {
     env: OwnedEnv,
     unflushed_messages: usize,
     unflushed_bytes: usize,
+    /// The stream the messages since the last clear named.
+    stream: Decoded,
 }
 
 thread_local! {
@@ -45,6 +48,7 @@ impl ThreadEnv {
             env: OwnedEnv::new(),
             unflushed_messages: 0,
             unflushed_bytes: 0,
+            stream: Decoded::default(),
         }
     }
 
@@ -52,8 +56,34 @@ impl ThreadEnv {
     where
         F: for<'a> FnOnce(Env<'a>, Term<'a>) -> Term<'a>,
     {
+        self.send_with(to, bytes, |env, _| build(env, conn_pid.encode(env)));
+    }
+
+    /// As `send`, for a message that names `stream`, given to `build`.
+    fn send_naming<F>(
+        &mut self,
+        to: LocalPid,
+        conn_pid: LocalPid,
+        bytes: usize,
+        stream: &KeptTerm,
+        build: F,
+    ) where
+        F: for<'a> FnOnce(Env<'a>, Term<'a>, Term<'a>) -> Term<'a>,
+    {
+        self.send_with(to, bytes, |env, decoded| {
+            // SAFETY: always this thread's env; `clear` forgets it.
+            let stream = unsafe { decoded.load(env, stream) };
+            build(env, conn_pid.encode(env), stream)
+        });
+    }
+
+    fn send_with<F>(&mut self, to: LocalPid, bytes: usize, build: F)
+    where
+        F: for<'a> FnOnce(Env<'a>, &mut Decoded) -> Term<'a>,
+    {
+        let decoded = &mut self.stream;
         self.env.run(|env| {
-            let message = build(env, conn_pid.encode(env));
+            let message = build(env, decoded);
             // The recipient may be gone; the owner's monitor ends the
             // connection soon, and ConnPid's death ends it at once.
             let _ = env.send(&to, message);
@@ -70,6 +100,7 @@ impl ThreadEnv {
     fn clear(&mut self) {
         if self.unflushed_messages > 0 {
             self.env.clear();
+            self.stream.forget();
             self.unflushed_messages = 0;
             self.unflushed_bytes = 0;
         }
@@ -83,16 +114,35 @@ fn send_message<F>(to: LocalPid, conn_pid: LocalPid, bytes: usize, build: F)
 where
     F: for<'a> FnOnce(Env<'a>, Term<'a>) -> Term<'a>,
 {
-    let mut build = Some(build);
+    with_thread_env(|thread_env| thread_env.send(to, conn_pid, bytes, build));
+}
+
+/// As `send_message`, for a message that names `stream`.
+fn send_message_naming<F>(
+    to: LocalPid,
+    conn_pid: LocalPid,
+    bytes: usize,
+    stream: &KeptTerm,
+    build: F,
+) where
+    F: for<'a> FnOnce(Env<'a>, Term<'a>, Term<'a>) -> Term<'a>,
+{
+    with_thread_env(|thread_env| thread_env.send_naming(to, conn_pid, bytes, stream, build));
+}
+
+/// Runs `send` with this thread's env, or with an env of its own when
+/// that one is in use or gone.
+fn with_thread_env<F: FnOnce(&mut ThreadEnv)>(send: F) {
+    let mut send = Some(send);
     let _ = THREAD_ENV.try_with(|cell| {
         if let Ok(mut thread_env) = cell.try_borrow_mut() {
-            if let Some(build) = build.take() {
-                thread_env.send(to, conn_pid, bytes, build);
+            if let Some(send) = send.take() {
+                send(&mut thread_env);
             }
         }
     });
-    if let Some(build) = build {
-        ThreadEnv::new().send(to, conn_pid, bytes, build);
+    if let Some(send) = send {
+        send(&mut ThreadEnv::new());
     }
 }
 
@@ -233,14 +283,44 @@ impl ErlangSink {
     where
         F: for<'a> FnOnce(Env<'a>, Term<'a>) -> Term<'a>,
     {
-        self.this_read += 1;
-        if self.pending.is_none() && self.this_read <= DIRECT_PER_READ && self.outbox.idle() {
+        if self.direct_now() {
             return send_message(to, self.conn_pid, bytes, build);
         }
-        let batch = self.pending.get_or_insert_with(Box::default);
-        batch.push(to, self.conn_pid, bytes, build);
-        if batch.len() >= HAND_OVER_MESSAGES || batch.bytes() >= HAND_OVER_BYTES {
-            self.hand_over();
+        let conn_pid = self.conn_pid;
+        self.pending().push(to, conn_pid, bytes, build);
+        self.hand_over_if_full();
+    }
+
+    /// As [`deliver`](Self::deliver), for a message that names `stream`.
+    fn deliver_naming<F>(&mut self, to: LocalPid, bytes: usize, stream: &KeptTerm, build: F)
+    where
+        F: for<'a> FnOnce(Env<'a>, Term<'a>, Term<'a>) -> Term<'a>,
+    {
+        if self.direct_now() {
+            return send_message_naming(to, self.conn_pid, bytes, stream, build);
+        }
+        let conn_pid = self.conn_pid;
+        self.pending()
+            .push_naming(to, conn_pid, bytes, stream, build);
+        self.hand_over_if_full();
+    }
+
+    /// Whether the next message goes straight from this thread (see
+    /// [`Outbox`] for the order).
+    fn direct_now(&mut self) -> bool {
+        self.this_read += 1;
+        self.pending.is_none() && self.this_read <= DIRECT_PER_READ && self.outbox.idle()
+    }
+
+    fn pending(&mut self) -> &mut Batch {
+        self.pending.get_or_insert_with(Box::default)
+    }
+
+    fn hand_over_if_full(&mut self) {
+        if let Some(batch) = &self.pending {
+            if batch.len() >= HAND_OVER_MESSAGES || batch.bytes() >= HAND_OVER_BYTES {
+                self.hand_over();
+            }
         }
     }
 
@@ -414,13 +494,13 @@ impl EventSink for ErlangSink {
             self.stream_ended(stream);
         }
         let to = self.recipient(stream);
-        self.send_read(to, data.len(), |env, conn| {
+        self.deliver_naming(to, data.len(), stream.kept(), |env, conn, stream| {
             make_tuple(
                 env,
                 &[
                     atoms::gun_data().encode(env),
                     conn,
-                    stream.load(env),
+                    stream,
                     fin_term(env, fin),
                     binary_term(env, data),
                 ],
@@ -513,13 +593,13 @@ impl EventSink for ErlangSink {
         };
         if self.api == Api::Gun2 {
             let to = self.recipient(stream);
-            return self.send_read(to, bytes, |env, conn| {
+            return self.deliver_naming(to, bytes, stream.kept(), |env, conn, stream| {
                 make_tuple(
                     env,
                     &[
                         atoms::gun_ws().encode(env),
                         conn,
-                        stream.load(env),
+                        stream,
                         frame_term(env, frame),
                     ],
                 )
@@ -547,6 +627,12 @@ impl EventSink for ErlangSink {
         self.deliver(conn_pid, 0, |env, _| {
             (atoms::gun_owner_check(), mean_message_bytes).encode(env)
         });
+    }
+
+    fn read_filled(&mut self) {
+        // A burst: its first messages would pay the thread's cost of a
+        // send for no gain in latency.
+        self.this_read = self.this_read.max(DIRECT_PER_READ);
     }
 
     fn flush(&mut self) {

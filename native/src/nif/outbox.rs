@@ -32,6 +32,8 @@ use rustler::{Encoder, Env, LocalPid, OwnedEnv, Term};
 
 use crate::call_cost::{percent, roll};
 
+use super::kept_term::{Decoded, KeptTerm};
+
 /// Messages sent between two charges of the caller's timeslice (~5 us).
 const CHARGE_EVERY: usize = 16;
 /// The longest one drain call runs. A call that stops short of the end
@@ -43,12 +45,17 @@ const CHARGE_EVERY: usize = 16;
 /// time per call, for the same throughput; `bench/results.md`).
 const CALL_BUDGET: Duration = Duration::from_micros(200);
 
+/// Room made in a batch for messages at once.
+const BATCH_MESSAGES: usize = 64;
+
 /// Messages built on the engine's thread, in one env, waiting to be sent.
 pub struct Batch {
     env: OwnedEnv,
     messages: Vec<Queued>,
     sent: usize,
     bytes: usize,
+    /// The stream the batch's messages name, decoded in `env` once.
+    stream: Decoded,
 }
 
 struct Queued {
@@ -60,9 +67,12 @@ impl Batch {
     pub fn new() -> Self {
         Batch {
             env: OwnedEnv::new(),
-            messages: Vec::new(),
+            // One allocation for the batch rather than a doubling per
+            // few messages: a burst's batches fill up.
+            messages: Vec::with_capacity(BATCH_MESSAGES),
             sent: 0,
             bytes: 0,
+            stream: Decoded::default(),
         }
     }
 
@@ -74,6 +84,34 @@ impl Batch {
         let Batch { env, messages, .. } = self;
         // The term stays valid in `env` until the batch is dropped.
         let term = env.run(|env| build(env, conn_pid.encode(env)).as_c_arg());
+        messages.push(Queued { to, term });
+        self.bytes += bytes;
+    }
+
+    /// As [`push`](Self::push), for a message that names `stream`,
+    /// given to `build` as its third argument.
+    pub fn push_naming<F>(
+        &mut self,
+        to: LocalPid,
+        conn_pid: LocalPid,
+        bytes: usize,
+        stream: &KeptTerm,
+        build: F,
+    ) where
+        F: for<'a> FnOnce(Env<'a>, Term<'a>, Term<'a>) -> Term<'a>,
+    {
+        let Batch {
+            env,
+            messages,
+            stream: decoded,
+            ..
+        } = self;
+        let term = env.run(|env| {
+            // SAFETY: always this batch's env, never cleared: it is
+            // dropped with the batch.
+            let stream = unsafe { decoded.load(env, stream) };
+            build(env, conn_pid.encode(env), stream).as_c_arg()
+        });
         messages.push(Queued { to, term });
         self.bytes += bytes;
     }
@@ -133,6 +171,9 @@ struct Shared {
     queued: VecDeque<Batch>,
     /// ConnPid is gone: nothing will drain.
     closed: bool,
+    /// The last drain found nothing queued and kept the outbox active
+    /// (beside `closed`: no room added to an idle connection).
+    waited: bool,
 }
 
 /// What a drain call left.
@@ -182,6 +223,19 @@ impl Outbox {
             let Some(batch) = sending.front_mut() else {
                 let mut shared = lock(&self.shared);
                 if shared.queued.is_empty() {
+                    if !shared.waited {
+                        // A burst's reads come a little apart: one more
+                        // turn of ConnPid's scheduler usually finds the
+                        // next one, which then costs no '$gun_drain' from
+                        // the engine's thread and no wake-up from
+                        // hibernation.
+                        shared.waited = true;
+                        drop(shared);
+                        charge(env, charged_at);
+                        let _ = rustler::schedule::consume_timeslice(env, 100);
+                        return Drained::More;
+                    }
+                    shared.waited = false;
                     // Under the lock a push takes: a push after this sees
                     // the outbox idle and tells ConnPid again.
                     self.active.store(false, Ordering::Release);
@@ -189,6 +243,7 @@ impl Outbox {
                     charge(env, charged_at);
                     return Drained::Done;
                 }
+                shared.waited = false;
                 std::mem::swap(&mut *sending, &mut shared.queued);
                 continue;
             };

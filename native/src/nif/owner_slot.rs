@@ -36,9 +36,10 @@ impl OwnerSlot {
         self.changed.store(true, Ordering::Release);
     }
 
-    /// Whether `set` was called since the last call: one atomic swap, so
+    /// Whether `set` was called since the last call: one atomic load, so
     /// the sink can look before each message to the owner.
     pub fn take_change(&self) -> bool {
-        self.changed.swap(false, Ordering::Acquire)
+        // A load first: the swap, a locked instruction, only after a change.
+        self.changed.load(Ordering::Relaxed) && self.changed.swap(false, Ordering::Acquire)
     }
 }

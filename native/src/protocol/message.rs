@@ -17,6 +17,11 @@ pub enum Message {
     Pong(Vec<u8>),
 }
 
+/// A frame with this much payload still to come is read straight into
+/// its message's buffer (see [`MessageReader::prepare_read`]): copying it
+/// there from the read buffer cost as much as the kernel's copy.
+pub const PAYLOAD_READ_FROM: usize = 64 * 1024;
+
 /// Cap on up-front allocation for a frame: the announced length is
 /// attacker-controlled and may be far larger than what ever arrives.
 const PREALLOC_LIMIT: u64 = 1 << 20;
@@ -219,6 +224,61 @@ impl MessageReader {
         &mut self.buf
     }
 
+    /// Where the next socket bytes can go with no copy: the payload of
+    /// the uncompressed data frame in progress, once everything buffered
+    /// is consumed and at least `at_least` bytes of the frame are still
+    /// to come, with how many those are. What is read into it is then
+    /// told with [`payload_fed`](Self::payload_fed), before anything else.
+    pub fn payload_input(&mut self, at_least: usize) -> Option<(&mut Vec<u8>, usize)> {
+        let remaining = self.payload_room(at_least)?;
+        self.message
+            .as_mut()
+            .map(|message| (&mut message.payload, remaining))
+    }
+
+    /// Readies the reader to be read into (`bytes::BufMut`, below): the
+    /// payload of the frame in progress when [`payload_input`](Self::payload_input)
+    /// offers it for [`PAYLOAD_READ_FROM`] bytes (then `true`), else the
+    /// buffer, with at least `chunk` bytes of room.
+    pub fn prepare_read(&mut self, chunk: usize) -> bool {
+        if self.payload_room(PAYLOAD_READ_FROM).is_some() {
+            return true;
+        }
+        self.input(chunk);
+        false
+    }
+
+    /// How many bytes of the frame in progress may be read straight into
+    /// its message's payload, if at least `at_least`.
+    fn payload_room(&self, at_least: usize) -> Option<usize> {
+        if self.failed.is_some() || self.pos != self.buf.len() {
+            return None;
+        }
+        let frame = self.frame.as_ref()?;
+        let remaining = usize::try_from(frame.remaining).unwrap_or(usize::MAX);
+        if remaining < at_least || frame.header.opcode.is_control() {
+            return None;
+        }
+        match &self.message {
+            Some(message) if !message.compressed => Some(remaining),
+            _ => None,
+        }
+    }
+
+    /// `n` bytes were appended to what [`payload_input`](Self::payload_input)
+    /// gave: they count against the frame, and text is validated as it
+    /// comes (bad UTF-8 is the next message's error).
+    pub fn payload_fed(&mut self, n: usize) {
+        let (Some(frame), Some(message)) = (&mut self.frame, &mut self.message) else {
+            return;
+        };
+        frame.remaining = frame.remaining.saturating_sub(n as u64);
+        let start = message.payload.len().saturating_sub(n);
+        if let Err(e) = message.check_utf8(start) {
+            self.failed = Some(e);
+        }
+    }
+
     /// Gives back an empty buffer larger than `keep` bytes: for a quiet
     /// moment, since a busy connection would only grow it again.
     pub fn shrink_if_empty(&mut self, keep: usize) {
@@ -410,6 +470,48 @@ impl MessageReader {
             }
         };
         Ok(Some(message))
+    }
+}
+
+/// The reader as the place a socket read goes, as
+/// [`prepare_read`](MessageReader::prepare_read) readied it: the bytes
+/// land in the payload of the frame in progress (never past the frame)
+/// or after the buffered ones, and are counted as they land.
+///
+/// SAFETY: both targets are `Vec<u8>`s, whose own implementation this
+/// delegates to; the target cannot change between `chunk_mut` and
+/// `advance_mut`, as nothing but the bytes written in between touches
+/// the reader.
+unsafe impl bytes::BufMut for MessageReader {
+    fn remaining_mut(&self) -> usize {
+        match self.payload_room(PAYLOAD_READ_FROM) {
+            Some(remaining) => remaining,
+            None => self.buf.remaining_mut(),
+        }
+    }
+
+    unsafe fn advance_mut(&mut self, cnt: usize) {
+        match (self.payload_room(PAYLOAD_READ_FROM), &mut self.message) {
+            (Some(_), Some(message)) => {
+                // SAFETY: the caller wrote `cnt` bytes into `chunk_mut`,
+                // the payload's spare room.
+                unsafe { message.payload.advance_mut(cnt) };
+                self.payload_fed(cnt);
+            }
+            // SAFETY: as above, into the buffer's spare room.
+            _ => unsafe { self.buf.advance_mut(cnt) },
+        }
+    }
+
+    fn chunk_mut(&mut self) -> &mut bytes::buf::UninitSlice {
+        match (self.payload_room(PAYLOAD_READ_FROM), &mut self.message) {
+            (Some(remaining), Some(message)) => {
+                let chunk = message.payload.chunk_mut();
+                let room = chunk.len().min(remaining);
+                &mut chunk[..room]
+            }
+            _ => self.buf.chunk_mut(),
+        }
     }
 }
 

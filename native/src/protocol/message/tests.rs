@@ -42,6 +42,112 @@ fn bytes_read_into_input_are_fed() {
     );
 }
 
+/// Feeds `wire` as a socket read (`read_buf`) does, through the reader's
+/// `BufMut`, at most `step` bytes a read; counts the bytes read straight
+/// into a payload.
+fn read_through_buf_mut(wire: &[u8], step: usize) -> (Vec<Message>, usize) {
+    use bytes::BufMut;
+    let mut reader = MessageReader::new(None);
+    let (mut messages, mut into_payload, mut at) = (Vec::new(), 0, 0);
+    while at < wire.len() {
+        let payload = reader.prepare_read(4096);
+        let chunk = reader.chunk_mut();
+        let n = step.min(wire.len() - at).min(chunk.len());
+        chunk[..n].copy_from_slice(&wire[at..at + n]);
+        // SAFETY: n bytes were written into the chunk.
+        unsafe { reader.advance_mut(n) };
+        if payload {
+            into_payload += n;
+        }
+        at += n;
+        while let Some(message) = reader.next_message().expect("valid stream") {
+            messages.push(message);
+        }
+    }
+    (messages, into_payload)
+}
+
+#[test]
+fn large_payloads_read_straight_into_their_message_arrive_whole_and_in_order() {
+    let big_text: Vec<u8> = "é".repeat(100_000).into_bytes();
+    let big_binary = vec![7u8; 300_000];
+    let wire = [
+        frame(OpCode::Text, true, b"small"),
+        frame(OpCode::Binary, true, &big_binary),
+        frame(OpCode::Text, false, &big_text[..120_001]),
+        frame(OpCode::Ping, true, b"p"),
+        frame(OpCode::Continuation, true, &big_text[120_001..]),
+        frame(OpCode::Text, true, b"after"),
+    ]
+    .concat();
+    for step in [1000, 4096, 65_536, 100_003, 1 << 20] {
+        let (messages, into_payload) = read_through_buf_mut(&wire, step);
+        assert_eq!(
+            messages,
+            vec![
+                Message::Text(b"small".to_vec()),
+                Message::Binary(big_binary.clone()),
+                Message::Ping(b"p".to_vec()),
+                Message::Text(big_text.clone()),
+                Message::Text(b"after".to_vec()),
+            ],
+            "step {step}"
+        );
+        if step < big_binary.len() {
+            assert!(into_payload > 0, "step {step}: nothing read into a payload");
+        }
+    }
+}
+
+#[test]
+fn bad_utf8_read_straight_into_a_payload_fails_the_next_message() {
+    let mut payload = vec![b'a'; 100_000];
+    payload[70_000] = 0xff;
+    let wire = frame(OpCode::Text, true, &payload);
+    let mut reader = MessageReader::new(None);
+    reader.input(0).extend_from_slice(&wire[..1000]);
+    assert_eq!(reader.next_message(), Ok(None));
+    let (buffer, remaining) = reader.payload_input(1).expect("a frame in progress");
+    assert_eq!(remaining, wire.len() - 1000);
+    buffer.extend_from_slice(&wire[1000..80_000]);
+    reader.payload_fed(79_000);
+    assert_eq!(reader.next_message(), Err(ProtocolError::InvalidUtf8));
+    assert!(
+        reader.payload_input(1).is_none(),
+        "a failed reader offers nothing"
+    );
+}
+
+#[test]
+fn control_frames_compressed_messages_and_buffered_bytes_are_never_offered() {
+    let mut reader = MessageReader::new(None);
+    let wire = frame(OpCode::Binary, true, &[1; 50_000]);
+    reader.input(0).extend_from_slice(&wire[..100]);
+    assert!(reader.payload_input(1).is_none(), "bytes still buffered");
+    assert_eq!(reader.next_message(), Ok(None));
+    assert!(
+        reader.payload_input(60_000).is_none(),
+        "less than asked left"
+    );
+    assert!(reader.payload_input(1).is_some());
+    let mut reader = MessageReader::new(None);
+    reader
+        .input(0)
+        .extend_from_slice(&frame(OpCode::Ping, true, b"12345")[..4]);
+    assert_eq!(reader.next_message(), Ok(None));
+    assert!(reader.payload_input(1).is_none(), "a control frame");
+    let mut reader = deflate_reader(None, false);
+    reader.input(0).extend_from_slice(&header_only(FrameHeader {
+        fin: true,
+        rsv: RSV1,
+        opcode: OpCode::Binary,
+        mask: None,
+        payload_len: 50_000,
+    }));
+    assert_eq!(reader.next_message(), Ok(None));
+    assert!(reader.payload_input(1).is_none(), "a compressed message");
+}
+
 #[test]
 fn shrink_if_empty_gives_back_only_an_empty_buffer() {
     let mut reader = MessageReader::new(None);
