@@ -21,7 +21,8 @@
 
 -import(suite_helper, [
 	find_script/1, start_server/2, stop_server/1, next/0, next/1, monitor_conn/1,
-	down/2, no_messages_from/1, fd_count/0, proc_count/0, now_ms/0
+	down/2, no_messages_from/1, now_ms/0, echo/2, id/0, flush_mailbox/0, hibernated/1,
+	no_leak/1
 ]).
 
 -define(T, 10000).
@@ -214,24 +215,16 @@ upgraded(Node, Port, Path) ->
 	{gun_ws_upgrade, ConnPid, ok, _} = next(),
 	ConnPid.
 
-echo(ConnPid, Text) ->
-	ok = gun:ws_send(ConnPid, {text, Text}),
-	{gun_ws, ConnPid, {text, Text}} = next(),
-	ok.
-
-id() ->
-	integer_to_list(erlang:unique_integer([positive])).
-
 %% How the server saw the connection tagged Id end (its close code).
 lastclose(Port, Id) ->
-	ConnPid = upgraded(node(), Port, "/lastclose?id=" ++ Id),
-	{gun_ws, ConnPid, {text, Code}} = next(3 * ?T),
-	{gun_ws, ConnPid, {close, 1000, <<>>}} = next(),
-	{gun_down, ConnPid, ws, normal, _, []} = next(),
-	Code.
+	suite_helper:lastclose(suite_helper:open_up("127.0.0.1", Port, #{}), Id).
 
-flush_mailbox() ->
-	receive _ -> flush_mailbox() after 0 -> ok end.
+%% What a node holds, and back to (at most) that, polled for up to 5 s.
+snapshot(Node) ->
+	erpc:call(Node, suite_helper, snapshot, []).
+
+no_leak(Node, Snap) ->
+	erpc:call(Node, suite_helper, no_leak, [Snap]).
 
 %% gun:close/1, and ConnPid, on whichever node, is gone with reason
 %% normal. (The monitor and the close go from here to ConnPid in order.)
@@ -240,44 +233,6 @@ close_conn(ConnPid) ->
 	ok = gun:close(ConnPid),
 	normal = down(ConnPid, MRef),
 	ok = gun:flush(ConnPid).
-
-%% Polls until ConnPid, on its node, sleeps in erlang:hibernate/3.
-hibernated(ConnPid) ->
-	hibernated(ConnPid, 50).
-
-hibernated(ConnPid, 0) ->
-	error({not_hibernated, rpc:call(node(ConnPid), erlang, process_info, [ConnPid, current_function])});
-hibernated(ConnPid, Tries) ->
-	case erpc:call(node(ConnPid), erlang, process_info, [ConnPid, current_function]) of
-		{current_function, {erlang, hibernate, 3}} -> ok;
-		_ -> receive after 100 -> ok end, hibernated(ConnPid, Tries - 1)
-	end.
-
-%% What a node holds: the engine's connections and tasks, descriptors
-%% and processes.
-snapshot(Node) ->
-	erpc:call(Node, fun() ->
-		#{resources => gun_nif:resources(), fds => fd_count(), procs => proc_count()}
-	end).
-
-%% Back to (at most) the snapshot, polled for up to 5 s.
-no_leak(Node, Snap) ->
-	erpc:call(Node, fun() -> no_leak(Snap) end).
-
-no_leak(#{resources := #{connections := Conns, tasks := Tasks}, fds := Fds, procs := Procs}) ->
-	ok = settle(connections, fun() -> maps:get(connections, gun_nif:resources()) end, Conns, 50),
-	ok = settle(tasks, fun() -> maps:get(tasks, gun_nif:resources()) end, Tasks, 50),
-	ok = settle(fds, fun suite_helper:fd_count/0, Fds, 50),
-	ok = settle(procs, fun suite_helper:proc_count/0, Procs, 50).
-
-settle(What, Fun, Limit, Tries) ->
-	case Fun() of
-		V when V =< Limit -> ok;
-		V when Tries =:= 0 -> error({leak, node(), What, {now, V}, {at_start, Limit}});
-		_ ->
-			receive after 100 -> ok end,
-			settle(What, Fun, Limit, Tries - 1)
-	end.
 
 %% An owner on another node: it opens a connection on ConnNode (so the
 %% connection's owner is remote there), upgrades it and waits.

@@ -13,7 +13,7 @@
 
 -import(suite_helper, [
 	find_script/1, start_server/2, stop_server/1, next/0, monitor_conn/1, down/2,
-	close/1, fd_count/0, proc_count/0
+	close/1, echo/2, flush_mailbox/0, settle/4, snapshot/0, no_leak/1, hibernated/1
 ]).
 
 -define(T, 10000).
@@ -67,46 +67,6 @@ upgraded(Port) ->
 	_ = gun:ws_upgrade(ConnPid, "/echo"),
 	{gun_ws_upgrade, ConnPid, ok, _} = next(),
 	ConnPid.
-
-echo(ConnPid, Text) ->
-	ok = gun:ws_send(ConnPid, {text, Text}),
-	{gun_ws, ConnPid, {text, Text}} = next(),
-	ok.
-
-flush_mailbox() ->
-	receive _ -> flush_mailbox() after 0 -> ok end.
-
-snapshot() ->
-	#{resources => gun_nif:resources(), fds => fd_count(), procs => proc_count()}.
-
-%% The engine's connections and tasks, the descriptors and the processes
-%% back to (at most) the snapshot, polled for up to 5 s.
-no_leak(#{resources := #{connections := Conns, tasks := Tasks}, fds := Fds, procs := Procs}) ->
-	ok = settle(connections, fun() -> maps:get(connections, gun_nif:resources()) end, Conns, 50),
-	ok = settle(tasks, fun() -> maps:get(tasks, gun_nif:resources()) end, Tasks, 50),
-	ok = settle(fds, fun suite_helper:fd_count/0, Fds, 50),
-	ok = settle(procs, fun suite_helper:proc_count/0, Procs, 50).
-
-settle(What, Fun, Limit, Tries) ->
-	case Fun() of
-		V when V =< Limit -> ok;
-		V when Tries =:= 0 -> error({leak, What, {now, V}, {at_start, Limit}});
-		_ ->
-			receive after 100 -> ok end,
-			settle(What, Fun, Limit, Tries - 1)
-	end.
-
-%% Polls until ConnPid sleeps in erlang:hibernate/3.
-hibernated(ConnPid) ->
-	hibernated(ConnPid, 50).
-
-hibernated(ConnPid, 0) ->
-	error({not_hibernated, erlang:process_info(ConnPid, [current_function, status])});
-hibernated(ConnPid, Tries) ->
-	case erlang:process_info(ConnPid, current_function) of
-		{current_function, {erlang, hibernate, 3}} -> ok;
-		_ -> receive after 100 -> ok end, hibernated(ConnPid, Tries - 1)
-	end.
 
 %% A logger handler sending every event to the test process.
 log(Event, #{config := #{pid := Pid}}) ->

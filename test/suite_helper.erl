@@ -13,6 +13,7 @@
 -export([upgrade/2]).
 -export([upgrade/3]).
 -export([echo_check/1]).
+-export([echo/2]).
 -export([lastclose/2]).
 -export([cycles/2]).
 %% Messages.
@@ -40,6 +41,9 @@
 -export([rss/0]).
 -export([settle/3]).
 -export([settle/4]).
+-export([snapshot/0]).
+-export([no_leak/1]).
+-export([hibernated/1]).
 %% Time and names.
 -export([now_ms/0]).
 -export([ms_since/1]).
@@ -134,7 +138,11 @@ upgrade(ConnPid, Path, Headers) ->
 %% An upgraded connection to an echo path echoes a text of its own next.
 -spec echo_check(pid()) -> ok.
 echo_check(ConnPid) ->
-	Text = list_to_binary("check " ++ id()),
+	echo(ConnPid, list_to_binary("check " ++ id())).
+
+%% Text sent on an upgraded connection to an echo path comes back next.
+-spec echo(pid(), binary()) -> ok.
+echo(ConnPid, Text) ->
 	ok = gun:ws_send(ConnPid, {text, Text}),
 	{gun_ws, ConnPid, {text, Text}} = next(),
 	ok.
@@ -393,6 +401,34 @@ settle(What, Fun, Ok, Tries) ->
 
 settled(V, Limit) when is_number(Limit) -> V =< Limit;
 settled(V, Ok) -> Ok(V).
+
+%% What this node holds: the engine's connections and tasks, descriptors
+%% and processes.
+-spec snapshot() -> map().
+snapshot() ->
+	#{resources => gun_nif:resources(), fds => fd_count(), procs => proc_count()}.
+
+%% Back to (at most) a snapshot/0, polled for up to 5 s.
+-spec no_leak(map()) -> ok.
+no_leak(#{resources := #{connections := Conns, tasks := Tasks}, fds := Fds, procs := Procs}) ->
+	ok = settle(connections, fun() -> maps:get(connections, gun_nif:resources()) end, Conns),
+	ok = settle(tasks, fun() -> maps:get(tasks, gun_nif:resources()) end, Tasks),
+	ok = settle(fds, fun fd_count/0, Fds),
+	ok = settle(procs, fun proc_count/0, Procs).
+
+%% Polls until ConnPid, on whichever node, sleeps in erlang:hibernate/3.
+-spec hibernated(pid()) -> ok.
+hibernated(ConnPid) ->
+	hibernated(ConnPid, 50).
+
+hibernated(ConnPid, 0) ->
+	error({not_hibernated, erpc:call(node(ConnPid), erlang, process_info,
+		[ConnPid, [current_function, status]])});
+hibernated(ConnPid, Tries) ->
+	case erpc:call(node(ConnPid), erlang, process_info, [ConnPid, current_function]) of
+		{current_function, {erlang, hibernate, 3}} -> ok;
+		_ -> receive after 100 -> ok end, hibernated(ConnPid, Tries - 1)
+	end.
 
 %% Time and names.
 
