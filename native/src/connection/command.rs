@@ -14,16 +14,6 @@ pub enum OutFrame {
 }
 
 impl OutFrame {
-    pub fn payload(&self) -> &[u8] {
-        match self {
-            OutFrame::Text(payload)
-            | OutFrame::Binary(payload)
-            | OutFrame::Ping(payload)
-            | OutFrame::Pong(payload)
-            | OutFrame::Close(_, payload) => payload,
-        }
-    }
-
     pub fn as_frame_ref(&self) -> FrameRef<'_> {
         match self {
             OutFrame::Text(payload) => FrameRef::Text(payload),

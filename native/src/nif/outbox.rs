@@ -81,11 +81,7 @@ impl Batch {
     where
         F: for<'a> FnOnce(Env<'a>, Term<'a>) -> Term<'a>,
     {
-        let Batch { env, messages, .. } = self;
-        // The term stays valid in `env` until the batch is dropped.
-        let term = env.run(|env| build(env, conn_pid.encode(env)).as_c_arg());
-        messages.push(Queued { to, term });
-        self.bytes += bytes;
+        self.push_with(to, bytes, |env, _| build(env, conn_pid.encode(env)));
     }
 
     /// As [`push`](Self::push), for a message that names `stream`,
@@ -100,18 +96,26 @@ impl Batch {
     ) where
         F: for<'a> FnOnce(Env<'a>, Term<'a>, Term<'a>) -> Term<'a>,
     {
+        self.push_with(to, bytes, |env, decoded| {
+            // SAFETY: always this batch's env, never cleared: it is
+            // dropped with the batch.
+            let stream = unsafe { decoded.load(env, stream) };
+            build(env, conn_pid.encode(env), stream)
+        });
+    }
+
+    fn push_with<F>(&mut self, to: LocalPid, bytes: usize, build: F)
+    where
+        F: for<'a> FnOnce(Env<'a>, &mut Decoded) -> Term<'a>,
+    {
         let Batch {
             env,
             messages,
             stream: decoded,
             ..
         } = self;
-        let term = env.run(|env| {
-            // SAFETY: always this batch's env, never cleared: it is
-            // dropped with the batch.
-            let stream = unsafe { decoded.load(env, stream) };
-            build(env, conn_pid.encode(env), stream).as_c_arg()
-        });
+        // The term stays valid in `env` until the batch is dropped.
+        let term = env.run(|env| build(env, decoded).as_c_arg());
         messages.push(Queued { to, term });
         self.bytes += bytes;
     }
