@@ -182,11 +182,7 @@ pub(super) async fn serve<K: EventSink>(
         // After the responses: one just completed may free the next write.
         session.start_writes(conn);
         conn.sink.flush();
-        if session.buf.is_empty() && session.buf.capacity() > 2 * read_chunk.size() {
-            // Quiet again: a body's room is not kept for an idle connection.
-            session.buf = Vec::new();
-        }
-        session.buf.reserve(read_chunk.size());
+        read_chunk.prepare(&mut session.buf);
         let deadline = session.next_deadline(conn);
         tokio::select! {
             _ = sleep_until_some(deadline), if deadline.is_some() => {

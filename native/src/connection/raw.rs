@@ -32,10 +32,7 @@ pub(super) async fn serve<K: EventSink>(
     let reason = loop {
         conn.sink.flush();
         buf.clear();
-        if buf.capacity() > 2 * read_chunk.size() {
-            buf = Vec::new();
-        }
-        buf.reserve(read_chunk.size());
+        read_chunk.prepare(&mut buf);
         tokio::select! {
             command = conn.cmds.recv() => {
                 if let Some(exit) = command_while_raw(conn, &mut writer, command) {

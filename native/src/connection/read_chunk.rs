@@ -29,6 +29,16 @@ impl ReadChunk {
         self.size
     }
 
+    /// Readies `buf` for the next read: room for a chunk, and an emptied
+    /// buffer that grew past twice the chunk given back first (a body's
+    /// or a burst's room is not kept for an idle connection).
+    pub fn prepare(&self, buf: &mut Vec<u8>) {
+        if buf.is_empty() && buf.capacity() > 2 * self.size {
+            *buf = Vec::new();
+        }
+        buf.reserve(self.size);
+    }
+
     /// After a read of `read` bytes: doubles after one that filled the
     /// chunk, halves after one that used less than a quarter of it.
     pub fn after_read(&mut self, read: usize) {
@@ -85,6 +95,19 @@ mod tests {
         assert_eq!(chunk.size(), 4096);
         chunk.after_read(4095);
         assert_eq!(chunk.size(), 4096);
+    }
+
+    #[test]
+    fn prepare_gives_back_an_emptied_buffer_grown_past_twice_the_chunk() {
+        let chunk = ReadChunk::new(FLOOR, CEILING);
+        let mut buf = Vec::with_capacity(4 * FLOOR);
+        chunk.prepare(&mut buf);
+        assert!(buf.capacity() >= FLOOR && buf.capacity() < 4 * FLOOR);
+        let mut kept = Vec::with_capacity(4 * FLOOR);
+        kept.push(1u8);
+        chunk.prepare(&mut kept);
+        assert!(kept.capacity() >= 4 * FLOOR);
+        assert!(kept.capacity() - kept.len() >= FLOOR);
     }
 
     #[test]
